@@ -1,0 +1,65 @@
+# Copyright 2026 The metrics.lpips authors.
+# Licensed under the Apache License, Version 2.0.
+"""Image arrays and files -> the metric's input: float32 (N, 3, H, W) in [-1, 1]."""
+import numpy as np
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def _describe(arr):
+    return "shape {}, dtype {}, min {}, max {}".format(
+        arr.shape, arr.dtype, arr.min() if arr.size else "-", arr.max() if arr.size else "-")
+
+
+def to_rgb(arr):
+    """H x W, H x W x 1 (gray), H x W x 3 (RGB) or H x W x 4 (RGBA: alpha dropped) -> H x W x 3."""
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4):
+        raise ValueError("expected an H x W image with 1, 3 or 4 channels, got shape {}".format(
+            arr.shape))
+    if arr.shape[2] == 1:
+        return np.repeat(arr, 3, axis=2)
+    return arr[:, :, :3]
+
+
+def to_unit_range(arr):
+    """uint8 (0..255), uint16 (0..65535) or float in [0, 1] -> float32 in [0, 1]."""
+    if arr.dtype == np.uint8:
+        return arr.astype(np.float32) / 255.0
+    if arr.dtype == np.uint16:
+        return arr.astype(np.float32) / 65535.0
+    if np.issubdtype(arr.dtype, np.floating):
+        if arr.size and (not np.all(np.isfinite(arr)) or arr.min() < 0 or arr.max() > 1):
+            raise ValueError("float images must lie in [0, 1]; got {}".format(_describe(arr)))
+        return arr.astype(np.float32)
+    raise TypeError("images must be uint8, uint16 or floating point in [0, 1]; got {}".format(
+        _describe(arr)))
+
+
+def to_model_input(images):
+    """H x W x 3 or N x H x W x 3 (channel last, ranges as :func:`to_unit_range`)
+    -> float32 N x 3 x H x W in [-1, 1]."""
+    arr = np.asarray(images)
+    if arr.ndim == 3:
+        arr = arr[None]
+    if arr.ndim != 4 or arr.shape[3] != 3:
+        raise ValueError("expected H x W x 3 or N x H x W x 3 images, got shape {}".format(
+            arr.shape))
+    return to_unit_range(arr).transpose(0, 3, 1, 2) * 2.0 - 1.0
+
+
+def read_image(path):
+    """Reads an image file as H x W x 3 (gray made RGB, alpha dropped), uint8 or uint16."""
+    import imageio.v3 as iio
+    try:
+        arr = np.asarray(iio.imread(path))
+    except (OSError, ValueError, SyntaxError) as e:
+        raise ValueError("cannot read image {}: {}".format(path, e)) from None
+    if arr.dtype not in (np.uint8, np.uint16):
+        raise ValueError("{}: unsupported pixel type {} (8- and 16-bit images are)".format(
+            path, arr.dtype))
+    try:
+        return to_rgb(arr)
+    except ValueError as e:
+        raise ValueError("{}: {}".format(path, e)) from None

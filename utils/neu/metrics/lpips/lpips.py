@@ -1,0 +1,152 @@
+# Copyright 2026 The metrics.lpips authors.
+# Licensed under the Apache License, Version 2.0.
+"""The LPIPS graph: Zhang et al., "The Unreasonable Effectiveness of Deep Features as a
+Perceptual Metric", CVPR 2018; numerically the reference PyTorch package ``lpips`` 0.1.4.
+
+Usable as a metric and as a differentiable loss::
+
+    lpips = LPIPS(model="vgg")
+    loss = lpips(fake, real)           # (N, 1, 1, 1); inputs (N, 3, H, W) in [-1, 1]
+
+The pretrained parameters live in a parameter scope owned by the instance, with
+``need_grad=False``: ``nn.get_parameters()`` (and so a solver) never sees them, and
+several models coexist in one process.
+"""
+import collections
+
+import numpy as np
+
+import nnabla as nn
+import nnabla.functions as F
+
+from . import distances
+from .registry import get_weight_file
+from .trunks import get_trunk
+from .weights import lin_name, load_weights
+
+# Version 0.1 input scaling (the reference's ScalingLayer), per RGB channel.
+SHIFT = (-.030, -.088, -.188)
+SCALE = (.458, .448, .450)
+
+_SCOPE = "lpips"
+
+
+class LPIPS(object):
+    """LPIPS distance between two image batches.
+
+    Args:
+        model (str): feature trunk, ``"alex"`` (best as a metric, the default), ``"vgg"``
+            (closest to traditional perceptual losses) or ``"squeeze"``.
+        params_dir (str, optional): folder holding the ``.h5`` files; default
+            ``$NNABLA_LPIPS_PARAMS_DIR``, then ``<NNabla data home>/lpips``.
+        spatial (bool): return the (N, 1, H, W) distance map instead of the score.
+        apply_scale (bool, optional): scale the input as version 0.1 does; default: as the
+            version says (on for "0.1", off for "0.0").
+        version (str): ``"0.1"`` (default) or ``"0.0"`` (the original release, for old papers).
+        lpips (bool): use the learned lin layers (default); ``False`` sums squared
+            differences over channels (the paper's uncalibrated baseline).
+
+    Raises:
+        ValueError: unknown ``model`` or ``version``.
+        metrics.lpips.weights.WeightsError: the parameter file cannot be had or does not fit.
+    """
+
+    def __init__(self, model="alex", params_dir=None, spatial=False, apply_scale=None,
+                 version="0.1", lpips=True):
+        self.trunk = get_trunk(model)
+        get_weight_file(model, version)  # validates the version before any file is touched
+        self.model, self.version = model, version
+        self.spatial, self.lpips = bool(spatial), bool(lpips)
+        self.apply_scale = (version == "0.1") if apply_scale is None else bool(apply_scale)
+        self._scope = collections.OrderedDict()
+        with nn.parameter_scope(_SCOPE, self._scope):
+            for name, value in load_weights(model, version, params_dir, self.lpips).items():
+                nn.parameter.set_parameter(
+                    name, nn.Variable.from_numpy_array(value, need_grad=False))
+
+    def parameters(self):
+        """The instance's own (pretrained, fixed) parameters: dict name -> Variable."""
+        with nn.parameter_scope(_SCOPE, self._scope):
+            return nn.get_parameters(grad_only=False)
+
+    def scale_input(self, x):
+        """[-1, 1] images -> the trunk's input (the v0.1 scaling when ``apply_scale``)."""
+        if not self.apply_scale:
+            return x
+        shift = nn.Variable.from_numpy_array(np.reshape(SHIFT, (1, 3, 1, 1)).astype(np.float32))
+        scale = nn.Variable.from_numpy_array(np.reshape(SCALE, (1, 3, 1, 1)).astype(np.float32))
+        return (x - shift) / scale
+
+    def features(self, x):
+        """The trunk's tapped activations for ``x`` (N, 3, H, W) in [-1, 1], scaled as
+        configured: a list of (N, C_l, h_l, w_l) Variables, reusable on their own."""
+        self._check_image(x, "x")
+        with nn.parameter_scope(_SCOPE, self._scope):
+            return self.trunk.build(self.scale_input(x))
+
+    def layer_distances(self, feats0, feats1):
+        """Per-tap (N, 1, h_l, w_l) distance maps between two lists of trunk features."""
+        if self.lpips:
+            with nn.parameter_scope(_SCOPE, self._scope):
+                weights = [nn.parameter.get_parameter(lin_name(i)) for i in range(len(feats0))]
+            return [distances.lin_distance(f0, f1, w) for f0, f1, w in zip(feats0, feats1, weights)]
+        return [distances.channel_sum_distance(f0, f1) for f0, f1 in zip(feats0, feats1)]
+
+    def layer_maps(self, img0, img1, normalize=False):
+        """Per-tap (N, 1, h_l, w_l) distance maps between two (N, 3, H, W) batches, from one
+        trunk pass over both; ``normalize`` as in :meth:`__call__`."""
+        self._check_pair(img0, img1)
+        if normalize:
+            img0, img1 = 2 * img0 - 1, 2 * img1 - 1
+        n = img0.shape[0]
+        feats = self.features(F.concatenate(img0, img1, axis=0))
+        feats0 = [F.slice(f, (0, 0, 0, 0), (n,) + f.shape[1:]) for f in feats]
+        feats1 = [F.slice(f, (n, 0, 0, 0), (2 * n,) + f.shape[1:]) for f in feats]
+        return self.layer_distances(feats0, feats1)
+
+    @staticmethod
+    def reduce(layer_maps, size=None):
+        """Per-tap maps -> (total, per-tap results): spatial means, or with ``size`` = (H, W)
+        maps upsampled bilinearly to the image size, as the reference's ``spatial=True``."""
+        if size is None:
+            layers = [distances.spatial_average(d) for d in layer_maps]
+        else:
+            layers = [distances.upsample(d, size) for d in layer_maps]
+        return (F.add_n(*layers) if len(layers) > 1 else layers[0]), layers
+
+    def __call__(self, img0, img1, normalize=False, mean_batch=False, per_layer=False):
+        """LPIPS between ``img0`` and ``img1``.
+
+        Args:
+            img0, img1 (nn.Variable): (N, 3, H, W) RGB, in [-1, 1] (or [0, 1] with ``normalize``).
+            normalize (bool): inputs are in [0, 1]; they are mapped to [-1, 1] first.
+            mean_batch (bool): average the N scores (the result has no batch axis).
+            per_layer (bool): also return the list of per-tap results.
+
+        Returns:
+            nn.Variable: (N, 1, 1, 1) scores, or (N, 1, H, W) maps when ``spatial``
+            (upsampled bilinearly per tap, so their mean is close to the score);
+            with ``per_layer``, a tuple (total, [per tap]).
+        """
+        maps = self.layer_maps(img0, img1, normalize)
+        total, layers = self.reduce(maps, img0.shape[2:] if self.spatial else None)
+        if mean_batch:
+            total = F.mean(total, axis=0)
+        return (total, layers) if per_layer else total
+
+    def _check_image(self, x, name):
+        if not isinstance(x, nn.Variable):
+            raise TypeError("{} must be an nnabla.Variable, got {}".format(name, type(x).__name__))
+        shape = tuple(x.shape)
+        if len(shape) != 4 or shape[1] != 3:
+            raise ValueError("{} must have shape (N, 3, H, W), got {}".format(name, shape))
+        if min(shape[2:]) < self.trunk.min_size:
+            raise ValueError("{} is {}x{} pixels; the {!r} trunk needs at least {}x{}".format(
+                name, shape[2], shape[3], self.model, self.trunk.min_size, self.trunk.min_size))
+
+    def _check_pair(self, img0, img1):
+        self._check_image(img0, "img0")
+        self._check_image(img1, "img1")
+        if img0.shape != img1.shape:
+            raise ValueError("img0 and img1 must have the same shape, got {} and {}".format(
+                tuple(img0.shape), tuple(img1.shape)))

@@ -1,0 +1,47 @@
+# Copyright 2026 The metrics.lpips authors.
+# Licensed under the Apache License, Version 2.0.
+"""Formatting scores as text, CSV or JSON."""
+import csv
+import io
+import json
+import math
+
+FORMATS = ("text", "csv", "json")
+
+
+def summarize(scores):
+    """Count, mean and standard error of the mean (sample std / sqrt(n); 0 for one score)."""
+    n = len(scores)
+    if n == 0:
+        return {"count": 0, "mean": None, "stderr": None}
+    mean = math.fsum(scores) / n
+    var = math.fsum((s - mean) ** 2 for s in scores) / (n - 1) if n > 1 else 0.0
+    return {"count": n, "mean": mean, "stderr": math.sqrt(var / n)}
+
+
+def render(rows, fmt, info=None, skipped=()):
+    """``rows``: (path0, path1, score) in input order; ``skipped``: (path0, path1, reason).
+
+    text: the original module's ``score: path0 - path1`` lines (6 decimals);
+    csv: header ``path0,path1,lpips`` with full precision, then a ``#`` summary line;
+    json: the settings, every pair, the skipped pairs and the summary.
+    """
+    scores = [float(s) for _, _, s in rows]
+    summary = summarize(scores)
+    if fmt == "text":
+        return "".join("{:.6f}: {} - {}\n".format(s, p0, p1) for p0, p1, s in rows)
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["path0", "path1", "lpips"])
+        for p0, p1, s in rows:
+            writer.writerow([p0, p1, repr(float(s))])
+        buf.write("# count={count} mean={mean!r} stderr={stderr!r}\n".format(**summary))
+        return buf.getvalue()
+    if fmt == "json":
+        doc = dict(info or {})
+        doc["pairs"] = [{"path0": p0, "path1": p1, "lpips": float(s)} for p0, p1, s in rows]
+        doc["skipped"] = [{"path0": p0, "path1": p1, "reason": r} for p0, p1, r in skipped]
+        doc["summary"] = summary
+        return json.dumps(doc, indent=1) + "\n"
+    raise ValueError("unknown format {!r}; expected one of {}".format(fmt, ", ".join(FORMATS)))

@@ -1,0 +1,114 @@
+# Copyright 2026 The metrics.lpips authors.
+# Licensed under the Apache License, Version 2.0.
+"""Feature trunks (AlexNet, VGG16, SqueezeNet 1.1) built with NNabla's parametric functions.
+
+Layer names follow the indices of torchvision's ``features`` modules
+(``conv0``, ``conv3``, ... and ``fire3``, ...), which are also the names used in
+the official NNabla ``{alex,vgg}_with_LPIPS.h5`` files, so those files load unchanged.
+
+Every builder takes an ``nn.Variable`` of shape (N, 3, H, W), already scaled as the
+trunk expects, and returns the list of tapped ReLU outputs, as in Zhang et al. (2018), Sec. 3.
+The parameters are fixed (``need_grad=False``); call the builders inside a parameter
+scope holding the pretrained weights.
+"""
+import collections
+
+import nnabla as nn
+import nnabla.functions as F
+import nnabla.parametric_functions as PF
+
+
+def _conv_relu(x, outmaps, kernel, name, pad=0, stride=1):
+    h = PF.convolution(x, outmaps, (kernel, kernel), pad=(pad, pad), stride=(stride, stride),
+                       fix_parameters=True, name=name)
+    return F.relu(h)
+
+
+def alex_features(x):
+    """AlexNet taps after torchvision's conv 0, 3, 6, 8 and 10 (64, 192, 384, 256, 256 channels)."""
+    relu1 = _conv_relu(x, 64, 11, "conv0", pad=2, stride=4)
+    h = F.max_pooling(relu1, (3, 3), (2, 2))
+    relu2 = _conv_relu(h, 192, 5, "conv3", pad=2)
+    h = F.max_pooling(relu2, (3, 3), (2, 2))
+    relu3 = _conv_relu(h, 384, 3, "conv6", pad=1)
+    relu4 = _conv_relu(relu3, 256, 3, "conv8", pad=1)
+    relu5 = _conv_relu(relu4, 256, 3, "conv10", pad=1)
+    return [relu1, relu2, relu3, relu4, relu5]
+
+
+# (first conv index, output channels, number of convs) per VGG16 block.
+_VGG16_BLOCKS = ((0, 64, 2), (5, 128, 2), (10, 256, 3), (17, 512, 3), (24, 512, 3))
+
+
+def vgg_features(x):
+    """VGG16 taps relu1_2, relu2_2, relu3_3, relu4_3, relu5_3 (64, 128, 256, 512, 512 channels).
+
+    Like the reference, no max pool follows relu5_3.
+    """
+    taps = []
+    h = x
+    for block, (first, outmaps, n_convs) in enumerate(_VGG16_BLOCKS):
+        if block > 0:
+            h = F.max_pooling(h, (2, 2), (2, 2))
+        for k in range(n_convs):
+            h = _conv_relu(h, outmaps, 3, "conv{}".format(first + 2 * k), pad=1)
+        taps.append(h)
+    return taps
+
+
+def _fire(x, name, squeeze_planes, expand_planes):
+    with nn.parameter_scope(name):
+        s = _conv_relu(x, squeeze_planes, 1, "squeeze")
+        e1 = _conv_relu(s, expand_planes, 1, "expand1x1")
+        e3 = _conv_relu(s, expand_planes, 3, "expand3x3", pad=1)
+    return F.concatenate(e1, e3, axis=1)
+
+
+def _ceil_pool(x):
+    # torchvision's SqueezeNet pools with ceil_mode=True: NNabla's ignore_border=False.
+    return F.max_pooling(x, (3, 3), (2, 2), ignore_border=False)
+
+
+def squeeze_features(x):
+    """SqueezeNet 1.1 taps after conv0 and fire 4, 7, 9, 10, 11, 12 (64, 128, 256, 384, 384, 512, 512)."""
+    relu1 = _conv_relu(x, 64, 3, "conv0", stride=2)
+    h = _fire(_ceil_pool(relu1), "fire3", 16, 64)
+    fire4 = _fire(h, "fire4", 16, 64)
+    h = _fire(_ceil_pool(fire4), "fire6", 32, 128)
+    fire7 = _fire(h, "fire7", 32, 128)
+    fire9 = _fire(_ceil_pool(fire7), "fire9", 48, 192)
+    fire10 = _fire(fire9, "fire10", 48, 192)
+    fire11 = _fire(fire10, "fire11", 64, 256)
+    fire12 = _fire(fire11, "fire12", 64, 256)
+    return [relu1, fire4, fire7, fire9, fire10, fire11, fire12]
+
+
+Trunk = collections.namedtuple("Trunk", ["build", "channels", "min_size"])
+Trunk.__doc__ = """A feature trunk: its graph builder, the channels of its taps, and the
+smallest image side (pixels) the reference accepts (PyTorch refuses smaller pools;
+NNabla would silently round them up)."""
+
+TRUNKS = collections.OrderedDict([
+    ("alex", Trunk(alex_features, (64, 192, 384, 256, 256), 31)),
+    ("vgg", Trunk(vgg_features, (64, 128, 256, 512, 512), 16)),
+    ("squeeze", Trunk(squeeze_features, (64, 128, 256, 384, 384, 512, 512), 17)),
+])
+
+
+def get_trunk(model):
+    """Returns the :class:`Trunk` named ``model``; ``ValueError`` lists the valid names otherwise."""
+    try:
+        return TRUNKS[model]
+    except (KeyError, TypeError):
+        raise ValueError("unknown model {!r}; expected one of {}".format(
+            model, ", ".join(TRUNKS))) from None
+
+
+def parameter_shapes(model):
+    """The names and shapes of the trunk's parameters, found by building it once on a dummy input."""
+    trunk = get_trunk(model)
+    scope = collections.OrderedDict()
+    with nn.parameter_scope("trunk", scope), nn.auto_forward(False):
+        trunk.build(nn.Variable((1, 3, trunk.min_size, trunk.min_size)))
+        params = nn.get_parameters(grad_only=False)
+    return collections.OrderedDict((name, tuple(v.shape)) for name, v in params.items())

