@@ -9,9 +9,10 @@ spatial map. New feature-distance methods plug in here.
 import nnabla.functions as F
 
 EPS = 1e-10
-# The gradient of sqrt is infinite at 0, and an all-zero ReLU feature vector hits 0 exactly:
-# clamping the squared norm at 1e-30 keeps gradients finite and changes no value
-# (sqrt(1e-30) = 1e-15 is invisible next to EPS).
+# sqrt's gradient is infinite at 0, where an all-zero feature vector puts it (0 * inf = NaN).
+# Inside the trunks ReLU's backward happens to mask that NaN, but the distance must be safe
+# on its own (features from elsewhere, trained lin layers): clamping the squared norm at
+# 1e-30 keeps gradients finite and changes no value (sqrt(1e-30) = 1e-15, invisible next to EPS).
 _MIN_SQUARED_NORM = 1e-30
 
 

@@ -13,6 +13,8 @@ scope holding the pretrained weights.
 """
 import collections
 
+import numpy as np
+
 import nnabla as nn
 import nnabla.functions as F
 import nnabla.parametric_functions as PF
@@ -64,9 +66,17 @@ def _fire(x, name, squeeze_planes, expand_planes):
     return F.concatenate(e1, e3, axis=1)
 
 
-def _ceil_pool(x):
-    # torchvision's SqueezeNet pools with ceil_mode=True: NNabla's ignore_border=False.
-    return F.max_pooling(x, (3, 3), (2, 2), ignore_border=False)
+def _ceil_pool(x, kernel=3, stride=2):
+    """Max pooling with PyTorch's ``ceil_mode=True`` (SqueezeNet's pools): ceil((n - k) / s) + 1
+    outputs per side. NNabla's ``ignore_border=False`` gives ceil(n / s), one too many when
+    (n - k) is a multiple of s, so the input is padded with -inf to the exact extent instead."""
+    pad_width = []
+    for n in x.shape[2:]:
+        outputs = -(-(n - kernel) // stride) + 1
+        pad_width += [0, (outputs - 1) * stride + kernel - n]
+    if any(pad_width):
+        x = F.pad(x, pad_width, constant_value=-np.inf)
+    return F.max_pooling(x, (kernel, kernel), (stride, stride))
 
 
 def squeeze_features(x):

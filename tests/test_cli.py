@@ -1,0 +1,226 @@
+"""The compute CLI, run as a subprocess for every mode and error path; scores are checked
+against the library's."""
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from metrics.lpips import distance
+
+SAMPLES = os.path.join(ROOT, "utils", "neu", "metrics", "lpips", "samples")
+ENV = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "utils", "neu"))
+
+
+def cli(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "metrics.lpips.compute"] + [str(a) for a in args],
+                          capture_output=True, text=True, env=ENV, **kw)
+
+
+def parse_text(stdout):
+    rows = []
+    for line in stdout.splitlines():
+        score, paths = line.split(": ", 1)
+        p0, p1 = paths.split(" - ")
+        rows.append((p0, p1, float(score)))
+    return rows
+
+
+def library(p0, p1, model="alex"):
+    return distance(iio.imread(p0)[:, :, :3], iio.imread(p1)[:, :, :3], model=model)
+
+
+@pytest.fixture
+def dirs(tmp_path):
+    ref, dist = tmp_path / "ref", tmp_path / "dist"
+    shutil.copytree(os.path.join(SAMPLES, "ref"), str(ref))
+    shutil.copytree(os.path.join(SAMPLES, "distorted"), str(dist))
+    (ref / "notes.txt").write_text("not an image")
+    return ref, dist
+
+
+def test_single_pair(params_dir):
+    p0, p1 = os.path.join(SAMPLES, "ref", "cat.png"), os.path.join(SAMPLES, "distorted", "cat.png")
+    result = cli(p0, p1)
+    assert result.returncode == 0, result.stderr
+    (r0, r1, score), = parse_text(result.stdout)
+    assert (r0, r1) == (p0, p1)
+    assert score == pytest.approx(library(p0, p1), abs=1e-6)
+    assert "mean LPIPS" in result.stderr and "mean" not in result.stdout
+
+
+def test_directories_paired_by_name_csv(params_dir, dirs):
+    ref, dist = dirs
+    result = cli(ref, dist, "--model", "vgg", "--format", "csv", "--batch-size", 2)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    rows = list(csv.DictReader(l for l in lines if not l.startswith("#")))
+    assert [os.path.basename(r["path0"]) for r in rows] == ["cat.png", "coffee.png", "rocket.png"]
+    for r in rows:
+        assert float(r["lpips"]) == pytest.approx(library(r["path0"], r["path1"], "vgg"), abs=1e-6)
+    assert lines[-1].startswith("# count=3 mean=")
+
+
+def test_directories_with_different_names(params_dir, dirs):
+    ref, dist = dirs
+    os.rename(str(dist / "cat.png"), str(dist / "kitten.png"))
+    result = cli(ref, dist)
+    assert result.returncode == 3
+    assert "Only in {}: cat.png".format(ref) in result.stderr and "kitten.png" in result.stderr
+    result = cli(ref, dist, "--pair-by", "order", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    pairs = json.loads(result.stdout)["pairs"]
+    assert [(os.path.basename(p["path0"]), os.path.basename(p["path1"])) for p in pairs] == [
+        ("cat.png", "coffee.png"), ("coffee.png", "kitten.png"), ("rocket.png", "rocket.png")]
+
+
+def test_path_lists(params_dir, tmp_path, dirs):
+    ref, dist = dirs
+    (tmp_path / "a.txt").write_text("# references\nref/cat.png\n\n{}\n".format(ref / "rocket.png"))
+    (tmp_path / "b.txt").write_text("dist/cat.png\n# comment\ndist/rocket.png\n")
+    result = cli(tmp_path / "a.txt", tmp_path / "b.txt", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert [os.path.basename(p["path0"]) for p in doc["pairs"]] == ["cat.png", "rocket.png"]
+    for p in doc["pairs"]:
+        assert p["lpips"] == pytest.approx(library(p["path0"], p["path1"]), abs=1e-6)
+    (tmp_path / "b.txt").write_text("dist/cat.png\n")
+    result = cli(tmp_path / "a.txt", tmp_path / "b.txt")
+    assert result.returncode == 3 and "lists 2 paths" in result.stderr
+
+
+def test_all_pairs_reports_mean_and_standard_error(params_dir, dirs):
+    ref, _ = dirs
+    result = cli("--all-pairs", ref, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    scores = [p["lpips"] for p in doc["pairs"]]
+    assert len(scores) == 3
+    assert doc["summary"]["mean"] == pytest.approx(np.mean(scores))
+    assert doc["summary"]["stderr"] == pytest.approx(np.std(scores, ddof=1) / np.sqrt(3))
+
+
+def test_image_formats_and_modes(params_dir, tmp_path):
+    rgb = iio.imread(os.path.join(SAMPLES, "ref", "coffee.png"))
+    other = iio.imread(os.path.join(SAMPLES, "distorted", "coffee.png"))
+    gray, gray_other = rgb.mean(axis=2).astype(np.uint8), other.mean(axis=2).astype(np.uint8)
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    for name, x0, x1 in [("p.PNG", rgb, other), ("q.bmp", rgb, other), ("r.tif", rgb, other),
+                         ("s.webp", rgb, rgb), ("t.png", gray, gray_other),
+                         ("u.png", np.dstack([rgb, np.full(rgb.shape[:2], 7, np.uint8)]), other),
+                         ("v.tif", rgb.astype(np.uint16) * 257, other.astype(np.uint16) * 257),
+                         ("x.png", gray.astype(np.uint16) * 257, gray_other.astype(np.uint16) * 257)]:
+        kw = {"lossless": True} if name.endswith("webp") else {}
+        iio.imwrite(str(a / name), x0, **kw)
+        iio.imwrite(str(b / name), x1, **kw)
+    iio.imwrite(str(a / "w.JPEG"), rgb, quality=95)
+    iio.imwrite(str(b / "w.JPEG"), rgb, quality=95)
+    result = cli(a, b, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    scores = {os.path.basename(p["path0"]): p["lpips"] for p in json.loads(result.stdout)["pairs"]}
+    assert len(scores) == 9
+    expected = distance(rgb, other)
+    for name in ("p.PNG", "q.bmp", "r.tif", "u.png"):
+        assert scores[name] == pytest.approx(expected, abs=1e-6), name
+    assert scores["v.tif"] == pytest.approx(expected, abs=1e-5)
+    assert iio.imread(str(a / "x.png")).dtype == np.uint16  # really a 16-bit file
+    assert scores["s.webp"] == 0 and scores["w.JPEG"] == 0
+    gray3 = np.repeat(gray[:, :, None], 3, axis=2)
+    gray_score = distance(gray3, np.repeat(gray_other[:, :, None], 3, axis=2))
+    assert scores["t.png"] == pytest.approx(gray_score, abs=1e-6)
+    assert scores["x.png"] == pytest.approx(gray_score, abs=1e-5)
+
+
+def test_different_sizes(params_dir, tmp_path):
+    img = iio.imread(os.path.join(SAMPLES, "ref", "cat.png"))
+    iio.imwrite(str(tmp_path / "big.png"), img)
+    iio.imwrite(str(tmp_path / "small.png"), img[:100, :90])
+    result = cli(tmp_path / "big.png", tmp_path / "small.png")
+    assert result.returncode == 3
+    assert "128x128" in result.stderr and "90x100" in result.stderr and "--resize" in result.stderr
+    result = cli(tmp_path / "big.png", tmp_path / "small.png", "--resize")
+    assert result.returncode == 0, result.stderr
+    assert 0 < parse_text(result.stdout)[0][2] < 1
+
+
+def test_image_too_small_names_the_minimum(params_dir, tmp_path):
+    img = iio.imread(os.path.join(SAMPLES, "ref", "cat.png"))[:20, :40]
+    iio.imwrite(str(tmp_path / "a.png"), img)
+    iio.imwrite(str(tmp_path / "b.png"), img)
+    result = cli(tmp_path / "a.png", tmp_path / "b.png")
+    assert result.returncode == 3 and "at least 31x31" in result.stderr
+    assert cli(tmp_path / "a.png", tmp_path / "b.png", "--model", "vgg").returncode == 0
+
+
+def test_failure_midway_leaves_no_outfile(params_dir, dirs, tmp_path):
+    ref, dist = dirs
+    (dist / "coffee.png").write_bytes(b"corrupt")
+    out = tmp_path / "scores.txt"
+    result = cli(ref, dist, "-o", out, "--batch-size", 1)
+    assert result.returncode == 3
+    assert "coffee.png" in result.stderr
+    assert not out.exists() and os.listdir(str(tmp_path)) == sorted(os.listdir(str(tmp_path)))
+    assert not [f for f in os.listdir(str(tmp_path)) if f.endswith(".part")]
+    out.write_text("previous results\n")
+    assert cli(ref, dist, "-o", out).returncode == 3
+    assert out.read_text() == "previous results\n"
+
+
+def test_skip_bad_reports_and_continues(params_dir, dirs, tmp_path):
+    ref, dist = dirs
+    (dist / "coffee.png").write_bytes(b"corrupt")
+    out = tmp_path / "scores.json"
+    result = cli(ref, dist, "-o", out, "--format", "json", "--skip-bad")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(out.read_text())
+    assert [os.path.basename(p["path0"]) for p in doc["pairs"]] == ["cat.png", "rocket.png"]
+    assert os.path.basename(doc["skipped"][0]["path1"]) == "coffee.png"
+    assert "cannot read image" in doc["skipped"][0]["reason"]
+
+
+def test_heatmaps(params_dir, dirs, tmp_path):
+    ref, dist = dirs
+    result = cli(ref, dist, "--heatmap-dir", tmp_path / "maps", "-q")
+    assert result.returncode == 0, result.stderr
+    assert sorted(os.listdir(str(tmp_path / "maps"))) == ["00000_cat.png", "00001_coffee.png", "00002_rocket.png"]
+    heat = iio.imread(str(tmp_path / "maps" / "00000_cat.png"))
+    assert heat.shape == (128, 128, 3) and heat.std() > 0
+
+
+def test_usage_and_environment_errors(params_dir, dirs):
+    ref, dist = dirs
+    assert cli(ref).returncode == 2
+    assert cli(ref, dist, "--batch-size", 0).returncode == 2
+    assert cli(ref, dist, "--model", "resnet").returncode == 2
+    result = cli(ref, dist, "-c", "cudnn")
+    assert result.returncode == 4 and "cannot use cudnn" in result.stderr
+    result = cli(ref, dist, "--model", "squeeze", "--params-dir", ref)
+    assert result.returncode == 4 and "metrics.lpips.convert" in result.stderr
+    assert cli(ref / "cat.png", dist).returncode == 3
+
+
+def test_ctrl_c_leaves_no_partial_file(params_dir, tmp_path):
+    src = iio.imread(os.path.join(SAMPLES, "ref", "rocket.png"))
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(40):
+        iio.imwrite(str(folder / "{:02d}.png".format(i)), np.roll(src, i, axis=1))
+    out = tmp_path / "scores.txt"
+    proc = subprocess.Popen([sys.executable, "-m", "metrics.lpips.compute", "--all-pairs", str(folder),
+                             "--model", "vgg", "-o", str(out)], env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(6)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    assert os.listdir(str(tmp_path)) == ["imgs"]

@@ -1,0 +1,67 @@
+"""The numpy-level API: Scorer and distance()."""
+import os
+
+import imageio.v3 as iio
+import nnabla as nn
+import numpy as np
+import pytest
+
+from conftest import DATA
+from metrics.lpips import LPIPS, Scorer, distance
+from metrics.lpips.images import to_model_input
+
+
+@pytest.fixture(scope="module")
+def pair():
+    return [iio.imread(os.path.join(DATA, "pairs", "rocket_shift_{}.png".format(i))) for i in (0, 1)]
+
+
+def graph_score(params_dir, a, b):
+    net = LPIPS("alex", params_dir=params_dir)
+    out = net(nn.Variable.from_numpy_array(to_model_input(a)), nn.Variable.from_numpy_array(to_model_input(b)))
+    out.forward()
+    return out.d.item()
+
+
+def test_uint8_uint16_and_float_inputs_agree_with_the_graph(params_dir, pair):
+    expected = graph_score(params_dir, *pair)
+    a, b = pair
+    assert distance(a, b) == pytest.approx(expected, abs=1e-6)
+    assert distance(a.astype(np.uint16) * 257, b.astype(np.uint16) * 257) == pytest.approx(expected, abs=1e-5)
+    assert distance(a / 255.0, b / 255.0) == pytest.approx(expected, abs=1e-5)
+
+
+def test_batches_return_one_score_per_pair(params_dir, pair):
+    a, b = pair
+    scores = Scorer("alex", params_dir=params_dir, batch_size=2)(np.stack([a, b, a]), np.stack([b, b, a]))
+    assert scores.shape == (3,)
+    np.testing.assert_allclose(scores, [distance(a, b), 0, 0], atol=1e-6)
+
+
+def test_one_graph_per_shape_is_reused(params_dir, pair):
+    scorer = Scorer("alex", params_dir=params_dir, batch_size=4)
+    a, b = pair
+    for _ in range(3):
+        scorer(a, b)
+    scorer(a[:64, :64], b[:64, :64])
+    assert len(scorer._graphs) == 2
+
+
+def test_maps_come_with_scores(params_dir, pair):
+    scorer = Scorer("alex", params_dir=params_dir, with_maps=True)
+    x0, x1 = to_model_input(pair[0]), to_model_input(pair[1])
+    scores, maps = scorer.score_inputs(x0, x1)
+    assert maps.shape == (1,) + pair[0].shape[:2]
+    assert maps.mean() == pytest.approx(scores[0], rel=0.1)
+
+
+def test_input_errors(params_dir, pair):
+    a, b = pair
+    with pytest.raises(ValueError, match=r"\[0, 1\].*min -0.449.*max 0.5"):
+        distance(a / 255.0 - 0.5, b / 255.0)
+    with pytest.raises(TypeError, match="uint8, uint16 or floating"):
+        distance(a.astype(np.int32), b.astype(np.int32))
+    with pytest.raises(ValueError, match=r"H x W x 3.*\(131, 97\)"):
+        distance(a[:, :, 0], b[:, :, 0])
+    with pytest.raises(ValueError, match="batch_size"):
+        Scorer("alex", params_dir=params_dir, batch_size=0)

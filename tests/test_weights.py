@@ -1,0 +1,145 @@
+"""Finding, checking and downloading parameter files; downloads go to a local HTTP server."""
+import http.server
+import logging
+import os
+import shutil
+import threading
+
+import numpy as np
+import pytest
+
+from metrics.lpips import LPIPS, registry, weights
+from metrics.lpips.weights import WeightsError, load_weights, read_h5, write_h5
+
+
+@pytest.fixture
+def clean_env(monkeypatch, tmp_path):
+    monkeypatch.delenv(weights.PARAMS_DIR_ENV, raising=False)
+    monkeypatch.delenv(registry.URL_BASE_ENV, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    return tmp_path
+
+
+def test_resolution_order(clean_env, monkeypatch):
+    home_default = os.path.join(str(clean_env / "home"), "nnabla_data", "lpips")
+    assert weights.resolve_params_dir() == home_default
+    monkeypatch.setenv(weights.PARAMS_DIR_ENV, str(clean_env / "env"))
+    assert weights.resolve_params_dir() == str(clean_env / "env")
+    assert weights.resolve_params_dir(str(clean_env / "arg")) == str(clean_env / "arg")
+
+
+def test_default_is_never_the_working_directory(clean_env, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    assert os.path.isabs(weights.resolve_params_dir())
+    assert not weights.resolve_params_dir().startswith(os.path.join(str(tmp_path), "nnabla_data"))
+
+
+def test_converted_files_match_the_registry_digests(params_dir):
+    for (model, version), entry in registry.WEIGHTS.items():
+        if entry.content_sha256:
+            params = read_h5(os.path.join(params_dir, entry.filename))
+            assert weights.content_digest(params) == entry.content_sha256, entry.filename
+
+
+def test_official_layout_loads_with_nnabla(params_dir):
+    import nnabla as nn
+    nn.load_parameters(os.path.join(params_dir, "alex_with_LPIPS.h5"))
+    loaded = nn.get_parameters(grad_only=False)
+    assert loaded["conv0/conv/W"].shape == (64, 3, 11, 11)
+    assert loaded["lin4_model_1_weight"].shape == (1, 256, 1, 1)
+
+
+def _broken_copy(params_dir, tmp_path, edit):
+    params = dict(read_h5(os.path.join(params_dir, "alex_with_LPIPS.h5")))
+    edit(params)
+    write_h5(str(tmp_path / "alex_with_LPIPS.h5"), params)
+    return str(tmp_path)
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda p: p.pop("conv8/conv/W"), r"missing conv8/conv/W \(256, 384, 3, 3\)"),
+    (lambda p: p.update(extra=np.zeros(3, np.float32)), r"unexpected extra \(3,\)"),
+    (lambda p: p.update({"lin0_model_1_weight": np.zeros((1, 32, 1, 1), np.float32)}),
+     r"lin0_model_1_weight has shape \(1, 32, 1, 1\), expected \(1, 64, 1, 1\)"),
+    (lambda p: p["conv0/conv/b"].__setitem__(0, np.nan), "conv0/conv/b holds non-finite"),
+])
+def test_file_that_does_not_fit_is_rejected(params_dir, tmp_path, edit, message):
+    folder = _broken_copy(params_dir, tmp_path, edit)
+    with pytest.raises(WeightsError, match=message):
+        LPIPS("alex", params_dir=folder)
+
+
+def test_other_values_are_loaded_with_a_warning(params_dir, tmp_path, caplog):
+    folder = _broken_copy(params_dir, tmp_path, lambda p: p["conv0/conv/b"].__setitem__(0, 1.0))
+    with caplog.at_level(logging.WARNING, logger="metrics.lpips.weights"):
+        load_weights("alex", "0.1", folder)
+    assert "other values" in caplog.text
+
+
+def test_corrupt_file_is_named(tmp_path):
+    (tmp_path / "alex_with_LPIPS.h5").write_bytes(b"not hdf5 at all")
+    with pytest.raises(WeightsError, match="not a readable NNabla parameter file"):
+        load_weights("alex", "0.1", str(tmp_path))
+
+
+def test_unpublished_file_explains_offline_conversion(tmp_path):
+    with pytest.raises(WeightsError, match="metrics.lpips.convert"):
+        load_weights("squeeze", "0.1", str(tmp_path))
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    routes = {}  # path -> (status, body, declared length)
+
+    def do_GET(self):
+        status, body, length = self.routes.get(self.path, (404, b"not found", None))
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body) if length is None else length))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server(monkeypatch):
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    base = "http://127.0.0.1:{}/lpips".format(httpd.server_port)
+    monkeypatch.setenv(registry.URL_BASE_ENV, base)
+    _Handler.routes = {}
+    yield _Handler.routes, base
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_download_success(server, params_dir, tmp_path):
+    routes, _ = server
+    with open(os.path.join(params_dir, "alex_with_LPIPS.h5"), "rb") as f:
+        routes["/lpips/alex_with_LPIPS.h5"] = (200, f.read(), None)
+    cache = tmp_path / "cache"
+    net = LPIPS("alex", params_dir=str(cache))
+    assert os.listdir(str(cache)) == ["alex_with_LPIPS.h5"]
+    assert net.parameters()["conv0/conv/W"].shape == (64, 3, 11, 11)
+
+
+@pytest.mark.parametrize("case", ["404", "truncated", "wrong content", "offline"])
+def test_failed_download_leaves_nothing(server, params_dir, tmp_path, monkeypatch, case):
+    routes, base = server
+    with open(os.path.join(params_dir, "alex_with_LPIPS.h5"), "rb") as f:
+        good = f.read()
+    if case == "truncated":
+        routes["/lpips/alex_with_LPIPS.h5"] = (200, good[:len(good) // 2], len(good))
+    elif case == "wrong content":
+        routes["/lpips/alex_with_LPIPS.h5"] = (200, b"<html>login page</html>", None)
+    elif case == "offline":
+        monkeypatch.setenv(registry.URL_BASE_ENV, "http://127.0.0.1:9/lpips")  # nothing listens
+    cache = tmp_path / "cache"
+    with pytest.raises(WeightsError, match="download failed.*make setup"):
+        load_weights("alex", "0.1", str(cache))
+    assert not cache.exists() or os.listdir(str(cache)) == []
+    # A later run with a working server fetches the right file, not a leftover.
+    routes["/lpips/alex_with_LPIPS.h5"] = (200, good, None)
+    monkeypatch.setenv(registry.URL_BASE_ENV, base)
+    assert load_weights("alex", "0.1", str(cache))["conv0/conv/W"].shape == (64, 3, 11, 11)
