@@ -7,7 +7,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import imageio.v3 as iio
 import numpy as np
@@ -55,6 +54,17 @@ def test_single_pair(params_dir):
     assert (r0, r1) == (p0, p1)
     assert score == pytest.approx(library(p0, p1), abs=1e-6)
     assert "mean LPIPS" in result.stderr and "mean" not in result.stdout
+
+
+def test_version_option(params_dir):
+    p0, p1 = os.path.join(SAMPLES, "ref", "coffee.png"), os.path.join(SAMPLES, "distorted", "coffee.png")
+    result = cli(p0, p1, "--version", "0.0", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["version"] == "0.0"
+    expected = distance(iio.imread(p0), iio.imread(p1), version="0.0")
+    assert doc["pairs"][0]["lpips"] == pytest.approx(expected, abs=1e-6)
+    assert abs(expected - library(p0, p1)) > 1e-3
 
 
 def test_directories_paired_by_name_csv(params_dir, dirs):
@@ -216,11 +226,15 @@ def test_ctrl_c_leaves_no_partial_file(params_dir, tmp_path):
         iio.imwrite(str(folder / "{:02d}.png".format(i)), np.roll(src, i, axis=1))
     out = tmp_path / "scores.txt"
     proc = subprocess.Popen([sys.executable, "-m", "metrics.lpips.compute", "--all-pairs", str(folder),
-                             "--model", "vgg", "-o", str(out)], env=ENV,
+                             "--batch-size", "4", "-o", str(out)], env=ENV,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(6)
+    seen = []
+    for line in proc.stderr:  # the first batch's progress report, then Ctrl-C mid-run
+        seen.append(line)
+        if "/780 pairs scored" in line:
+            break
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    assert proc.returncode == 130, "".join(seen) + err
     assert "interrupted" in err
     assert os.listdir(str(tmp_path)) == ["imgs"]

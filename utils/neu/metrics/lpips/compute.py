@@ -122,7 +122,7 @@ def score_pairs(scorer, pairs, min_size, batch_size, resize=False, skip_bad=Fals
     """Scores ``pairs`` in batches of equal shapes; returns (rows in input order, skipped)."""
     scores, skipped = {}, []
     buffers = collections.OrderedDict()  # image shape -> [(index, path0, x0, x1)]
-    started = last_report = time.time()
+    started, last_report = time.time(), None
 
     def flush(shape):
         items = buffers.pop(shape)
@@ -136,6 +136,16 @@ def score_pairs(scorer, pairs, min_size, batch_size, resize=False, skip_bad=Fals
                 from .heatmap import save_heatmap
                 stem = os.path.splitext(os.path.basename(path0))[0]
                 save_heatmap(os.path.join(heatmap_dir, "{:05d}_{}.png".format(index, stem)), maps[k])
+        report_progress()
+
+    def report_progress():
+        nonlocal last_report
+        now = time.time()
+        if progress and len(pairs) > len(scores) and (
+                last_report is None or now - last_report > PROGRESS_SECONDS):
+            last_report = now
+            logger.info("%d/%d pairs scored, %.1f pairs/s", len(scores), len(pairs),
+                        len(scores) / max(now - started, 1e-9))
 
     def loader(p0, p1):
         return load_pair(p0, p1, min_size, resize)
@@ -153,10 +163,6 @@ def score_pairs(scorer, pairs, min_size, batch_size, resize=False, skip_bad=Fals
             flush(shape)
         elif sum(len(b) for b in buffers.values()) > 4 * batch_size:
             flush(max(buffers, key=lambda s: len(buffers[s])))  # many sizes: bound memory
-        if progress and time.time() - last_report > PROGRESS_SECONDS:
-            last_report = time.time()
-            logger.info("%d/%d pairs read, %.1f pairs/s", index + 1, len(pairs),
-                        (index + 1) / (last_report - started))
     for shape in list(buffers):
         flush(shape)
     rows = [(p0, p1, scores[i]) for i, (p0, p1) in enumerate(pairs) if i in scores]
