@@ -41,6 +41,7 @@ stamp="$VENV/.installed-$(cat requirements*.txt | sha256sum | cut -c1-16)-$(base
 if [ ! -e "$stamp" ]; then
   say "installing $REQS"
   "$VENV/bin/python" -m pip install --disable-pip-version-check -q -r "$REQS"
+  "$VENV/bin/python" -m pip install --disable-pip-version-check -q --no-deps -r requirements-nodeps.txt
   touch "$stamp"
 fi
 

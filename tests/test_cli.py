@@ -56,6 +56,17 @@ def test_single_pair(params_dir):
     assert "mean LPIPS" in result.stderr and "mean" not in result.stdout
 
 
+def test_backends_give_the_same_scores(params_dir, dirs):
+    ref, dist = dirs
+    results = {}
+    for backend in ("nnabla", "onnxruntime"):
+        result = cli(ref, dist, "--backend", backend, "--format", "json")
+        assert result.returncode == 0, result.stderr
+        assert "trunk backend: " + backend in result.stderr
+        results[backend] = [p["lpips"] for p in json.loads(result.stdout)["pairs"]]
+    np.testing.assert_allclose(results["onnxruntime"], results["nnabla"], atol=1e-5)
+
+
 def test_version_option(params_dir):
     p0, p1 = os.path.join(SAMPLES, "ref", "coffee.png"), os.path.join(SAMPLES, "distorted", "coffee.png")
     result = cli(p0, p1, "--version", "0.0", "--format", "json")

@@ -60,3 +60,24 @@ def test_matches_reference(model, version, use_lpips, params_dir, squeeze_params
         errors["map"] = max(errors["map"], np.abs(spatial.d[0, 0] - expected_map).max())
     assert len(errors) == 3
     assert max(errors.values()) < TOL, dict(errors)
+
+
+@pytest.mark.parametrize("backend", ["nnabla", "onnxruntime"])
+@pytest.mark.parametrize("model", ["alex", "vgg", "squeeze"])
+def test_scorer_backends_match_reference(model, backend, params_dir, squeeze_params_dir):
+    from metrics.lpips import Scorer
+    folder = squeeze_params_dir if model == "squeeze" else params_dir
+    maps = np.load(os.path.join(DATA, "golden", "reference_maps.npz"))
+    worst = 0.0
+    for version, use_lpips in [(v, l) for m, v, l in CONFIGS if m == model]:
+        scorer = Scorer(model, params_dir=folder, version=version, lpips=use_lpips,
+                        backend=backend, with_maps=True)
+        for r in GOLDEN["records"]:
+            if (r["model"], r["version"], r["lpips"]) != (model, version, use_lpips):
+                continue
+            x0, x1 = (to_model_input(iio.imread(os.path.join(DATA, "pairs", "{}_{}.png".format(
+                r["pair"], i)))) for i in (0, 1))
+            scores, smap = scorer.score_inputs(x0, x1)
+            expected_map = maps["{}|{}|{}|{}".format(model, version, int(use_lpips), r["pair"])]
+            worst = max(worst, abs(scores[0] - r["score"]), np.abs(smap[0] - expected_map).max())
+    assert worst < TOL

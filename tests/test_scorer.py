@@ -44,7 +44,7 @@ def test_one_graph_per_shape_is_reused(params_dir, pair):
     for _ in range(3):
         scorer(a, b)
     scorer(a[:64, :64], b[:64, :64])
-    assert len(scorer._graphs) == 2
+    assert len(scorer._heads) == 2
 
 
 def test_maps_come_with_scores(params_dir, pair):
@@ -65,3 +65,36 @@ def test_input_errors(params_dir, pair):
         distance(a[:, :, 0], b[:, :, 0])
     with pytest.raises(ValueError, match="batch_size"):
         Scorer("alex", params_dir=params_dir, batch_size=0)
+
+
+@pytest.fixture(scope="module")
+def random_batches():
+    rng = np.random.default_rng(0)
+    return [rng.random((5, 3, 45, 70), dtype=np.float32) * 2 - 1 for _ in range(3)]
+
+
+@pytest.mark.parametrize("backend", ["nnabla", "onnxruntime"])
+def test_feature_reuse_gives_the_same_scores(params_dir, random_batches, backend):
+    ref, p0, p1 = random_batches
+    scorer = Scorer("alex", params_dir=params_dir, batch_size=2, backend=backend)
+    d0, d1 = scorer.score_2afc(ref, p0, p1)
+    np.testing.assert_allclose(d0, scorer.score_inputs(ref, p0), atol=1e-6)
+    np.testing.assert_allclose(d1, scorer.score_inputs(ref, p1), atol=1e-6)
+    many = scorer.score_one_to_many(ref[0], p0)
+    np.testing.assert_allclose(many, scorer.score_inputs(np.repeat(ref[:1], 5, axis=0), p0), atol=1e-6)
+
+
+def test_2afc_uses_three_trunk_passes(params_dir, random_batches):
+    scorer = Scorer("alex", params_dir=params_dir, batch_size=8, backend="nnabla")
+    calls = []
+    trunk = scorer.trunk
+    scorer.trunk = lambda x: calls.append(len(x)) or trunk(x)
+    scorer.score_2afc(*random_batches)
+    assert calls == [15]  # one pass over 3 x 5 images
+
+
+def test_size_checked_before_the_trunk(params_dir):
+    scorer = Scorer("alex", params_dir=params_dir)
+    x = np.zeros((1, 3, 30, 64), np.float32)
+    with pytest.raises(ValueError, match="at least 31x31"):
+        scorer.score_inputs(x, x)

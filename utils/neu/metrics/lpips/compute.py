@@ -50,6 +50,9 @@ def build_parser():
                                         "$NNABLA_LPIPS_PARAMS_DIR, then <NNabla data home>/lpips)")
     p.add_argument("-c", "--context", choices=["auto", "cpu", "cudnn"], default="auto",
                    help="compute on: auto (cuDNN when usable, else CPU; default), cpu, cudnn")
+    p.add_argument("--backend", choices=["auto", "nnabla", "onnxruntime"], default="auto",
+                   help="trunk backend: auto (ONNX Runtime on the CPU when installed, else "
+                        "NNabla; default), nnabla, onnxruntime")
     p.add_argument("-d", "--device-id", type=int, default=0, help="GPU device id (default 0)")
     p.add_argument("--batch-size", type=int, default=32, help="pairs per forward pass (default 32)")
     p.add_argument("-o", "--outfile", help="write the scores here instead of stdout")
@@ -203,14 +206,16 @@ def main(argv=None):
     try:
         pairs = _pairs_from_args(args, parser)
         import nnabla as nn
+        from .backends import BackendError
         from .context import ContextError, choose_context
         from .scorer import Scorer
         from .weights import WeightsError
         try:
             nn.set_default_context(choose_context(args.context, args.device_id))
             scorer = Scorer(model=args.model, version=args.version, params_dir=args.params_dir,
-                            batch_size=args.batch_size, with_maps=bool(args.heatmap_dir))
-        except (ContextError, WeightsError) as e:
+                            batch_size=args.batch_size, with_maps=bool(args.heatmap_dir),
+                            backend=args.backend)
+        except (BackendError, ContextError, WeightsError) as e:
             logger.error("%s", e)
             return EXIT_ENVIRONMENT
         logger.info("model %s, version %s, %d pair(s)", args.model, args.version, len(pairs))

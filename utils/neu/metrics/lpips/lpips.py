@@ -59,14 +59,18 @@ class LPIPS(object):
         self.spatial, self.lpips = bool(spatial), bool(lpips)
         self.apply_scale = (version == "0.1") if apply_scale is None else bool(apply_scale)
         self._scope = collections.OrderedDict()
-        with nn.parameter_scope(_SCOPE, self._scope):
+        with self.scope():
             for name, value in load_weights(model, version, params_dir, self.lpips).items():
                 nn.parameter.set_parameter(
                     name, nn.Variable.from_numpy_array(value, need_grad=False))
 
+    def scope(self):
+        """A context manager that enters the instance's own parameter scope."""
+        return nn.parameter_scope(_SCOPE, self._scope)
+
     def parameters(self):
         """The instance's own (pretrained, fixed) parameters: dict name -> Variable."""
-        with nn.parameter_scope(_SCOPE, self._scope):
+        with self.scope():
             return nn.get_parameters(grad_only=False)
 
     def scale_input(self, x):
@@ -81,13 +85,13 @@ class LPIPS(object):
         """The trunk's tapped activations for ``x`` (N, 3, H, W) in [-1, 1], scaled as
         configured: a list of (N, C_l, h_l, w_l) Variables, reusable on their own."""
         self._check_image(x, "x")
-        with nn.parameter_scope(_SCOPE, self._scope):
+        with self.scope():
             return self.trunk.build(self.scale_input(x))
 
     def layer_distances(self, feats0, feats1):
         """Per-tap (N, 1, h_l, w_l) distance maps between two lists of trunk features."""
         if self.lpips:
-            with nn.parameter_scope(_SCOPE, self._scope):
+            with self.scope():
                 weights = [nn.parameter.get_parameter(lin_name(i)) for i in range(len(feats0))]
             return [distances.lin_distance(f0, f1, w) for f0, f1, w in zip(feats0, feats1, weights)]
         return [distances.channel_sum_distance(f0, f1) for f0, f1 in zip(feats0, feats1)]

@@ -1,11 +1,21 @@
 # Copyright 2026 The metrics.lpips authors.
 # Licensed under the Apache License, Version 2.0.
-"""LPIPS on numpy arrays, for scripts: one built graph per input shape, reused."""
+"""LPIPS on numpy arrays, for scripts and the CLI.
+
+A :class:`Scorer` runs the trunk on a backend (NNabla or ONNX Runtime, see :mod:`backends`)
+and the distances with one NNabla "head" graph per feature shape, built once and reused.
+Features are plain arrays, so they can be reused: one reference against many images, and
+2AFC triplets (reference, p0, p1) in three trunk passes instead of four.
+"""
 import nnabla as nn
 import numpy as np
 
+from .backends import make_trunk_runner
 from .images import to_model_input
-from .lpips import LPIPS
+from .lpips import LPIPS, SCALE, SHIFT
+
+_SHIFT = np.reshape(SHIFT, (1, 3, 1, 1)).astype(np.float32)
+_SCALE = np.reshape(SCALE, (1, 3, 1, 1)).astype(np.float32)
 
 
 class Scorer(object):
@@ -13,47 +23,111 @@ class Scorer(object):
 
     Args:
         model, version, params_dir, lpips: as :class:`~metrics.lpips.lpips.LPIPS`.
-        batch_size (int): pairs per forward pass.
+        batch_size (int): images per trunk pass is twice this (both sides of each pair).
         with_maps (bool): :meth:`score_inputs` also returns the (N, H, W) spatial maps.
+        backend (str): ``auto`` (ONNX Runtime on the CPU when installed, else NNabla),
+            ``nnabla`` or ``onnxruntime``.
     """
 
     def __init__(self, model="alex", version="0.1", params_dir=None, lpips=True, batch_size=32,
-                 with_maps=False):
+                 with_maps=False, backend="auto"):
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError("batch_size must be a positive integer, got {!r}".format(batch_size))
         self.net = LPIPS(model=model, params_dir=params_dir, version=version, lpips=lpips)
         self.batch_size = batch_size
         self.with_maps = with_maps
-        self._graphs = {}  # input shape -> (x0, x1, outputs)
+        self.trunk = make_trunk_runner(self.net, backend, params_dir)
+        self._heads = {}  # (feature shapes, image size) -> (inputs0, inputs1, outputs)
 
-    def _graph(self, shape):
-        if shape not in self._graphs:
+    @property
+    def backend(self):
+        return self.trunk.name
+
+    def features(self, x):
+        """Trunk features of float32 (N, 3, H, W) images in [-1, 1]: a list of arrays."""
+        if self.net.apply_scale:
+            x = (x - _SHIFT) / _SCALE
+        return self.trunk(np.ascontiguousarray(x, dtype=np.float32))
+
+    def _head(self, shapes, size):
+        key = (shapes, size)
+        if key not in self._heads:
             with nn.auto_forward(False), nn.no_grad():
-                x0, x1 = nn.Variable(shape), nn.Variable(shape)
-                layer_maps = self.net.layer_maps(x0, x1)
+                inputs0 = [nn.Variable(s) for s in shapes]
+                inputs1 = [nn.Variable(s) for s in shapes]
+                layer_maps = self.net.layer_distances(inputs0, inputs1)
                 outputs = [self.net.reduce(layer_maps)[0]]
                 if self.with_maps:
-                    outputs.append(self.net.reduce(layer_maps, shape[2:])[0])
-                self._graphs[shape] = (x0, x1, outputs)
-        return self._graphs[shape]
+                    outputs.append(self.net.reduce(layer_maps, size)[0])
+            self._heads[key] = (inputs0, inputs1, outputs)
+        return self._heads[key]
+
+    def score_features(self, feats0, feats1, size=None):
+        """Scores two equal-shaped lists of features: (N,) float32, and with ``with_maps`` a
+        tuple (scores, (N, H, W) maps), ``size`` = (H, W) being the images' size."""
+        inputs0, inputs1, outputs = self._head(tuple(f.shape for f in feats0), size)
+        for v, f in zip(inputs0 + inputs1, list(feats0) + list(feats1)):
+            v.d = f
+        nn.forward_all(outputs, clear_buffer=True)
+        scores = outputs[0].d.reshape(-1).copy()
+        return (scores, outputs[1].d[:, 0].copy()) if self.with_maps else scores
+
+    def _check_pair(self, x0, x1):
+        if x0.shape != x1.shape:
+            raise ValueError("the two batches differ in shape: {} and {}".format(x0.shape, x1.shape))
+        if x0.ndim != 4 or x0.shape[1] != 3:
+            raise ValueError("expected (N, 3, H, W) arrays, got {}".format(x0.shape))
+        if min(x0.shape[2:]) < self.net.trunk.min_size:
+            raise ValueError("images are {}x{} pixels; the {!r} trunk needs at least {}x{}".format(
+                x0.shape[2], x0.shape[3], self.net.model, self.net.trunk.min_size,
+                self.net.trunk.min_size))
+
+    def _chunks(self, n):
+        return [(s, min(s + self.batch_size, n)) for s in range(0, n, self.batch_size)]
+
+    def _merge(self, parts):
+        if self.with_maps:
+            return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        return np.concatenate(parts)
 
     def score_inputs(self, x0, x1):
-        """Scores float32 (N, 3, H, W) arrays already in [-1, 1]: (N,) float32 scores, and
-        with ``with_maps`` a tuple (scores, (N, H, W) spatial maps)."""
-        if x0.shape != x1.shape:
-            raise ValueError("the two batches differ in shape: {} and {}".format(
-                x0.shape, x1.shape))
-        scores = np.empty(len(x0), dtype=np.float32)
-        maps = np.empty((len(x0),) + x0.shape[2:], dtype=np.float32) if self.with_maps else None
-        for start in range(0, len(x0), self.batch_size):
-            stop = start + self.batch_size
-            v0, v1, outputs = self._graph(x0[start:stop].shape)
-            v0.d, v1.d = x0[start:stop], x1[start:stop]
-            nn.forward_all(outputs, clear_buffer=True)
-            scores[start:stop] = outputs[0].d.reshape(-1)
-            if self.with_maps:
-                maps[start:stop] = outputs[1].d[:, 0]
-        return (scores, maps) if self.with_maps else scores
+        """Scores float32 (N, 3, H, W) arrays in [-1, 1], one trunk pass per batch for both
+        sides: (N,) float32 scores, and with ``with_maps`` a tuple (scores, (N, H, W) maps)."""
+        self._check_pair(x0, x1)
+        parts = []
+        for start, stop in self._chunks(len(x0)):
+            n = stop - start
+            feats = self.features(np.concatenate([x0[start:stop], x1[start:stop]]))
+            parts.append(self.score_features([f[:n] for f in feats], [f[n:] for f in feats],
+                                             x0.shape[2:]))
+        return self._merge(parts)
+
+    def score_one_to_many(self, ref, xs):
+        """Scores one (3, H, W) or (1, 3, H, W) reference against (N, 3, H, W) images, the
+        reference's features computed once."""
+        ref = np.asarray(ref).reshape((1,) + tuple(xs.shape[1:]))
+        self._check_pair(ref, xs[:1])
+        ref_feats = self.features(ref)
+        parts = []
+        for start, stop in self._chunks(len(xs)):
+            feats = self.features(xs[start:stop])
+            tiled = [np.broadcast_to(r, f.shape) for r, f in zip(ref_feats, feats)]
+            parts.append(self.score_features(tiled, feats, xs.shape[2:]))
+        return self._merge(parts)
+
+    def score_2afc(self, ref, p0, p1):
+        """2AFC triplets: (d(ref, p0), d(ref, p1)) for (N, 3, H, W) arrays in [-1, 1], in three
+        trunk passes per batch instead of four."""
+        self._check_pair(ref, p0)
+        self._check_pair(ref, p1)
+        d0, d1 = [], []
+        for start, stop in self._chunks(len(ref)):
+            n = stop - start
+            feats = self.features(np.concatenate([ref[start:stop], p0[start:stop], p1[start:stop]]))
+            fr, f0, f1 = ([f[k * n:(k + 1) * n] for f in feats] for k in range(3))
+            d0.append(self.score_features(fr, f0, ref.shape[2:]))
+            d1.append(self.score_features(fr, f1, ref.shape[2:]))
+        return self._merge(d0), self._merge(d1)
 
     def __call__(self, img0, img1):
         """LPIPS between channel-last images: H x W x 3 (returns a float) or N x H x W x 3

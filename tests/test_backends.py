@@ -1,0 +1,58 @@
+"""Trunk backends: ONNX Runtime against NNabla, the on-disk export cache, and the choice."""
+import os
+import shutil
+import sys
+
+import numpy as np
+import pytest
+
+from metrics.lpips import Scorer, backends
+
+MODELS = ["alex", "vgg", "squeeze"]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_onnxruntime_equals_nnabla(model, params_dir, squeeze_params_dir):
+    folder = squeeze_params_dir if model == "squeeze" else params_dir
+    rng = np.random.default_rng(1)
+    ours = Scorer(model, params_dir=folder, backend="nnabla", with_maps=True)
+    ort = Scorer(model, params_dir=folder, backend="onnxruntime", with_maps=True)
+    assert ort.backend == "onnxruntime"
+    # Sizes other than the export size, odd ones included (SqueezeNet's ceil-mode pools).
+    for shape in [(2, 3, 64, 64), (3, 3, 97, 131), (1, 3, 40, 41)]:
+        x0, x1 = (rng.random(shape, dtype=np.float32) * 2 - 1 for _ in range(2))
+        (s0, m0), (s1, m1) = ours.score_inputs(x0, x1), ort.score_inputs(x0, x1)
+        np.testing.assert_allclose(s1, s0, atol=1e-5)
+        np.testing.assert_allclose(m1, m0, atol=1e-5)
+
+
+def test_export_is_cached_on_disk(params_dir, tmp_path):
+    shutil.copy(os.path.join(params_dir, "alex_with_LPIPS.h5"), str(tmp_path))
+    Scorer("alex", params_dir=str(tmp_path), backend="onnxruntime")
+    exported = os.listdir(str(tmp_path / "onnx"))
+    assert len(exported) == 1 and exported[0].startswith("alex-")
+    stamp = os.stat(str(tmp_path / "onnx" / exported[0])).st_mtime_ns
+    Scorer("alex", params_dir=str(tmp_path), backend="onnxruntime")
+    assert os.stat(str(tmp_path / "onnx" / exported[0])).st_mtime_ns == stamp
+
+
+def test_export_prints_nothing(params_dir, tmp_path, capfd):
+    shutil.copy(os.path.join(params_dir, "alex_with_LPIPS.h5"), str(tmp_path))
+    Scorer("alex", params_dir=str(tmp_path), backend="onnxruntime")
+    assert capfd.readouterr().out == ""
+
+
+def test_auto_prefers_onnxruntime_on_cpu(params_dir):
+    assert Scorer("alex", params_dir=params_dir).backend == "onnxruntime"
+
+
+def test_explicit_onnxruntime_without_it_is_an_error(params_dir, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails as if not installed
+    with pytest.raises(backends.BackendError, match="needs onnxruntime"):
+        Scorer("alex", params_dir=params_dir, backend="onnxruntime")
+    assert Scorer("alex", params_dir=params_dir).backend == "nnabla"  # auto falls back
+
+
+def test_unknown_backend_lists_the_valid_ones(params_dir):
+    with pytest.raises(ValueError, match="auto, nnabla, onnxruntime"):
+        Scorer("alex", params_dir=params_dir, backend="tensorrt")
