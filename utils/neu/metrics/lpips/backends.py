@@ -97,7 +97,7 @@ def onnxruntime_available():
     return True
 
 
-def make_trunk_runner(net, backend="auto", params_dir=None):
+def make_trunk_runner(net, backend="auto", params_dir=None, threads=None):
     """A trunk runner for ``backend``: ``auto`` takes ONNX Runtime when NNabla computes on the
     CPU and ONNX Runtime is installed, else NNabla; an explicit backend that cannot run raises
     :class:`BackendError`."""
@@ -111,7 +111,7 @@ def make_trunk_runner(net, backend="auto", params_dir=None):
         if not on_cpu:
             raise BackendError("the onnxruntime backend runs on the CPU; use the nnabla backend "
                                "with a GPU context")
-        runner = OnnxTrunk(net, params_dir)
+        runner = OnnxTrunk(net, params_dir, threads)
     else:
         runner = NNablaTrunk(net)
     logger.info("trunk backend: %s", runner.name)

@@ -8,7 +8,8 @@
     python -m metrics.lpips.compute --all-pairs dir
 
 Scores go to stdout or ``--outfile`` (written whole or not at all); progress and diagnostics
-go to stderr. Exit codes: 0 done, 2 usage error, 3 input error (a file, an image, a pairing),
+go to stderr. Under ``mpirun -n K`` (with mpi4py) each process scores every K-th pair and the
+first writes all scores, in input order. Exit codes: 0 done, 2 usage error, 3 input error (a file, an image, a pairing),
 4 environment error (weights, compute context), 130 interrupted.
 """
 import argparse
@@ -25,6 +26,7 @@ from . import registry
 from .atomic import atomic_path
 from .images import read_image, to_model_input
 from .pairs import PAIR_BY, InputError, all_pairs, resolve_pairs
+from .parallel import world
 from .report import FORMATS, render, summarize
 from .trunks import TRUNKS
 
@@ -99,21 +101,26 @@ def load_pair(path0, path1, min_size, resize=False):
 
 
 def _decoded(pairs, loader, lookahead):
-    """Yields (index, path0, path1, arrays or None, error or None) in input order, decoding up
-    to ``lookahead`` pairs ahead in worker threads while the caller computes."""
+    """Yields (index, path0, path1, arrays or None, error or None) for ``pairs`` of
+    (index, (path0, path1)) in their order, decoding up to ``lookahead`` pairs ahead in
+    worker threads while the caller computes."""
     with ThreadPoolExecutor(max_workers=2) as pool:
         pending = collections.deque()
-        queue = iter(enumerate(pairs))
-        for index, (p0, p1) in queue:
+        queue = iter(pairs)
+
+        def submit(item):
+            index, (p0, p1) = item
             pending.append((index, p0, p1, pool.submit(loader, p0, p1)))
+
+        for item in queue:
+            submit(item)
             if len(pending) >= lookahead:
                 break
         while pending:
             index, p0, p1, future = pending.popleft()
             following = next(queue, None)
             if following is not None:
-                j, (q0, q1) = following
-                pending.append((j, q0, q1, pool.submit(loader, q0, q1)))
+                submit(following)
             try:
                 yield index, p0, p1, future.result(), None
             except InputError as e:
@@ -122,7 +129,9 @@ def _decoded(pairs, loader, lookahead):
 
 def score_pairs(scorer, pairs, min_size, batch_size, resize=False, skip_bad=False,
                 heatmap_dir=None, progress=True):
-    """Scores ``pairs`` in batches of equal shapes; returns (rows in input order, skipped)."""
+    """Scores ``pairs``, a list of (index, (path0, path1)), in batches of equal shapes.
+
+    Returns ({index: score}, [(index, path0, path1, reason) skipped])."""
     scores, skipped = {}, []
     buffers = collections.OrderedDict()  # image shape -> [(index, path0, x0, x1)]
     started, last_report = time.time(), None
@@ -158,7 +167,7 @@ def score_pairs(scorer, pairs, min_size, batch_size, resize=False, skip_bad=Fals
             if not skip_bad:
                 raise error
             logger.warning("skipped %s - %s: %s", p0, p1, error)
-            skipped.append((p0, p1, str(error)))
+            skipped.append((index, p0, p1, str(error)))
             continue
         shape = arrays[0].shape
         buffers.setdefault(shape, []).append((index, p0) + tuple(arrays))
@@ -168,8 +177,33 @@ def score_pairs(scorer, pairs, min_size, batch_size, resize=False, skip_bad=Fals
             flush(max(buffers, key=lambda s: len(buffers[s])))  # many sizes: bound memory
     for shape in list(buffers):
         flush(shape)
-    rows = [(p0, p1, scores[i]) for i, (p0, p1) in enumerate(pairs) if i in scores]
-    return rows, skipped
+    return scores, skipped
+
+
+def _score_share(args, pairs, mpi):
+    """Scores this rank's share. Returns (exit code, message, scores, skipped): errors are
+    returned rather than raised so that every rank reaches the gather."""
+    import nnabla as nn
+    from .backends import BackendError
+    from .context import ContextError, choose_context
+    from .scorer import Scorer
+    from .weights import WeightsError
+    try:
+        # Under MPI each local rank takes its own GPU and its share of the CPU cores.
+        nn.set_default_context(choose_context(args.context, args.device_id + mpi.local_rank))
+        scorer = Scorer(model=args.model, version=args.version, params_dir=args.params_dir,
+                        batch_size=args.batch_size, with_maps=bool(args.heatmap_dir),
+                        backend=args.backend,
+                        threads=max(1, (os.cpu_count() or 1) // mpi.local_size))
+    except (BackendError, ContextError, WeightsError) as e:
+        return EXIT_ENVIRONMENT, str(e), {}, []
+    try:
+        scores, skipped = score_pairs(scorer, mpi.share(pairs), TRUNKS[args.model].min_size,
+                                      args.batch_size, resize=args.resize, skip_bad=args.skip_bad,
+                                      heatmap_dir=args.heatmap_dir, progress=not args.quiet)
+    except InputError as e:
+        return EXIT_INPUT, str(e), {}, []
+    return 0, None, scores, skipped
 
 
 def _pairs_from_args(args, parser):
@@ -198,32 +232,34 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
-    level = logging.WARNING if args.quiet else logging.INFO
+    try:
+        mpi = world()
+    except RuntimeError as e:
+        print("error: {}".format(e), file=sys.stderr)
+        return EXIT_ENVIRONMENT
+    # Rank 0 speaks for the run; the other ranks report only problems.
+    level = logging.WARNING if args.quiet or mpi.rank > 0 else logging.INFO
     # NNabla configures the root logger when imported; ours replaces it (stderr only).
     logging.basicConfig(level=level, format="%(levelname)s: %(message)s", stream=sys.stderr,
                         force=True)
     logging.getLogger("nnabla").setLevel(level)
     try:
         pairs = _pairs_from_args(args, parser)
-        import nnabla as nn
-        from .backends import BackendError
-        from .context import ContextError, choose_context
-        from .scorer import Scorer
-        from .weights import WeightsError
-        try:
-            nn.set_default_context(choose_context(args.context, args.device_id))
-            scorer = Scorer(model=args.model, version=args.version, params_dir=args.params_dir,
-                            batch_size=args.batch_size, with_maps=bool(args.heatmap_dir),
-                            backend=args.backend)
-        except (BackendError, ContextError, WeightsError) as e:
-            logger.error("%s", e)
-            return EXIT_ENVIRONMENT
-        logger.info("model %s, version %s, %d pair(s)", args.model, args.version, len(pairs))
-        rows, skipped = score_pairs(scorer, pairs, TRUNKS[args.model].min_size, args.batch_size,
-                                    resize=args.resize, skip_bad=args.skip_bad,
-                                    heatmap_dir=args.heatmap_dir, progress=not args.quiet)
+        logger.info("model %s, version %s, %d pair(s)%s", args.model, args.version, len(pairs),
+                    ", {} MPI processes".format(mpi.size) if mpi.size > 1 else "")
+        results = mpi.allgather(_score_share(args, pairs, mpi))
+        failed = [r for r in results if r[0]]
+        if failed:
+            if mpi.rank == 0:
+                logger.error("%s", failed[0][1])
+            return failed[0][0]
+        scores = {i: s for r in results for i, s in r[2].items()}
+        skipped = sorted(item for r in results for item in r[3])
+        if mpi.rank > 0:
+            return 0
+        rows = [(p0, p1, scores[i]) for i, (p0, p1) in enumerate(pairs) if i in scores]
         info = {"model": args.model, "version": args.version}
-        _write(render(rows, args.format, info, skipped), args.outfile)
+        _write(render(rows, args.format, info, [item[1:] for item in skipped]), args.outfile)
     except InputError as e:
         logger.error("%s", e)
         return EXIT_INPUT

@@ -27,16 +27,17 @@ class Scorer(object):
         with_maps (bool): :meth:`score_inputs` also returns the (N, H, W) spatial maps.
         backend (str): ``auto`` (ONNX Runtime on the CPU when installed, else NNabla),
             ``nnabla`` or ``onnxruntime``.
+        threads (int, optional): CPU threads for ONNX Runtime (default: all cores).
     """
 
     def __init__(self, model="alex", version="0.1", params_dir=None, lpips=True, batch_size=32,
-                 with_maps=False, backend="auto"):
+                 with_maps=False, backend="auto", threads=None):
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError("batch_size must be a positive integer, got {!r}".format(batch_size))
         self.net = LPIPS(model=model, params_dir=params_dir, version=version, lpips=lpips)
         self.batch_size = batch_size
         self.with_maps = with_maps
-        self.trunk = make_trunk_runner(self.net, backend, params_dir)
+        self.trunk = make_trunk_runner(self.net, backend, params_dir, threads)
         self._heads = {}  # (feature shapes, image size) -> (inputs0, inputs1, outputs)
 
     @property
