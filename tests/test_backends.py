@@ -11,29 +11,38 @@ from metrics.lpips import Scorer, backends
 MODELS = ["alex", "vgg", "squeeze"]
 
 
+@pytest.mark.parametrize("use_lpips", [True, False])
 @pytest.mark.parametrize("model", MODELS)
-def test_onnxruntime_equals_nnabla(model, params_dir, squeeze_params_dir):
+def test_onnxruntime_equals_nnabla(model, use_lpips, params_dir, squeeze_params_dir):
     folder = squeeze_params_dir if model == "squeeze" else params_dir
     rng = np.random.default_rng(1)
-    ours = Scorer(model, params_dir=folder, backend="nnabla", with_maps=True)
-    ort = Scorer(model, params_dir=folder, backend="onnxruntime", with_maps=True)
-    assert ort.backend == "onnxruntime"
-    # Sizes other than the export size, odd ones included (SqueezeNet's ceil-mode pools).
+
+    def scorer(backend, with_maps):
+        return Scorer(model, params_dir=folder, backend=backend, lpips=use_lpips, with_maps=with_maps)
+
+    ours, ort = scorer("nnabla", True), scorer("onnxruntime", True)  # ONNX trunk, NNabla head
+    ort_head = scorer("onnxruntime", False)  # ONNX trunk and head
+    assert ort.backend == "onnxruntime" and ort_head.trunk.scores is not None
+    # Sizes other than the export sizes, odd ones included (SqueezeNet's ceil-mode pools).
     for shape in [(2, 3, 64, 64), (3, 3, 97, 131), (1, 3, 40, 41)]:
         x0, x1 = (rng.random(shape, dtype=np.float32) * 2 - 1 for _ in range(2))
         (s0, m0), (s1, m1) = ours.score_inputs(x0, x1), ort.score_inputs(x0, x1)
         np.testing.assert_allclose(s1, s0, atol=1e-5)
         np.testing.assert_allclose(m1, m0, atol=1e-5)
+        np.testing.assert_allclose(ort_head.score_inputs(x0, x1), s0, atol=1e-5)
 
 
 def test_export_is_cached_on_disk(params_dir, tmp_path):
     shutil.copy(os.path.join(params_dir, "alex_with_LPIPS.h5"), str(tmp_path))
     Scorer("alex", params_dir=str(tmp_path), backend="onnxruntime")
-    exported = os.listdir(str(tmp_path / "onnx"))
-    assert len(exported) == 1 and exported[0].startswith("alex-")
-    stamp = os.stat(str(tmp_path / "onnx" / exported[0])).st_mtime_ns
+    exported = sorted(os.listdir(str(tmp_path / "onnx")))
+    assert [name.split("-")[:2] for name in exported] == [["alex", "head"], ["alex", "trunk"]]
+    stamps = [os.stat(str(tmp_path / "onnx" / name)).st_mtime_ns for name in exported]
     Scorer("alex", params_dir=str(tmp_path), backend="onnxruntime")
-    assert os.stat(str(tmp_path / "onnx" / exported[0])).st_mtime_ns == stamp
+    assert [os.stat(str(tmp_path / "onnx" / name)).st_mtime_ns for name in exported] == stamps
+    # The baseline (no lin layers) needs its own head, and gets it.
+    Scorer("alex", params_dir=str(tmp_path), backend="onnxruntime", lpips=False)
+    assert len(os.listdir(str(tmp_path / "onnx"))) == 3
 
 
 def test_export_prints_nothing(params_dir, tmp_path, capfd):

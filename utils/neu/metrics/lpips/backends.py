@@ -11,6 +11,7 @@ import logging
 import os
 
 import nnabla as nn
+import numpy as np
 
 from .weights import resolve_params_dir
 
@@ -24,9 +25,12 @@ class BackendError(RuntimeError):
 
 
 class NNablaTrunk(object):
-    """Runs the trunk with NNabla (on the current default context), one graph per shape."""
+    """Runs the trunk with NNabla (on the current default context), one graph per shape.
+
+    Its ``scores`` is None: the scorer's NNabla head computes the distances."""
 
     name = "nnabla"
+    scores = None
 
     def __init__(self, net):
         self.net = net
@@ -47,44 +51,59 @@ class NNablaTrunk(object):
         return [tap.d.copy() for tap in taps]
 
 
-def _trunk_digest(net):
-    h = hashlib.sha256()
+def _digest(net, kind):
+    """A short digest of what the exported ``kind`` graph depends on."""
+    head_kind = "lpips={}".format(net.lpips) if kind == "head" else ""  # lin layers or channel sum
+    h = hashlib.sha256("{} {} {}".format(net.model, kind, head_kind).encode("utf-8"))
     for name, value in sorted(net.parameters().items()):
-        if not name.startswith("lin"):
+        if name.startswith("lin") == (kind == "head"):
             h.update(name.encode("utf-8"))
             h.update(value.d.tobytes())
     return h.hexdigest()[:16]
 
 
-def onnx_cache_path(net, params_dir=None):
-    """Where the exported trunk is cached: ``<params dir>/onnx/<model>-<trunk digest>.onnx``."""
+def onnx_cache_path(net, kind, params_dir=None):
+    """Where an exported graph is cached: ``<params dir>/onnx/<model>-<kind>-<digest>.onnx``,
+    ``kind`` being ``trunk`` or ``head``."""
     folder = os.path.join(resolve_params_dir(params_dir), "onnx")
-    return os.path.join(folder, "{}-{}.onnx".format(net.model, _trunk_digest(net)))
+    return os.path.join(folder, "{}-{}-{}.onnx".format(net.model, kind, _digest(net, kind)))
 
 
 class OnnxTrunk(object):
-    """Runs the trunk with ONNX Runtime on the CPU, from an export cached on disk."""
+    """Runs the trunk, and the distance head, with ONNX Runtime on the CPU, from exports
+    cached on disk."""
 
     name = "onnxruntime"
 
     def __init__(self, net, params_dir=None, threads=None):
         try:
             import onnxruntime as ort
-            from .onnx_export import export_trunk
+            from . import onnx_export
         except ImportError as e:
             raise BackendError("the onnxruntime backend needs onnxruntime, onnx and "
                                "nnabla-converter (`make setup` installs them): {}".format(e)) from None
-        path = onnx_cache_path(net, params_dir)
-        if not os.path.isfile(path):
-            logger.info("exporting the %s trunk to %s", net.model, path)
-            export_trunk(net, path)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or os.cpu_count() or 1
         options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        sessions = []
+        for kind, export in (("trunk", onnx_export.export_trunk), ("head", onnx_export.export_head)):
+            path = onnx_cache_path(net, kind, params_dir)
+            if not os.path.isfile(path):
+                logger.info("exporting the %s %s to %s", net.model, kind, path)
+                export(net, path)
+            sessions.append(ort.InferenceSession(path, options, providers=["CPUExecutionProvider"]))
+        self.session, self.head = sessions
 
     def __call__(self, x):
         return self.session.run(None, {"x": x})
+
+    def scores(self, feats0, feats1):
+        """(N,) scores between two lists of features."""
+        feed = {}
+        for i, (a, b) in enumerate(zip(feats0, feats1)):
+            feed["a{}".format(i)] = np.ascontiguousarray(a)
+            feed["b{}".format(i)] = np.ascontiguousarray(b)
+        return self.head.run(None, feed)[0].reshape(-1)
 
 
 def onnxruntime_available():

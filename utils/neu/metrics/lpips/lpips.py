@@ -116,7 +116,10 @@ class LPIPS(object):
             layers = [distances.spatial_average(d) for d in layer_maps]
         else:
             layers = [distances.upsample(d, size) for d in layer_maps]
-        return (F.add_n(*layers) if len(layers) > 1 else layers[0]), layers
+        total = layers[0]
+        for layer in layers[1:]:  # the reference's order of summation (and exportable to ONNX)
+            total = total + layer
+        return total, layers
 
     def __call__(self, img0, img1, normalize=False, mean_batch=False, per_layer=False):
         """LPIPS between ``img0`` and ``img1``.

@@ -1,13 +1,17 @@
 # Copyright 2026 The metrics.lpips authors.
 # Licensed under the Apache License, Version 2.0.
-"""Exporting a feature trunk to ONNX with NNabla's own exporter, dynamic in batch and size.
+"""Exporting LPIPS graphs to ONNX with NNabla's own exporter, dynamic in batch and size.
 
+Two graphs are exported: the trunk (scaled images -> tapped features) and the head (two
+lists of features -> scores, the same :mod:`distances` code as everywhere else).
 NNabla's exporter (``nnabla-converter``, installed with ``--no-deps``: it runs without the
-TensorFlow its metadata asks for) writes the shapes the graph was built with. The trunks are
-Conv/ReLU/MaxPool/Concat only, so making the input's batch, height and width symbolic is
-enough, with one exception: SqueezeNet's ceil-mode pools are padded in NNabla by an amount
-that depends on the size. It is therefore exported at a size where no pool needs padding and
-its MaxPools get ONNX's own ``ceil_mode=1``, which is exact at every size.
+TensorFlow its metadata asks for) records the shapes the graph was built with, so:
+  * inputs and outputs get symbolic batch, height and width;
+  * constants it wrote at the export size (the scalars of ``maximum_scalar``, ``pow_scalar``)
+    become broadcastable scalars, and any other size-dependent node is refused;
+  * SqueezeNet's ceil-mode pools, padded in NNabla by a size-dependent amount, are exported
+    at a size where no pool needs padding and get ONNX's own ``ceil_mode=1`` (exact at
+    every size).
 """
 import contextlib
 import io
@@ -15,6 +19,8 @@ import logging
 import os
 import tempfile
 import warnings
+
+import numpy as np
 
 import nnabla as nn
 
@@ -25,65 +31,94 @@ logger = logging.getLogger(__name__)
 # Export sizes at which no pool needs padding (SqueezeNet: 31 -> 15 -> 7 -> 3 -> 1).
 _EXPORT_SIZE = {"alex": 64, "vgg": 64, "squeeze": 31}
 _CEIL_MODE_POOLS = {"squeeze"}
+_HEAD_EXPORT_SIDE = 4
 
 
 class ExportError(RuntimeError):
-    """The trunk could not be exported to ONNX."""
+    """A graph could not be exported to ONNX."""
 
 
-def export_trunk(net, path, opset=13):
-    """Writes the trunk of ``net`` (an :class:`~metrics.lpips.lpips.LPIPS`) with its
-    parameters as ONNX to ``path`` (atomically).
-
-    The model's input is ``x`` (N, 3, H, W), already scaled as the trunk expects; its outputs
-    ``f0``, ``f1``, ... are the tapped activations."""
+def _export(net, inputs, outputs, path, dims, opset=13):
+    """Exports the NNabla graph from ``inputs`` to ``outputs`` (ordered dicts name -> Variable)
+    to ``path``, with ``dims`` {name: symbolic names per axis, None to keep} applied."""
     import onnx
     from nnabla.utils.converter.nnabla import NnpImporter
     from nnabla.utils.converter.onnx import OnnxExporter
     from nnabla.utils.save import save
 
-    model = net.model
-    size = _EXPORT_SIZE[model]
     with tempfile.TemporaryDirectory() as tmp:
-        nnp_path, onnx_path = os.path.join(tmp, "trunk.nnp"), os.path.join(tmp, "trunk.onnx")
-        with nn.auto_forward(False), net.scope():
-            x = nn.Variable((1, 3, size, size))
-            taps = net.trunk.build(x)
-            outputs = ["f{}".format(i) for i in range(len(taps))]
+        nnp_path, onnx_path = os.path.join(tmp, "graph.nnp"), os.path.join(tmp, "graph.onnx")
+        with net.scope():
             save(nnp_path, {
-                "networks": [{"name": "trunk", "batch_size": 1, "names": {"x": x},
-                              "outputs": dict(zip(outputs, taps))}],
-                "executors": [{"name": "runtime", "network": "trunk", "data": ["x"],
-                               "output": outputs}]})
+                "networks": [{"name": "graph", "batch_size": 1, "names": inputs, "outputs": outputs}],
+                "executors": [{"name": "runtime", "network": "graph", "data": list(inputs),
+                               "output": list(outputs)}]})
         chatter = io.StringIO()  # the converter print()s; stdout is the CLI's score output
         with contextlib.redirect_stdout(chatter), warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # the converter's own numpy calls
             nnp = NnpImporter(nnp_path, expand_network=True, executor_index=0).execute()
             OnnxExporter(nnp, -1, ir_version=8, opset=str(opset)).execute(onnx_path)
         logger.debug("nnabla-converter said: %s", chatter.getvalue())
-        graph_model = onnx.load(onnx_path)
-    _make_dynamic(graph_model, model)
-    onnx.checker.check_model(graph_model)
+        model = onnx.load(onnx_path)
+    _make_dynamic(model.graph, dims)
+    if net.model in _CEIL_MODE_POOLS:
+        for node in model.graph.node:
+            if node.op_type == "MaxPool":
+                node.attribute.append(onnx.helper.make_attribute("ceil_mode", 1))
+    onnx.checker.check_model(model)
     with atomic_path(path) as tmp_path:
-        onnx.save(graph_model, tmp_path)
+        onnx.save(model, tmp_path)
     return path
 
 
-def _make_dynamic(graph_model, model):
-    graph = graph_model.graph
-    ops = {node.op_type for node in graph.node}
-    if "Pad" in ops or "Reshape" in ops:
-        raise ExportError("the exported {} trunk has size-dependent {} nodes".format(
-            model, ", ".join(sorted(ops & {"Pad", "Reshape"}))))
-    for value, names in [(graph.input[0], ("N", None, "H", "W"))] + [
-            (out, ("N", None, out.name + "_h", out.name + "_w")) for out in graph.output]:
-        for dim, name in zip(value.type.tensor_type.shape.dim, names):
+def _make_dynamic(graph, dims):
+    from onnx import numpy_helper
+    size_dependent = {node.op_type for node in graph.node} & {"Pad", "Reshape", "Slice", "Resize"}
+    if size_dependent:
+        raise ExportError("the exported graph has size-dependent {} nodes".format(
+            ", ".join(sorted(size_dependent))))
+    for node in graph.node:
+        if node.op_type != "Constant":
+            continue
+        tensor = node.attribute[0].t
+        value = numpy_helper.to_array(tensor)
+        if value.size > 1:
+            if not np.all(value == value.flat[0]):
+                raise ExportError("the exported graph has a size-dependent constant")
+            tensor.CopyFrom(numpy_helper.from_array(
+                np.full((1,) * value.ndim, value.flat[0], value.dtype), tensor.name))
+    for value in list(graph.input) + list(graph.output):
+        for dim, name in zip(value.type.tensor_type.shape.dim, dims[value.name]):
             if name:
                 dim.ClearField("dim_value")
                 dim.dim_param = name
-    del graph.value_info[:]  # intermediate shapes were recorded for the export size
-    if model in _CEIL_MODE_POOLS:
-        import onnx
-        for node in graph.node:
-            if node.op_type == "MaxPool":
-                node.attribute.append(onnx.helper.make_attribute("ceil_mode", 1))
+    del graph.value_info[:]  # intermediate shapes were recorded at the export size
+
+
+def export_trunk(net, path):
+    """Writes the trunk of ``net`` (an :class:`~metrics.lpips.lpips.LPIPS`) as ONNX: input
+    ``x`` (N, 3, H, W), already scaled as the trunk expects; outputs ``f0``, ``f1``, ... the
+    tapped activations."""
+    size = _EXPORT_SIZE[net.model]
+    with nn.auto_forward(False), net.scope():
+        x = nn.Variable((1, 3, size, size))
+        taps = net.trunk.build(x)
+    outputs = {"f{}".format(i): tap for i, tap in enumerate(taps)}
+    dims = {"x": ("N", None, "H", "W")}
+    dims.update({name: ("N", None, name + "_h", name + "_w") for name in outputs})
+    return _export(net, {"x": x}, outputs, path, dims)
+
+
+def export_head(net, path):
+    """Writes the distance head of ``net`` as ONNX: inputs ``a0``, ``b0``, ``a1``, ``b1``, ...
+    (the two images' features per tap); output ``score`` (N, 1, 1, 1)."""
+    side = _HEAD_EXPORT_SIDE
+    with nn.auto_forward(False):
+        feats = [(nn.Variable((1, c, side, side)), nn.Variable((1, c, side, side)))
+                 for c in net.trunk.channels]
+        score = net.reduce(net.layer_distances([a for a, _ in feats], [b for _, b in feats]))[0]
+    inputs, dims = {}, {"score": ("N", None, None, None)}
+    for i, (a, b) in enumerate(feats):
+        inputs["a{}".format(i)], inputs["b{}".format(i)] = a, b
+        dims["a{}".format(i)] = dims["b{}".format(i)] = ("N", None, "h{}".format(i), "w{}".format(i))
+    return _export(net, inputs, {"score": score}, path, dims)

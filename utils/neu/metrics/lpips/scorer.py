@@ -3,7 +3,8 @@
 """LPIPS on numpy arrays, for scripts and the CLI.
 
 A :class:`Scorer` runs the trunk on a backend (NNabla or ONNX Runtime, see :mod:`backends`)
-and the distances with one NNabla "head" graph per feature shape, built once and reused.
+and the distances with the backend's exported head (ONNX Runtime) or one NNabla "head" graph
+per feature shape, built once and reused (always for spatial maps).
 Features are plain arrays, so they can be reused: one reference against many images, and
 2AFC triplets (reference, p0, p1) in three trunk passes instead of four.
 """
@@ -66,6 +67,8 @@ class Scorer(object):
     def score_features(self, feats0, feats1, size=None):
         """Scores two equal-shaped lists of features: (N,) float32, and with ``with_maps`` a
         tuple (scores, (N, H, W) maps), ``size`` = (H, W) being the images' size."""
+        if self.trunk.scores is not None and not self.with_maps:
+            return self.trunk.scores(feats0, feats1)
         inputs0, inputs1, outputs = self._head(tuple(f.shape for f in feats0), size)
         for v, f in zip(inputs0 + inputs1, list(feats0) + list(feats1)):
             v.d = f

@@ -1,0 +1,194 @@
+"""Speed and memory of metrics.lpips, against the PyTorch reference measured in the same run.
+
+    PYTHONPATH=utils/neu .venv/bin/python benchmarks/bench_lpips.py \
+        [--reference-python /path/to/python-with-torch-and-lpips] [--seconds 3] [--cli-pairs 500]
+
+Prints, for alex and vgg at 64 and 256 px: pairs per second and peak memory of the library
+call (each backend), 2AFC triplets per second, the achieved FLOP/s of the trunk convolutions
+against a float32 matrix-multiply peak measured in this run, and the CLI over folders of
+256 px PNG pairs, with the reference's figures and the ratio where a reference is given.
+Every measurement runs in a fresh process, so peak memory (max RSS) is its own.
+"""
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+LIB = os.path.join(ROOT, "utils", "neu")
+SAMPLES = os.path.join(LIB, "metrics", "lpips", "samples", "ref")
+CASES = [("alex", 64, 32), ("alex", 256, 8), ("vgg", 64, 16), ("vgg", 256, 4)]  # model, px, batch
+
+
+def images(n, size, seed):
+    """The same seeded images reference_lpips.py makes."""
+    rng = np.random.default_rng(seed)
+    return rng.random((n, 3, size, size), dtype=np.float32) * 2 - 1
+
+
+def timed(step, count, seconds):
+    step()  # warm-up: builds graphs, exports, allocates
+    done, start = 0, time.perf_counter()
+    while True:
+        step()
+        done += count
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return done / elapsed
+
+
+def trunk_flops_per_image(model, size):
+    """Multiply-adds x 2 of the trunk's convolutions for one size x size image."""
+    import nnabla as nn
+    import nnabla.functions as F
+    from metrics.lpips.trunks import get_trunk
+    total = []
+
+    def count(f):
+        if f.info.type_name == "Convolution":
+            o, i, kh, kw = f.inputs[1].shape
+            _, _, ho, wo = f.outputs[0].shape
+            total.append(2 * o * i * kh * kw * ho * wo)
+
+    with nn.parameter_scope("flops", {}):
+        F.sink(*get_trunk(model).build(nn.Variable((1, 3, size, size)))).visit(count)
+    return sum(total)
+
+
+def worker(config):
+    """One measurement of our library (run in its own process)."""
+    sys.path.insert(0, LIB)
+    from metrics.lpips import Scorer
+    scorer = Scorer(config["model"], batch_size=config["batch"], backend=config["backend"])
+    n, size = config["batch"], config["size"]
+    ref, p0, p1 = (images(n, size, seed) for seed in (1, 2, 3))
+    if config["mode"] == "pairs":
+        rate = timed(lambda: scorer.score_inputs(ref, p0), n, config["seconds"])
+    else:
+        rate = timed(lambda: scorer.score_2afc(ref, p0, p1), n, config["seconds"])
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print(json.dumps({"per_s": rate, "peak_mb": peak, "backend": scorer.backend,
+                      "flops_per_image": trunk_flops_per_image(config["model"], size)}))
+
+
+def run_json(command, env=None):
+    out = subprocess.run(command, capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        raise RuntimeError("{} failed:\n{}".format(command[:3], out.stderr[-2000:]))
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def ours(config):
+    env = dict(os.environ, PYTHONPATH=LIB)
+    return run_json([sys.executable, __file__, "--worker", json.dumps(config)], env)
+
+
+def reference(python, config):
+    return run_json([python, os.path.join(HERE, "reference_lpips.py"), json.dumps(config)])
+
+
+def matmul_peak(n=2048, repeats=5):
+    a = np.random.default_rng(0).random((n, n), dtype=np.float32)
+    best = min(_time(lambda: a @ a) for _ in range(repeats))
+    return 2 * n ** 3 / best
+
+
+def _time(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def make_pair_folders(root, count, size=256):
+    """``count`` pairs of size x size PNGs (crops of the samples, the second one noisy)."""
+    import imageio.v3 as iio
+    from PIL import Image
+    sources = [np.asarray(Image.fromarray(iio.imread(os.path.join(SAMPLES, f))).resize((size, size)))
+               for f in sorted(os.listdir(SAMPLES))]
+    rng = np.random.default_rng(0)
+    dirs = [os.path.join(root, "a"), os.path.join(root, "b")]
+    for d in dirs:
+        os.makedirs(d, exist_ok=True)
+    for i in range(count):
+        img = np.roll(sources[i % len(sources)], i, axis=1)
+        noisy = np.clip(img + rng.normal(0, 10, img.shape), 0, 255).astype(np.uint8)
+        iio.imwrite(os.path.join(dirs[0], "{:04d}.png".format(i)), img)
+        iio.imwrite(os.path.join(dirs[1], "{:04d}.png".format(i)), noisy)
+    return dirs
+
+
+def run_cli(dirs, batch, out):
+    """Wall time and peak RSS of one CLI run over the two folders."""
+    env = dict(os.environ, PYTHONPATH=LIB)
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "metrics.lpips.compute", dirs[0], dirs[1],
+                             "-o", out, "-q", "--batch-size", str(batch)], env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    if status != 0:
+        raise RuntimeError("the CLI failed with status {}".format(status))
+    return elapsed, usage.ru_maxrss / 1024.0
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reference-python", help="a Python with torch, torchvision, lpips 0.1.4")
+    parser.add_argument("--seconds", type=float, default=3.0, help="time per measurement")
+    parser.add_argument("--cli-pairs", type=int, default=500, help="pairs for the CLI benchmark")
+    parser.add_argument("--skip-library", action="store_true")
+    parser.add_argument("--skip-cli", action="store_true")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        return worker(json.loads(args.worker))
+
+    peak = matmul_peak()
+    print("machine: {} cores; float32 matmul peak (numpy, 2048^3): {:.1f} GFLOP/s".format(
+        os.cpu_count(), peak / 1e9))
+    if not args.skip_library:
+        print("\n{:<5} {:>4} {:<6} {:<12} {:>9} {:>8} {:>9} {:>6} | {:>9} {:>8} | {:>6}".format(
+            "model", "px", "mode", "backend", "per s", "peak MB", "GFLOP/s", "%peak",
+            "ref per s", "ref MB", "ratio"))
+        for model, size, batch in CASES:
+            for mode in ("pairs", "2afc"):
+                config = {"model": model, "size": size, "batch": batch, "mode": mode,
+                          "seconds": args.seconds}
+                ref = reference(args.reference_python, config) if args.reference_python else None
+                for backend in ("nnabla", "onnxruntime"):
+                    r = ours(dict(config, backend=backend))
+                    images_per_item = 2 if mode == "pairs" else 3
+                    flops = r["per_s"] * images_per_item * r["flops_per_image"]
+                    print("{:<5} {:>4} {:<6} {:<12} {:>9.2f} {:>8.0f} {:>9.1f} {:>5.1f}% | {} | {}".format(
+                        model, size, mode, r["backend"], r["per_s"], r["peak_mb"], flops / 1e9,
+                        100 * flops / peak,
+                        "{:>9.2f} {:>8.0f}".format(ref["per_s"], ref["peak_mb"]) if ref else " " * 18,
+                        "{:>5.2f}x".format(r["per_s"] / ref["per_s"]) if ref else "     -"), flush=True)
+    if not args.skip_cli:
+        with tempfile.TemporaryDirectory() as tmp:
+            print("\nCLI, alex, folders of 256 px PNG pairs (default backend):")
+            small = make_pair_folders(os.path.join(tmp, "small"), max(args.cli_pairs // 5, 1))
+            dirs = make_pair_folders(os.path.join(tmp, "big"), args.cli_pairs)
+            out = os.path.join(tmp, "scores.txt")
+            for folders, batch in ((dirs, 32), (small, 32), (dirs, 8)):
+                n = len(os.listdir(folders[0]))
+                elapsed, rss = run_cli(folders, batch, out)
+                print("  ours: {:>4} pairs, batch {:>2}: {:6.1f} s, {:6.1f} pairs/s, peak {:5.0f} MB".format(
+                    n, batch, elapsed, n / elapsed, rss), flush=True)
+                if folders is dirs and batch == 32:
+                    ours_rate = n / elapsed
+            if args.reference_python:
+                r = reference(args.reference_python, {"mode": "dirs", "model": "alex",
+                                                      "dir0": dirs[0], "dir1": dirs[1]})
+                print("  reference lpips_2dirs.py loop: {:6.1f} pairs/s, peak {:5.0f} MB -> ours {:.2f}x".format(
+                    r["per_s"], r["peak_mb"], ours_rate / r["per_s"]))
+
+
+if __name__ == "__main__":
+    main()
