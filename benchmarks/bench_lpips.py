@@ -20,28 +20,13 @@ import time
 
 import numpy as np
 
+from timing import seeded_images, timed
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 LIB = os.path.join(ROOT, "utils", "neu")
 SAMPLES = os.path.join(LIB, "metrics", "lpips", "samples", "ref")
 CASES = [("alex", 64, 32), ("alex", 256, 8), ("vgg", 64, 16), ("vgg", 256, 4)]  # model, px, batch
-
-
-def images(n, size, seed):
-    """The same seeded images reference_lpips.py makes."""
-    rng = np.random.default_rng(seed)
-    return rng.random((n, 3, size, size), dtype=np.float32) * 2 - 1
-
-
-def timed(step, count, seconds):
-    step()  # warm-up: builds graphs, exports, allocates
-    done, start = 0, time.perf_counter()
-    while True:
-        step()
-        done += count
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds:
-            return done / elapsed
 
 
 def trunk_flops_per_image(model, size):
@@ -68,7 +53,7 @@ def worker(config):
     from metrics.lpips import Scorer
     scorer = Scorer(config["model"], batch_size=config["batch"], backend=config["backend"])
     n, size = config["batch"], config["size"]
-    ref, p0, p1 = (images(n, size, seed) for seed in (1, 2, 3))
+    ref, p0, p1 = (seeded_images(n, size, seed) for seed in (1, 2, 3))
     if config["mode"] == "pairs":
         rate = timed(lambda: scorer.score_inputs(ref, p0), n, config["seconds"])
     else:

@@ -11,26 +11,14 @@ import resource
 import sys
 import time
 
-import numpy as np
 import torch
 
 import lpips
+from timing import seeded_images, timed
 
 
 def images(n, size, seed):
-    rng = np.random.default_rng(seed)
-    return torch.from_numpy(rng.random((n, 3, size, size), dtype=np.float32) * 2 - 1)
-
-
-def timed(step, count, seconds):
-    step()  # warm-up
-    done, start = 0, time.perf_counter()
-    while True:
-        step()
-        done += count
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds:
-            return done / elapsed
+    return torch.from_numpy(seeded_images(n, size, seed))
 
 
 def directory_script(model, dir0, dir1):
