@@ -2,7 +2,6 @@
 import http.server
 import logging
 import os
-import shutil
 import threading
 
 import numpy as np
