@@ -46,7 +46,7 @@ if [ ! -e "$stamp" ]; then
 fi
 
 carriers_ok() {
-  local line pkg hash file
+  local pkg hash file
   while read -r pkg hash; do
     file=$(ls "$CARRIERS"/$(echo "${pkg%%==*}" | tr - _)-"${pkg##*==}"[.-]* 2>/dev/null | head -1) || return 1
     [ -n "$file" ] && [ "$(sha256sum "$file" | cut -d' ' -f1)" = "${hash#--hash=sha256:}" ] || return 1

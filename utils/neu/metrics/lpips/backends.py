@@ -2,9 +2,9 @@
 # Licensed under the Apache License, Version 2.0.
 """Trunk runners: numpy images in, numpy features out, computed by NNabla or ONNX Runtime.
 
-Only the trunk (where nearly all the time goes) differs between backends; the distances are
-always computed by the same NNabla graph (see :mod:`scorer`), so both give the same scores
-(to about 1e-6; checked by the tests to 1e-5).
+The ONNX Runtime runner also computes the distances (``scores``), from a head exported from
+the same :mod:`distances` graph; the NNabla runner leaves them to the scorer's NNabla head.
+Both give the same scores to about 1e-6 (checked by the tests to 1e-5).
 """
 import hashlib
 import logging

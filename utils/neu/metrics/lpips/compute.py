@@ -9,8 +9,8 @@
 
 Scores go to stdout or ``--outfile`` (written whole or not at all); progress and diagnostics
 go to stderr. Under ``mpirun -n K`` (with mpi4py) each process scores every K-th pair and the
-first writes all scores, in input order. Exit codes: 0 done, 2 usage error, 3 input error (a file, an image, a pairing),
-4 environment error (weights, compute context), 130 interrupted.
+first writes all scores, in input order. Exit codes: 0 done, 2 usage error, 3 input error
+(a file, an image, a pairing), 4 environment error (weights, compute context), 130 interrupted.
 """
 import argparse
 import collections
@@ -28,7 +28,7 @@ from .images import read_image, to_model_input
 from .pairs import PAIR_BY, InputError, all_pairs, resolve_pairs
 from .parallel import world
 from .report import FORMATS, render, summarize
-from .trunks import TRUNKS
+from .trunks import TRUNKS, check_size
 
 logger = logging.getLogger("metrics.lpips.compute")
 
@@ -81,7 +81,7 @@ def _resize_like(img, shape):
     return np.clip(np.stack(channels, axis=2), 0, 1)
 
 
-def load_pair(path0, path1, min_size, resize=False):
+def load_pair(path0, path1, model, resize=False):
     """Both images as float32 (3, H, W) in [-1, 1]; :class:`InputError` says what is wrong."""
     try:
         img0, img1 = read_image(path0), read_image(path1)
@@ -93,10 +93,10 @@ def load_pair(path0, path1, min_size, resize=False):
                              "image)".format(path0, img0.shape[1], img0.shape[0],
                                              path1, img1.shape[1], img1.shape[0]))
         img1 = _resize_like(img1, img0.shape)
-    h, w = img0.shape[:2]
-    if min(h, w) < min_size:
-        raise InputError("{} is {}x{}; the chosen trunk needs at least {}x{} pixels".format(
-            path0, w, h, min_size, min_size))
+    try:
+        check_size(model, img0.shape[0], img0.shape[1], path0)
+    except ValueError as e:
+        raise InputError(str(e)) from None
     return to_model_input(img0)[0], to_model_input(img1)[0]
 
 
@@ -127,7 +127,7 @@ def _decoded(pairs, loader, lookahead):
                 yield index, p0, p1, None, e
 
 
-def score_pairs(scorer, pairs, min_size, batch_size, resize=False, skip_bad=False,
+def score_pairs(scorer, pairs, model, batch_size, resize=False, skip_bad=False,
                 heatmap_dir=None, progress=True):
     """Scores ``pairs``, a list of (index, (path0, path1)), in batches of equal shapes.
 
@@ -160,7 +160,7 @@ def score_pairs(scorer, pairs, min_size, batch_size, resize=False, skip_bad=Fals
                         len(scores) / max(now - started, 1e-9))
 
     def loader(p0, p1):
-        return load_pair(p0, p1, min_size, resize)
+        return load_pair(p0, p1, model, resize)
 
     for index, p0, p1, arrays, error in _decoded(pairs, loader, lookahead=2 * batch_size):
         if error is not None:
@@ -198,7 +198,7 @@ def _score_share(args, pairs, mpi):
     except (BackendError, ContextError, WeightsError) as e:
         return EXIT_ENVIRONMENT, str(e), {}, []
     try:
-        scores, skipped = score_pairs(scorer, mpi.share(pairs), TRUNKS[args.model].min_size,
+        scores, skipped = score_pairs(scorer, mpi.share(pairs), args.model,
                                       args.batch_size, resize=args.resize, skip_bad=args.skip_bad,
                                       heatmap_dir=args.heatmap_dir, progress=not args.quiet)
     except InputError as e:

@@ -21,12 +21,12 @@ import nnabla.functions as F
 
 from . import distances
 from .registry import get_weight_file
-from .trunks import get_trunk
+from .trunks import check_size, get_trunk
 from .weights import lin_name, load_weights
 
-# Version 0.1 input scaling (the reference's ScalingLayer), per RGB channel.
-SHIFT = (-.030, -.088, -.188)
-SCALE = (.458, .448, .450)
+# Version 0.1 input scaling (the reference's ScalingLayer), per RGB channel, (1, 3, 1, 1).
+SHIFT = np.array([-.030, -.088, -.188], np.float32).reshape(1, 3, 1, 1)
+SCALE = np.array([.458, .448, .450], np.float32).reshape(1, 3, 1, 1)
 
 _SCOPE = "lpips"
 
@@ -77,9 +77,7 @@ class LPIPS(object):
         """[-1, 1] images -> the trunk's input (the v0.1 scaling when ``apply_scale``)."""
         if not self.apply_scale:
             return x
-        shift = nn.Variable.from_numpy_array(np.reshape(SHIFT, (1, 3, 1, 1)).astype(np.float32))
-        scale = nn.Variable.from_numpy_array(np.reshape(SCALE, (1, 3, 1, 1)).astype(np.float32))
-        return (x - shift) / scale
+        return (x - nn.Variable.from_numpy_array(SHIFT)) / nn.Variable.from_numpy_array(SCALE)
 
     def features(self, x):
         """The trunk's tapped activations for ``x`` (N, 3, H, W) in [-1, 1], scaled as
@@ -147,9 +145,7 @@ class LPIPS(object):
         shape = tuple(x.shape)
         if len(shape) != 4 or shape[1] != 3:
             raise ValueError("{} must have shape (N, 3, H, W), got {}".format(name, shape))
-        if min(shape[2:]) < self.trunk.min_size:
-            raise ValueError("{} is {}x{} pixels; the {!r} trunk needs at least {}x{}".format(
-                name, shape[2], shape[3], self.model, self.trunk.min_size, self.trunk.min_size))
+        check_size(self.model, shape[2], shape[3], name)
 
     def _check_pair(self, img0, img1):
         self._check_image(img0, "img0")

@@ -14,9 +14,7 @@ import numpy as np
 from .backends import make_trunk_runner
 from .images import to_model_input
 from .lpips import LPIPS, SCALE, SHIFT
-
-_SHIFT = np.reshape(SHIFT, (1, 3, 1, 1)).astype(np.float32)
-_SCALE = np.reshape(SCALE, (1, 3, 1, 1)).astype(np.float32)
+from .trunks import check_size
 
 
 class Scorer(object):
@@ -48,7 +46,7 @@ class Scorer(object):
     def features(self, x):
         """Trunk features of float32 (N, 3, H, W) images in [-1, 1]: a list of arrays."""
         if self.net.apply_scale:
-            x = (x - _SHIFT) / _SCALE
+            x = (x - SHIFT) / SCALE
         return self.trunk(np.ascontiguousarray(x, dtype=np.float32))
 
     def _head(self, shapes, size):
@@ -81,10 +79,7 @@ class Scorer(object):
             raise ValueError("the two batches differ in shape: {} and {}".format(x0.shape, x1.shape))
         if x0.ndim != 4 or x0.shape[1] != 3:
             raise ValueError("expected (N, 3, H, W) arrays, got {}".format(x0.shape))
-        if min(x0.shape[2:]) < self.net.trunk.min_size:
-            raise ValueError("images are {}x{} pixels; the {!r} trunk needs at least {}x{}".format(
-                x0.shape[2], x0.shape[3], self.net.model, self.net.trunk.min_size,
-                self.net.trunk.min_size))
+        check_size(self.net.model, x0.shape[2], x0.shape[3], "the images")
 
     def _chunks(self, n):
         return [(s, min(s + self.batch_size, n)) for s in range(0, n, self.batch_size)]

@@ -114,6 +114,15 @@ def get_trunk(model):
             model, ", ".join(TRUNKS))) from None
 
 
+def check_size(model, height, width, what="the image"):
+    """Raises ``ValueError`` naming ``what`` and the minimum when a ``height`` x ``width``
+    image is too small for the ``model`` trunk."""
+    side = get_trunk(model).min_size
+    if min(height, width) < side:
+        raise ValueError("{} is {}x{} pixels; the {!r} trunk needs at least {}x{}".format(
+            what, width, height, model, side, side))
+
+
 def parameter_shapes(model):
     """The names and shapes of the trunk's parameters, found by building it once on a dummy input."""
     trunk = get_trunk(model)
