@@ -1,6 +1,6 @@
 """Prints the largest absolute difference from the reference PyTorch LPIPS (the golden values
 in tests/data/golden/) per trunk: scalar, per-layer, spatial map (NNabla graph) and scalar
-(ONNX Runtime backend). Needs `make setup` (weights and carriers).
+(ONNX Runtime backend, with and without Winograd convolutions). Needs `make setup` (weights and carriers).
 
     PYTHONPATH=utils/neu .venv/bin/python benchmarks/parity_report.py
 """
@@ -42,17 +42,18 @@ def main():
         total, layers = LPIPS(r["model"], **kw)(a, b, per_layer=True)
         spatial = LPIPS(r["model"], spatial=True, **kw)(a, b)
         nn.forward_all([total, spatial] + layers)
-        ort = Scorer(r["model"], backend="onnxruntime", **kw).score_inputs(*x)[0]
+        ort, ort_direct = (Scorer(r["model"], backend="onnxruntime", winograd=w, **kw).score_inputs(*x)[0]
+                           for w in (True, False))
         expected_map = maps["{}|{}|{}|{}".format(r["model"], r["version"], int(r["lpips"]), r["pair"])]
         errors = [abs(total.d.item() - r["score"]),
                   max(abs(v.d.item() - e) for v, e in zip(layers, r["layers"])),
                   float(np.abs(spatial.d[0, 0] - expected_map).max()),
-                  abs(ort - r["score"])]
+                  abs(ort - r["score"]), abs(ort_direct - r["score"])]
         worst[r["model"]] = [max(p, q) for p, q in zip(worst.get(r["model"], errors), errors)]
     print("max |ours - reference| over {} records".format(len(records)))
     for model, e in worst.items():
-        print("{:<8} score {:.1e}  per-layer {:.1e}  spatial map {:.1e}  onnxruntime score {:.1e}".format(
-            model, *e))
+        print("{:<8} score {:.1e}  per-layer {:.1e}  spatial map {:.1e}  onnxruntime score {:.1e} "
+              "(direct convolutions {:.1e})".format(model, *e))
 
 
 if __name__ == "__main__":

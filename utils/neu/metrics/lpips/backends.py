@@ -52,11 +52,12 @@ class NNablaTrunk(object):
 
 
 def _digest(net, kind):
-    """A short digest of what the exported ``kind`` graph depends on."""
+    """A short digest of what the exported ``kind`` graph depends on (its parameters; the
+    graph's construction is named by ``kind``)."""
     head_kind = "lpips={}".format(net.lpips) if kind == "head" else ""  # lin layers or channel sum
     h = hashlib.sha256("{} {} {}".format(net.model, kind, head_kind).encode("utf-8"))
     for name, value in sorted(net.parameters().items()):
-        if name.startswith("lin") == (kind == "head"):
+        if name.startswith("lin") == kind.startswith("head"):
             h.update(name.encode("utf-8"))
             h.update(value.d.tobytes())
     return h.hexdigest()[:16]
@@ -64,18 +65,19 @@ def _digest(net, kind):
 
 def onnx_cache_path(net, kind, params_dir=None):
     """Where an exported graph is cached: ``<params dir>/onnx/<model>-<kind>-<digest>.onnx``,
-    ``kind`` being ``trunk`` or ``head``."""
+    ``kind`` being ``trunk``, ``trunk-winograd`` or ``head``."""
     folder = os.path.join(resolve_params_dir(params_dir), "onnx")
     return os.path.join(folder, "{}-{}-{}.onnx".format(net.model, kind, _digest(net, kind)))
 
 
 class OnnxTrunk(object):
     """Runs the trunk, and the distance head, with ONNX Runtime on the CPU, from exports
-    cached on disk."""
+    cached on disk. With ``winograd`` (the default), the trunk's wide 3x3 and 5x5 convolutions
+    use Winograd's algorithm: 1.3-1.7x faster, equal to the direct convolution to ~1e-6."""
 
     name = "onnxruntime"
 
-    def __init__(self, net, params_dir=None, threads=None):
+    def __init__(self, net, params_dir=None, threads=None, winograd=True):
         try:
             import onnxruntime as ort
             from . import onnx_export
@@ -89,7 +91,10 @@ class OnnxTrunk(object):
         # they take the cores from the other session (measured: 1.6x slower at 64 px).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         sessions = []
-        for kind, export in (("trunk", onnx_export.export_trunk), ("head", onnx_export.export_head)):
+        exports = (("trunk-winograd" if winograd else "trunk",
+                    lambda net, path: onnx_export.export_trunk(net, path, winograd)),
+                   ("head", onnx_export.export_head))
+        for kind, export in exports:
             path = onnx_cache_path(net, kind, params_dir)
             if not os.path.isfile(path):
                 logger.info("exporting the %s %s to %s", net.model, kind, path)
@@ -119,10 +124,10 @@ def onnxruntime_available():
     return True
 
 
-def make_trunk_runner(net, backend="auto", params_dir=None, threads=None):
+def make_trunk_runner(net, backend="auto", params_dir=None, threads=None, winograd=True):
     """A trunk runner for ``backend``: ``auto`` takes ONNX Runtime when NNabla computes on the
     CPU and ONNX Runtime is installed, else NNabla; an explicit backend that cannot run raises
-    :class:`BackendError`."""
+    :class:`BackendError`. ``winograd`` is passed to :class:`OnnxTrunk`."""
     if backend not in BACKENDS:
         raise ValueError("unknown backend {!r}; expected one of {}".format(
             backend, ", ".join(BACKENDS)))
@@ -133,8 +138,9 @@ def make_trunk_runner(net, backend="auto", params_dir=None, threads=None):
         if not on_cpu:
             raise BackendError("the onnxruntime backend runs on the CPU; use the nnabla backend "
                                "with a GPU context")
-        runner = OnnxTrunk(net, params_dir, threads)
+        runner = OnnxTrunk(net, params_dir, threads, winograd)
     else:
         runner = NNablaTrunk(net)
-    logger.info("trunk backend: %s", runner.name)
+    logger.info("trunk backend: %s%s", runner.name,
+                " (Winograd convolutions)" if runner.name == "onnxruntime" and winograd else "")
     return runner

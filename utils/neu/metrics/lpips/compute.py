@@ -55,6 +55,9 @@ def build_parser():
     p.add_argument("--backend", choices=["auto", "nnabla", "onnxruntime"], default="auto",
                    help="trunk backend: auto (ONNX Runtime on the CPU when installed, else "
                         "NNabla; default), nnabla, onnxruntime")
+    p.add_argument("--no-winograd", dest="winograd", action="store_false",
+                   help="onnxruntime backend: direct convolutions only (slower; scores differ "
+                        "from the default's by ~1e-6)")
     p.add_argument("-d", "--device-id", type=int, default=0, help="GPU device id (default 0)")
     p.add_argument("--batch-size", type=int, default=32, help="pairs per forward pass (default 32)")
     p.add_argument("-o", "--outfile", help="write the scores here instead of stdout")
@@ -193,7 +196,7 @@ def _score_share(args, pairs, mpi):
         nn.set_default_context(choose_context(args.context, args.device_id + mpi.local_rank))
         scorer = Scorer(model=args.model, version=args.version, params_dir=args.params_dir,
                         batch_size=args.batch_size, with_maps=bool(args.heatmap_dir),
-                        backend=args.backend,
+                        backend=args.backend, winograd=args.winograd,
                         threads=max(1, (os.cpu_count() or 1) // mpi.local_size))
     except (BackendError, ContextError, WeightsError) as e:
         return EXIT_ENVIRONMENT, str(e), {}, []

@@ -38,9 +38,10 @@ class ExportError(RuntimeError):
     """A graph could not be exported to ONNX."""
 
 
-def _export(net, inputs, outputs, path, dims, opset=13):
+def _export(net, inputs, outputs, path, dims, rewrite=None, opset=13):
     """Exports the NNabla graph from ``inputs`` to ``outputs`` (ordered dicts name -> Variable)
-    to ``path``, with ``dims`` {name: symbolic names per axis, None to keep} applied."""
+    to ``path``, with ``dims`` {name: symbolic names per axis, None to keep} applied, then
+    ``rewrite`` (a function changing the ONNX model in place), if given."""
     import onnx
     from nnabla.utils.converter.nnabla import NnpImporter
     from nnabla.utils.converter.onnx import OnnxExporter
@@ -65,6 +66,8 @@ def _export(net, inputs, outputs, path, dims, opset=13):
         for node in model.graph.node:
             if node.op_type == "MaxPool":
                 node.attribute.append(onnx.helper.make_attribute("ceil_mode", 1))
+    if rewrite is not None:
+        rewrite(model)
     onnx.checker.check_model(model)
     with atomic_path(path) as tmp_path:
         onnx.save(model, tmp_path)
@@ -95,10 +98,11 @@ def _make_dynamic(graph, dims):
     del graph.value_info[:]  # intermediate shapes were recorded at the export size
 
 
-def export_trunk(net, path):
+def export_trunk(net, path, winograd=False):
     """Writes the trunk of ``net`` (an :class:`~metrics.lpips.lpips.LPIPS`) as ONNX: input
     ``x`` (N, 3, H, W), already scaled as the trunk expects; outputs ``f0``, ``f1``, ... the
-    tapped activations."""
+    tapped activations. With ``winograd``, the convolutions that gain from it are rewritten
+    into Winograd's algorithm (see :mod:`winograd`)."""
     size = _EXPORT_SIZE[net.model]
     with nn.auto_forward(False), net.scope():
         x = nn.Variable((1, 3, size, size))
@@ -106,7 +110,10 @@ def export_trunk(net, path):
     outputs = {"f{}".format(i): tap for i, tap in enumerate(taps)}
     dims = {"x": ("N", None, "H", "W")}
     dims.update({name: ("N", None, name + "_h", name + "_w") for name in outputs})
-    return _export(net, {"x": x}, outputs, path, dims)
+    rewrite = None
+    if winograd:
+        from .winograd import rewrite
+    return _export(net, {"x": x}, outputs, path, dims, rewrite)
 
 
 def export_head(net, path):
