@@ -36,13 +36,29 @@ def test_export_is_cached_on_disk(params_dir, tmp_path):
     shutil.copy(os.path.join(params_dir, "alex_with_LPIPS.h5"), str(tmp_path))
     Scorer("alex", params_dir=str(tmp_path), backend="onnxruntime")
     exported = sorted(os.listdir(str(tmp_path / "onnx")))
-    assert [name.split("-")[:2] for name in exported] == [["alex", "head"], ["alex", "trunk"]]
+    assert [name.split("-")[:-1] for name in exported] == [["alex", "head"],
+                                                           ["alex", "trunk", "winograd"]]
     stamps = [os.stat(str(tmp_path / "onnx" / name)).st_mtime_ns for name in exported]
     Scorer("alex", params_dir=str(tmp_path), backend="onnxruntime")
     assert [os.stat(str(tmp_path / "onnx" / name)).st_mtime_ns for name in exported] == stamps
     # The baseline (no lin layers) needs its own head, and gets it.
     Scorer("alex", params_dir=str(tmp_path), backend="onnxruntime", lpips=False)
     assert len(os.listdir(str(tmp_path / "onnx"))) == 3
+    # Direct convolutions are a trunk of their own.
+    Scorer("alex", params_dir=str(tmp_path), backend="onnxruntime", winograd=False)
+    assert sorted(set(os.listdir(str(tmp_path / "onnx"))) - set(exported))[-1].startswith("alex-trunk-")
+
+
+def test_export_cache_follows_the_rewrite_code(params_dir, monkeypatch, tmp_path):
+    from metrics.lpips import winograd
+    net = Scorer("alex", params_dir=params_dir, backend="nnabla").net
+    before = backends.onnx_cache_path(net, "trunk-winograd", str(tmp_path))
+    changed = tmp_path / "winograd.py"
+    changed.write_bytes(open(winograd.__file__, "rb").read() + b"# changed\n")
+    monkeypatch.setattr(winograd, "__file__", str(changed))
+    assert backends.onnx_cache_path(net, "trunk-winograd", str(tmp_path)) != before
+    assert backends.onnx_cache_path(net, "trunk", str(tmp_path)) == \
+        backends.onnx_cache_path(net, "trunk", str(tmp_path))
 
 
 def test_export_prints_nothing(params_dir, tmp_path, capfd):

@@ -84,21 +84,42 @@ def test_feature_reuse_gives_the_same_scores(params_dir, random_batches, backend
     np.testing.assert_allclose(many, scorer.score_inputs(np.repeat(ref[:1], 5, axis=0), p0), atol=1e-6)
 
 
-def test_2afc_uses_three_trunk_passes(params_dir, random_batches):
-    scorer = Scorer("alex", params_dir=params_dir, batch_size=8, backend="nnabla")
+def count_trunk_passes(scorer):
+    """Wraps the scorer's trunk; returns the list it appends each pass's image count to."""
     calls = []
     trunk = scorer.trunk
 
     class CountingTrunk(object):
-        scores = None
+        scores = trunk.scores
 
         def __call__(self, x):
             calls.append(len(x))
             return trunk(x)
 
     scorer.trunk = CountingTrunk()
+    return calls
+
+
+def test_2afc_uses_three_trunk_passes(params_dir, random_batches):
+    scorer = Scorer("alex", params_dir=params_dir, batch_size=8, backend="nnabla")
+    calls = count_trunk_passes(scorer)
     scorer.score_2afc(*random_batches)
     assert calls == [15]  # one pass over 3 x 5 images
+
+
+def test_large_images_take_fewer_pairs_per_pass_on_onnxruntime(params_dir):
+    from metrics.lpips.scorer import PIXELS_PER_PASS
+    side = 512
+    per_pass = PIXELS_PER_PASS["alex"] // (side * side)
+    assert 1 <= per_pass < 3
+    scorer = Scorer("alex", params_dir=params_dir, batch_size=32, backend="onnxruntime")
+    calls = count_trunk_passes(scorer)
+    rng = np.random.default_rng(3)
+    x0, x1 = (rng.random((3, 3, side, side), dtype=np.float32) * 2 - 1 for _ in range(2))
+    scores = scorer.score_inputs(x0, x1)
+    assert calls == [2 * per_pass] * (3 // per_pass) + [2 * (3 % per_pass)] * (3 % per_pass > 0)
+    one_by_one = [scorer.score_inputs(x0[i:i + 1], x1[i:i + 1])[0] for i in range(3)]
+    np.testing.assert_allclose(scores, one_by_one, atol=1e-6)
 
 
 def test_size_checked_before_the_trunk(params_dir):

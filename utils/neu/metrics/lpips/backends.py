@@ -52,10 +52,14 @@ class NNablaTrunk(object):
 
 
 def _digest(net, kind):
-    """A short digest of what the exported ``kind`` graph depends on (its parameters; the
-    graph's construction is named by ``kind``)."""
+    """A short digest of what the exported ``kind`` graph depends on: its parameters and the
+    code that builds it (so a changed exporter or rewrite never meets a stale cache entry)."""
+    from . import onnx_export, winograd
     head_kind = "lpips={}".format(net.lpips) if kind == "head" else ""  # lin layers or channel sum
     h = hashlib.sha256("{} {} {}".format(net.model, kind, head_kind).encode("utf-8"))
+    for module in [onnx_export] + ([winograd] if kind == "trunk-winograd" else []):
+        with open(module.__file__, "rb") as f:
+            h.update(f.read())
     for name, value in sorted(net.parameters().items()):
         if name.startswith("lin") == kind.startswith("head"):
             h.update(name.encode("utf-8"))

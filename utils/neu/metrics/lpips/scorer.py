@@ -16,13 +16,19 @@ from .images import to_model_input
 from .lpips import LPIPS, SCALE, SHIFT
 from .trunks import check_size
 
+# ONNX Runtime: pixels per side of a pair in one trunk pass, at most. Past this, passes get
+# slower (the working set leaves the caches) and only cost memory. Measured on 2 cores:
+# alex is fastest at 2-8 pairs of 256 px and 64+ of 64 px, vgg at 2 of 256 px, 8-16 of 64 px.
+PIXELS_PER_PASS = {"alex": 1 << 19, "squeeze": 1 << 19, "vgg": 1 << 17}
+
 
 class Scorer(object):
     """Scores numpy image batches with one LPIPS model.
 
     Args:
         model, version, params_dir, lpips: as :class:`~metrics.lpips.lpips.LPIPS`.
-        batch_size (int): images per trunk pass is twice this (both sides of each pair).
+        batch_size (int): pairs per trunk pass, at most (both sides go in one pass); large
+            images are passed in fewer on ONNX Runtime (see ``PIXELS_PER_PASS``).
         with_maps (bool): :meth:`score_inputs` also returns the (N, H, W) spatial maps.
         backend (str): ``auto`` (ONNX Runtime on the CPU when installed, else NNabla),
             ``nnabla`` or ``onnxruntime``.
@@ -39,6 +45,7 @@ class Scorer(object):
         self.batch_size = batch_size
         self.with_maps = with_maps
         self.trunk = make_trunk_runner(self.net, backend, params_dir, threads, winograd)
+        self._pixels_per_pass = PIXELS_PER_PASS[model] if self.backend == "onnxruntime" else None
         self._heads = {}  # (feature shapes, image size) -> (inputs0, inputs1, outputs)
 
     @property
@@ -83,8 +90,11 @@ class Scorer(object):
             raise ValueError("expected (N, 3, H, W) arrays, got {}".format(x0.shape))
         check_size(self.net.model, x0.shape[2], x0.shape[3], "the images")
 
-    def _chunks(self, n):
-        return [(s, min(s + self.batch_size, n)) for s in range(0, n, self.batch_size)]
+    def _chunks(self, n, size):
+        step = self.batch_size
+        if self._pixels_per_pass:
+            step = min(step, max(1, self._pixels_per_pass // (size[0] * size[1])))
+        return [(s, min(s + step, n)) for s in range(0, n, step)]
 
     def _merge(self, parts):
         if self.with_maps:
@@ -96,7 +106,7 @@ class Scorer(object):
         sides: (N,) float32 scores, and with ``with_maps`` a tuple (scores, (N, H, W) maps)."""
         self._check_pair(x0, x1)
         parts = []
-        for start, stop in self._chunks(len(x0)):
+        for start, stop in self._chunks(len(x0), x0.shape[2:]):
             n = stop - start
             feats = self.features(np.concatenate([x0[start:stop], x1[start:stop]]))
             parts.append(self.score_features([f[:n] for f in feats], [f[n:] for f in feats],
@@ -110,7 +120,7 @@ class Scorer(object):
         self._check_pair(ref, xs[:1])
         ref_feats = self.features(ref)
         parts = []
-        for start, stop in self._chunks(len(xs)):
+        for start, stop in self._chunks(len(xs), xs.shape[2:]):
             feats = self.features(xs[start:stop])
             tiled = [np.broadcast_to(r, f.shape) for r, f in zip(ref_feats, feats)]
             parts.append(self.score_features(tiled, feats, xs.shape[2:]))
@@ -122,7 +132,7 @@ class Scorer(object):
         self._check_pair(ref, p0)
         self._check_pair(ref, p1)
         d0, d1 = [], []
-        for start, stop in self._chunks(len(ref)):
+        for start, stop in self._chunks(len(ref), ref.shape[2:]):
             n = stop - start
             feats = self.features(np.concatenate([ref[start:stop], p0[start:stop], p1[start:stop]]))
             fr, f0, f1 = ([f[k * n:(k + 1) * n] for f in feats] for k in range(3))
