@@ -4,9 +4,11 @@
         [--reference-python /path/to/python-with-torch-and-lpips] [--seconds 3] [--cli-pairs 500]
 
 Prints, for alex and vgg at 64 and 256 px: pairs per second and peak memory of the library
-call (each backend), 2AFC triplets per second, the achieved FLOP/s of the trunk convolutions
-against a float32 matrix-multiply peak measured in this run, and the CLI over folders of
-256 px PNG pairs, with the reference's figures and the ratio where a reference is given.
+call (each backend; ONNX Runtime with and without Winograd convolutions), 2AFC triplets per
+second, the achieved FLOP/s of the trunk convolutions against a float32 matrix-multiply peak
+measured in this run (counted as direct convolutions, so Winograd can pass 100%), and the CLI
+over folders of 256 px PNG pairs, with the reference's figures and the ratio where a
+reference is given (for the CLI: whole processes, and the reference's loop alone).
 Every measurement runs in a fresh process, so peak memory (max RSS) is its own.
 """
 import argparse
@@ -51,7 +53,8 @@ def worker(config):
     """One measurement of our library (run in its own process)."""
     sys.path.insert(0, LIB)
     from metrics.lpips import Scorer
-    scorer = Scorer(config["model"], batch_size=config["batch"], backend=config["backend"])
+    scorer = Scorer(config["model"], batch_size=config["batch"], backend=config["backend"],
+                    winograd=config["winograd"])
     n, size = config["batch"], config["size"]
     ref, p0, p1 = (seeded_images(n, size, seed) for seed in (1, 2, 3))
     if config["mode"] == "pairs":
@@ -59,7 +62,8 @@ def worker(config):
     else:
         rate = timed(lambda: scorer.score_2afc(ref, p0, p1), n, config["seconds"])
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print(json.dumps({"per_s": rate, "peak_mb": peak, "backend": scorer.backend,
+    backend = scorer.backend + ("+winograd" if config["winograd"] and scorer.backend == "onnxruntime" else "")
+    print(json.dumps({"per_s": rate, "peak_mb": peak, "backend": backend,
                       "flops_per_image": trunk_flops_per_image(config["model"], size)}))
 
 
@@ -77,6 +81,13 @@ def ours(config):
 
 def reference(python, config):
     return run_json([python, os.path.join(HERE, "reference_lpips.py"), json.dumps(config)])
+
+
+def reference_script(python, dirs):
+    """The reference's folder script as a whole process: (loop pairs/s, wall s, peak MB)."""
+    start = time.perf_counter()
+    r = reference(python, {"mode": "dirs", "model": "alex", "dir0": dirs[0], "dir1": dirs[1]})
+    return r["per_s"], time.perf_counter() - start, r["peak_mb"]
 
 
 def matmul_peak(n=2048, repeats=5):
@@ -138,7 +149,7 @@ def main():
     print("machine: {} cores; float32 matmul peak (numpy, 2048^3): {:.1f} GFLOP/s".format(
         os.cpu_count(), peak / 1e9))
     if not args.skip_library:
-        print("\n{:<5} {:>4} {:<6} {:<12} {:>9} {:>8} {:>9} {:>6} | {:>9} {:>8} | {:>6}".format(
+        print("\n{:<5} {:>4} {:<6} {:<20} {:>9} {:>8} {:>9} {:>6} | {:>9} {:>8} | {:>6}".format(
             "model", "px", "mode", "backend", "per s", "peak MB", "GFLOP/s", "%peak",
             "ref per s", "ref MB", "ratio"))
         for model, size, batch in CASES:
@@ -146,11 +157,12 @@ def main():
                 config = {"model": model, "size": size, "batch": batch, "mode": mode,
                           "seconds": args.seconds}
                 ref = reference(args.reference_python, config) if args.reference_python else None
-                for backend in ("nnabla", "onnxruntime"):
-                    r = ours(dict(config, backend=backend))
+                for backend, winograd in (("nnabla", False), ("onnxruntime", False),
+                                          ("onnxruntime", True)):
+                    r = ours(dict(config, backend=backend, winograd=winograd))
                     images_per_item = 2 if mode == "pairs" else 3
                     flops = r["per_s"] * images_per_item * r["flops_per_image"]
-                    print("{:<5} {:>4} {:<6} {:<12} {:>9.2f} {:>8.0f} {:>9.1f} {:>5.1f}% | {} | {}".format(
+                    print("{:<5} {:>4} {:<6} {:<20} {:>9.2f} {:>8.0f} {:>9.1f} {:>5.1f}% | {} | {}".format(
                         model, size, mode, r["backend"], r["per_s"], r["peak_mb"], flops / 1e9,
                         100 * flops / peak,
                         "{:>9.2f} {:>8.0f}".format(ref["per_s"], ref["peak_mb"]) if ref else " " * 18,
@@ -167,12 +179,14 @@ def main():
                 print("  ours: {:>4} pairs, batch {:>2}: {:6.1f} s, {:6.1f} pairs/s, peak {:5.0f} MB".format(
                     n, batch, elapsed, n / elapsed, rss), flush=True)
                 if folders is dirs and batch == 32:
-                    ours_rate = n / elapsed
+                    ours_elapsed = elapsed
             if args.reference_python:
-                r = reference(args.reference_python, {"mode": "dirs", "model": "alex",
-                                                      "dir0": dirs[0], "dir1": dirs[1]})
-                print("  reference lpips_2dirs.py loop: {:6.1f} pairs/s, peak {:5.0f} MB -> ours {:.2f}x".format(
-                    r["per_s"], r["peak_mb"], ours_rate / r["per_s"]))
+                n = len(os.listdir(dirs[0]))
+                loop_rate, ref_elapsed, ref_rss = reference_script(args.reference_python, dirs)
+                print("  reference lpips_2dirs.py: {:>4} pairs: {:6.1f} s, {:6.1f} pairs/s, peak {:5.0f} MB; "
+                      "its loop alone {:6.1f} pairs/s".format(n, ref_elapsed, n / ref_elapsed, ref_rss, loop_rate))
+                print("  ours (batch 32, whole process) against the reference: {:.2f}x whole process, "
+                      "{:.2f}x its loop alone".format(ref_elapsed / ours_elapsed, n / ours_elapsed / loop_rate))
 
 
 if __name__ == "__main__":

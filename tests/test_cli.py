@@ -59,12 +59,15 @@ def test_single_pair(params_dir):
 def test_backends_give_the_same_scores(params_dir, dirs):
     ref, dist = dirs
     results = {}
-    for backend in ("nnabla", "onnxruntime"):
-        result = cli(ref, dist, "--backend", backend, "--format", "json")
+    for backend, extra, logged in (("nnabla", [], "nnabla\n"),
+                                   ("onnxruntime", [], "onnxruntime (Winograd convolutions)"),
+                                   ("onnxruntime", ["--no-winograd"], "onnxruntime\n")):
+        result = cli(ref, dist, "--backend", backend, "--format", "json", *extra)
         assert result.returncode == 0, result.stderr
-        assert "trunk backend: " + backend in result.stderr
-        results[backend] = [p["lpips"] for p in json.loads(result.stdout)["pairs"]]
+        assert "trunk backend: " + logged in result.stderr
+        results[backend + "".join(extra)] = [p["lpips"] for p in json.loads(result.stdout)["pairs"]]
     np.testing.assert_allclose(results["onnxruntime"], results["nnabla"], atol=1e-5)
+    np.testing.assert_allclose(results["onnxruntime--no-winograd"], results["nnabla"], atol=1e-5)
 
 
 def test_version_option(params_dir):
