@@ -94,17 +94,17 @@ class OnnxTrunk(object):
         # Two sessions (trunk, head) run in turn: idle workers must sleep, not spin, or
         # they take the cores from the other session (measured: 1.6x slower at 64 px).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        sessions = []
-        exports = (("trunk-winograd" if winograd else "trunk",
-                    lambda net, path: onnx_export.export_trunk(net, path, winograd)),
-                   ("head", onnx_export.export_head))
-        for kind, export in exports:
+
+        def cached_session(kind, export):
             path = onnx_cache_path(net, kind, params_dir)
             if not os.path.isfile(path):
                 logger.info("exporting the %s %s to %s", net.model, kind, path)
-                export(net, path)
-            sessions.append(ort.InferenceSession(path, options, providers=["CPUExecutionProvider"]))
-        self.session, self.head = sessions
+                export(path)
+            return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+        self.session = cached_session("trunk-winograd" if winograd else "trunk",
+                                      lambda path: onnx_export.export_trunk(net, path, winograd))
+        self.head = cached_session("head", lambda path: onnx_export.export_head(net, path))
 
     def __call__(self, x):
         return self.session.run(None, {"x": x})

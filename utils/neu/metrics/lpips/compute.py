@@ -24,6 +24,7 @@ import numpy as np
 
 from . import registry
 from .atomic import atomic_path
+from .backends import BACKENDS, BackendError
 from .images import read_image, to_model_input
 from .pairs import PAIR_BY, InputError, all_pairs, resolve_pairs
 from .parallel import world
@@ -52,7 +53,7 @@ def build_parser():
                                         "$NNABLA_LPIPS_PARAMS_DIR, then <NNabla data home>/lpips)")
     p.add_argument("-c", "--context", choices=["auto", "cpu", "cudnn"], default="auto",
                    help="compute on: auto (cuDNN when usable, else CPU; default), cpu, cudnn")
-    p.add_argument("--backend", choices=["auto", "nnabla", "onnxruntime"], default="auto",
+    p.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="trunk backend: auto (ONNX Runtime on the CPU when installed, else "
                         "NNabla; default), nnabla, onnxruntime")
     p.add_argument("--no-winograd", dest="winograd", action="store_false",
@@ -187,7 +188,6 @@ def _score_share(args, pairs, mpi):
     """Scores this rank's share. Returns (exit code, message, scores, skipped): errors are
     returned rather than raised so that every rank reaches the gather."""
     import nnabla as nn
-    from .backends import BackendError
     from .context import ContextError, choose_context
     from .scorer import Scorer
     from .weights import WeightsError

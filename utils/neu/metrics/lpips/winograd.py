@@ -148,16 +148,20 @@ def _winograd_conv(g, x, weight, bias, pad, output):
     return g.op("Add", [y, g.const(bias.astype(np.float32), "bias")], output)
 
 
-def _eligible(node, weight):
+def _winograd_pad(node, weight):
+    """The padding of a Conv that Winograd should compute (stride 1, no dilation or groups,
+    the same padding on every side, a square kernel of a size in TILE_FOR_KERNEL, enough
+    channels), or None for one it should leave alone."""
     attrs = {a.name: a for a in node.attribute}
     ints = lambda key, default: list(attrs[key].ints) if key in attrs else default  # noqa: E731
     c_out, c_in, kh, kw = weight.shape
     pads = ints("pads", [0, 0, 0, 0])
-    return (kh == kw and kh in TILE_FOR_KERNEL and c_in >= MIN_INPUT_CHANNELS
-            and c_out >= MIN_OUTPUT_CHANNELS
-            and ints("strides", [1, 1]) == [1, 1] and ints("dilations", [1, 1]) == [1, 1]
-            and (attrs["group"].i if "group" in attrs else 1) == 1
-            and len(set(pads)) == 1 and "auto_pad" not in attrs)
+    eligible = (kh == kw and kh in TILE_FOR_KERNEL and c_in >= MIN_INPUT_CHANNELS
+                and c_out >= MIN_OUTPUT_CHANNELS
+                and ints("strides", [1, 1]) == [1, 1] and ints("dilations", [1, 1]) == [1, 1]
+                and (attrs["group"].i if "group" in attrs else 1) == 1
+                and len(set(pads)) == 1 and "auto_pad" not in attrs)
+    return pads[0] if eligible else None
 
 
 _LAYOUT_FREE = {"Relu"}  # operators that act the same in (H, W, N, C) as in (N, C, H, W)
@@ -208,16 +212,16 @@ def rewrite(model):
 
     replaced = 0
     for node in nodes:
-        w = None
+        w, pad = None, None
         if node.op_type == "Conv" and node.input[1] in weights:
             w = numpy_helper.to_array(weights[node.input[1]])
+            pad = _winograd_pad(node, w) if w.ndim == 4 else None
         out = node.output[0]
-        if w is not None and w.ndim == 4 and _eligible(node, w):
+        if pad is not None:
             bias = numpy_helper.to_array(weights[node.input[2]]) if len(node.input) > 2 else None
-            pad = [list(a.ints) for a in node.attribute if a.name == "pads"]
             rowwise[out], channels[out] = out + "/hwnc", w.shape[0]
             _winograd_conv(_Graph(graph, out + "/winograd"), as_rowwise(node.input[0], w.shape[1]),
-                           w, bias, pad[0][0] if pad else 0, rowwise[out])
+                           w, bias, pad, rowwise[out])
             replaced += 1
         elif node.op_type in _LAYOUT_FREE and node.input[0] not in plain:
             rowwise[out], channels[out] = out + "/hwnc", channels[node.input[0]]
