@@ -32,21 +32,35 @@ def test_onnxruntime_equals_nnabla(model, use_lpips, params_dir, squeeze_params_
         np.testing.assert_allclose(ort_head.score_inputs(x0, x1), s0, atol=1e-5)
 
 
+def test_onnxruntime_equals_nnabla_without_input_scaling(params_dir):
+    # Version 0.0 feeds the trunk unscaled images: its graph must not scale them.
+    rng = np.random.default_rng(2)
+    x0, x1 = (rng.random((2, 3, 48, 56), dtype=np.float32) * 2 - 1 for _ in range(2))
+    ours, ort = (Scorer("alex", version="0.0", params_dir=params_dir, backend=backend)
+                 for backend in ("nnabla", "onnxruntime"))
+    assert not ort.net.apply_scale
+    np.testing.assert_allclose(ort.score_inputs(x0, x1), ours.score_inputs(x0, x1), atol=1e-5)
+    np.testing.assert_allclose(ort.features(x0)[0], ours.features(x0)[0], atol=1e-5)
+
+
 def test_export_is_cached_on_disk(params_dir, tmp_path):
     shutil.copy(os.path.join(params_dir, "alex_with_LPIPS.h5"), str(tmp_path))
     Scorer("alex", params_dir=str(tmp_path), backend="onnxruntime")
     exported = sorted(os.listdir(str(tmp_path / "onnx")))
     assert [name.split("-")[:-1] for name in exported] == [["alex", "head"],
+                                                           ["alex", "pairs", "winograd"],
                                                            ["alex", "trunk", "winograd"]]
     stamps = [os.stat(str(tmp_path / "onnx" / name)).st_mtime_ns for name in exported]
     Scorer("alex", params_dir=str(tmp_path), backend="onnxruntime")
     assert [os.stat(str(tmp_path / "onnx" / name)).st_mtime_ns for name in exported] == stamps
-    # The baseline (no lin layers) needs its own head, and gets it.
+    # The baseline (no lin layers) needs its own head and pairs graph, and gets them.
     Scorer("alex", params_dir=str(tmp_path), backend="onnxruntime", lpips=False)
-    assert len(os.listdir(str(tmp_path / "onnx"))) == 3
-    # Direct convolutions are a trunk of their own.
+    added = sorted(set(os.listdir(str(tmp_path / "onnx"))) - set(exported))
+    assert [name.split("-")[1] for name in added] == ["head", "pairs"]
+    # Direct convolutions are a trunk and pairs graph of their own.
     Scorer("alex", params_dir=str(tmp_path), backend="onnxruntime", winograd=False)
-    assert sorted(set(os.listdir(str(tmp_path / "onnx"))) - set(exported))[-1].startswith("alex-trunk-")
+    added = sorted(set(os.listdir(str(tmp_path / "onnx"))) - set(exported) - set(added))
+    assert [name.split("-")[1:-1] for name in added] == [["pairs"], ["trunk"]]
 
 
 def test_export_cache_follows_the_rewrite_code(params_dir, monkeypatch, tmp_path):
@@ -59,6 +73,16 @@ def test_export_cache_follows_the_rewrite_code(params_dir, monkeypatch, tmp_path
     monkeypatch.setattr(winograd, "__file__", str(changed))
     assert backends.onnx_cache_path(net, "trunk-winograd", str(tmp_path)) != before
     assert backends.onnx_cache_path(net, "trunk", str(tmp_path)) == plain_before
+
+
+def test_export_cache_follows_the_input_scaling(params_dir, tmp_path):
+    # Versions 0.1 and 0.0 share the trunk's weights but not its input scaling.
+    v01, v00 = (Scorer("alex", version=v, params_dir=params_dir, backend="nnabla").net
+                for v in ("0.1", "0.0"))
+    assert v01.apply_scale != v00.apply_scale
+    for kind in ("trunk", "trunk-winograd", "pairs-winograd"):
+        assert backends.onnx_cache_path(v01, kind, str(tmp_path)) != backends.onnx_cache_path(
+            v00, kind, str(tmp_path))
 
 
 def test_export_prints_nothing(params_dir, tmp_path, capfd):

@@ -85,16 +85,21 @@ def test_feature_reuse_gives_the_same_scores(params_dir, random_batches, backend
 
 
 def count_trunk_passes(scorer):
-    """Wraps the scorer's trunk; returns the list it appends each pass's image count to."""
+    """Wraps the scorer's trunk; returns the list it appends each pass's image count to
+    (passes for features and for pair scores alike)."""
     calls = []
     trunk = scorer.trunk
 
+    def counted(run):
+        def run_counted(x):
+            calls.append(len(x))
+            return run(x)
+        return run_counted if run is not None else None
+
     class CountingTrunk(object):
         scores = trunk.scores
-
-        def __call__(self, x):
-            calls.append(len(x))
-            return trunk(x)
+        pair_scores = staticmethod(counted(trunk.pair_scores))
+        __call__ = staticmethod(counted(trunk))
 
     scorer.trunk = CountingTrunk()
     return calls

@@ -1,9 +1,11 @@
 # Copyright 2026 The metrics.lpips authors.
 # Licensed under the Apache License, Version 2.0.
-"""Trunk runners: numpy images in, numpy features out, computed by NNabla or ONNX Runtime.
+"""Trunk runners: numpy [-1, 1] images in, numpy features out, computed by NNabla or ONNX
+Runtime.
 
-The ONNX Runtime runner also computes the distances (``scores``), from a head exported from
-the same :mod:`distances` graph; the NNabla runner leaves them to the scorer's NNabla head.
+The ONNX Runtime runner also computes the distances, from a head exported from the same
+:mod:`distances` graph: between features (``scores``) and, in one run from the images,
+between pairs (``pair_scores``); the NNabla runner leaves them to the scorer's NNabla head.
 Both give the same scores to about 1e-6 (checked by the tests to 1e-5).
 """
 import hashlib
@@ -27,10 +29,11 @@ class BackendError(RuntimeError):
 class NNablaTrunk(object):
     """Runs the trunk with NNabla (on the current default context), one graph per shape.
 
-    Its ``scores`` is None: the scorer's NNabla head computes the distances."""
+    Its ``scores`` and ``pair_scores`` are None: the scorer's NNabla head computes the
+    distances."""
 
     name = "nnabla"
-    scores = None
+    scores = pair_scores = None
 
     def __init__(self, net):
         self.net = net
@@ -39,9 +42,9 @@ class NNablaTrunk(object):
     def __call__(self, x):
         shape = tuple(x.shape)
         if shape not in self._graphs:
-            with nn.auto_forward(False), nn.no_grad(), self.net.scope():
+            with nn.auto_forward(False), nn.no_grad():
                 v = nn.Variable(shape)
-                taps = self.net.trunk.build(v)
+                taps = self.net.features(v)
             for tap in taps:
                 tap.persistent = True  # requested outputs survive clear_buffer
             self._graphs[shape] = (v, taps)
@@ -52,16 +55,18 @@ class NNablaTrunk(object):
 
 
 def _digest(net, kind):
-    """A short digest of what the exported ``kind`` graph depends on: its parameters and the
-    code that builds it (so a changed exporter or rewrite never meets a stale cache entry)."""
+    """A short digest of what the exported ``kind`` graph depends on: its parameters, options
+    and the code that builds it (so a changed exporter or rewrite never meets a stale cache
+    entry)."""
     from . import onnx_export, winograd
-    head_kind = "lpips={}".format(net.lpips) if kind == "head" else ""  # lin layers or channel sum
-    h = hashlib.sha256("{} {} {}".format(net.model, kind, head_kind).encode("utf-8"))
-    for module in [onnx_export] + ([winograd] if kind == "trunk-winograd" else []):
+    has_trunk, has_head = not kind.startswith("head"), not kind.startswith("trunk")
+    h = hashlib.sha256("{} {} scale={} lpips={}".format(
+        net.model, kind, has_trunk and net.apply_scale, has_head and net.lpips).encode("utf-8"))
+    for module in [onnx_export] + ([winograd] if kind.endswith("winograd") else []):
         with open(module.__file__, "rb") as f:
             h.update(f.read())
     for name, value in sorted(net.parameters().items()):
-        if name.startswith("lin") == kind.startswith("head"):
+        if (has_head if name.startswith("lin") else has_trunk):
             h.update(name.encode("utf-8"))
             h.update(value.d.tobytes())
     return h.hexdigest()[:16]
@@ -69,15 +74,17 @@ def _digest(net, kind):
 
 def onnx_cache_path(net, kind, params_dir=None):
     """Where an exported graph is cached: ``<params dir>/onnx/<model>-<kind>-<digest>.onnx``,
-    ``kind`` being ``trunk``, ``trunk-winograd`` or ``head``."""
+    ``kind`` being ``trunk``, ``head`` or ``pairs`` (trunk and head joined), the first and
+    last with ``-winograd`` for Winograd convolutions."""
     folder = os.path.join(resolve_params_dir(params_dir), "onnx")
     return os.path.join(folder, "{}-{}-{}.onnx".format(net.model, kind, _digest(net, kind)))
 
 
 class OnnxTrunk(object):
     """Runs the trunk, and the distance head, with ONNX Runtime on the CPU, from exports
-    cached on disk. With ``winograd`` (the default), the trunk's wide 3x3 and 5x5 convolutions
-    use Winograd's algorithm: 1.3-1.7x faster, equal to the direct convolution to ~1e-6."""
+    cached on disk (made when missing); each session is created when first used. With
+    ``winograd`` (the default), the trunk's wide 3x3 and 5x5 convolutions use Winograd's
+    algorithm: 1.3-1.7x faster, equal to the direct convolution to ~1e-6."""
 
     name = "onnxruntime"
 
@@ -88,26 +95,34 @@ class OnnxTrunk(object):
         except ImportError as e:
             raise BackendError("the onnxruntime backend needs onnxruntime, onnx and "
                                "nnabla-converter (`make setup` installs them): {}".format(e)) from None
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or os.cpu_count() or 1
-        options.inter_op_num_threads = 1
+        self._ort = ort
+        self._options = ort.SessionOptions()
+        self._options.intra_op_num_threads = threads or os.cpu_count() or 1
+        self._options.inter_op_num_threads = 1
         # Two sessions (trunk, head) run in turn: idle workers must sleep, not spin, or
         # they take the cores from the other session (measured: 1.6x slower at 64 px).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-
-        def cached_session(kind, export):
-            path = onnx_cache_path(net, kind, params_dir)
+        self._options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        suffix = "-winograd" if winograd else ""
+        exports = [("trunk", lambda path: onnx_export.export_trunk(net, path, winograd)),
+                   ("head", lambda path: onnx_export.export_head(net, path)),
+                   ("pairs", lambda path: onnx_export.export_pairs(
+                       self._paths["trunk"], self._paths["head"], path))]
+        self._paths, self._sessions = {}, {}
+        for role, export in exports:  # all up front: export errors belong to the set-up
+            kind = role + (suffix if role != "head" else "")
+            path = self._paths[role] = onnx_cache_path(net, kind, params_dir)
             if not os.path.isfile(path):
                 logger.info("exporting the %s %s to %s", net.model, kind, path)
                 export(path)
-            return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
-        self.session = cached_session("trunk-winograd" if winograd else "trunk",
-                                      lambda path: onnx_export.export_trunk(net, path, winograd))
-        self.head = cached_session("head", lambda path: onnx_export.export_head(net, path))
+    def _run(self, role, feed):
+        if role not in self._sessions:
+            self._sessions[role] = self._ort.InferenceSession(
+                self._paths[role], self._options, providers=["CPUExecutionProvider"])
+        return self._sessions[role].run(None, feed)
 
     def __call__(self, x):
-        return self.session.run(None, {"x": x})
+        return self._run("trunk", {"x": x})
 
     def scores(self, feats0, feats1):
         """(N,) scores between two lists of features."""
@@ -115,7 +130,11 @@ class OnnxTrunk(object):
         for i, (a, b) in enumerate(zip(feats0, feats1)):
             feed["a{}".format(i)] = np.ascontiguousarray(a)
             feed["b{}".format(i)] = np.ascontiguousarray(b)
-        return self.head.run(None, feed)[0].reshape(-1)
+        return self._run("head", feed)[0].reshape(-1)
+
+    def pair_scores(self, x):
+        """(N,) scores of the pairs (x[i], x[N + i]) of 2N images, features kept inside."""
+        return self._run("pairs", {"x": x})[0].reshape(-1)
 
 
 def onnxruntime_available():

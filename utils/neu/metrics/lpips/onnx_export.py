@@ -2,8 +2,9 @@
 # Licensed under the Apache License, Version 2.0.
 """Exporting LPIPS graphs to ONNX with NNabla's own exporter, dynamic in batch and size.
 
-Two graphs are exported: the trunk (scaled images -> tapped features) and the head (two
-lists of features -> scores, the same :mod:`distances` code as everywhere else).
+Two graphs are exported: the trunk ([-1, 1] images -> tapped features) and the head (two
+lists of features -> scores, the same :mod:`distances` code as everywhere else); a third,
+for scoring pairs in one run, joins them (:func:`export_pairs`).
 NNabla's exporter (``nnabla-converter``, installed with ``--no-deps``: it runs without the
 TensorFlow its metadata asks for) records the shapes the graph was built with, so:
   * inputs and outputs get symbolic batch, height and width;
@@ -25,6 +26,7 @@ import numpy as np
 import nnabla as nn
 
 from .atomic import atomic_path
+from .lpips import SCALE, SHIFT
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +70,11 @@ def _export(net, inputs, outputs, path, dims, rewrite=None, opset=13):
                 node.attribute.append(onnx.helper.make_attribute("ceil_mode", 1))
     if rewrite is not None:
         rewrite(model)
+    return _save(model, path)
+
+
+def _save(model, path):
+    import onnx
     onnx.checker.check_model(model)
     with atomic_path(path) as tmp_path:
         onnx.save(model, tmp_path)
@@ -98,11 +105,30 @@ def _make_dynamic(graph, dims):
     del graph.value_info[:]  # intermediate shapes were recorded at the export size
 
 
+def _prepend_scaling(model):
+    """Makes the graph's input ``x`` [-1, 1] images, scaled in the graph as
+    :meth:`~metrics.lpips.lpips.LPIPS.scale_input` does, with the same float32 operations.
+    (NNabla's exporter cannot write that part: it drops the constants.)"""
+    from onnx import helper, numpy_helper
+    graph = model.graph
+    for node in graph.node:
+        renamed = ["x/scaled" if name == "x" else name for name in node.input]
+        del node.input[:]
+        node.input.extend(renamed)
+    graph.initializer.extend([numpy_helper.from_array(SHIFT, "x/shift"),
+                              numpy_helper.from_array(SCALE, "x/scale")])
+    nodes = [helper.make_node("Sub", ["x", "x/shift"], ["x/shifted"], name="x/sub"),
+             helper.make_node("Div", ["x/shifted", "x/scale"], ["x/scaled"], name="x/div")]
+    nodes += list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+
+
 def export_trunk(net, path, winograd=False):
     """Writes the trunk of ``net`` (an :class:`~metrics.lpips.lpips.LPIPS`) as ONNX: input
-    ``x`` (N, 3, H, W), already scaled as the trunk expects; outputs ``f0``, ``f1``, ... the
-    tapped activations. With ``winograd``, the convolutions that gain from it are rewritten
-    into Winograd's algorithm (see :mod:`winograd`)."""
+    ``x`` (N, 3, H, W) in [-1, 1] (scaled in the graph when ``net.apply_scale``); outputs
+    ``f0``, ``f1``, ... the tapped activations. With ``winograd``, the convolutions that gain
+    from it are rewritten into Winograd's algorithm (see :mod:`winograd`)."""
     size = _EXPORT_SIZE[net.model]
     with nn.auto_forward(False), net.scope():
         x = nn.Variable((1, 3, size, size))
@@ -110,9 +136,14 @@ def export_trunk(net, path, winograd=False):
     outputs = {"f{}".format(i): tap for i, tap in enumerate(taps)}
     dims = {"x": ("N", None, "H", "W")}
     dims.update({name: ("N", None, name + "_h", name + "_w") for name in outputs})
-    rewrite = None
-    if winograd:
-        from .winograd import rewrite
+
+    def rewrite(model):
+        if winograd:
+            from .winograd import rewrite
+            rewrite(model)
+        if net.apply_scale:
+            _prepend_scaling(model)
+
     return _export(net, {"x": x}, outputs, path, dims, rewrite)
 
 
@@ -129,3 +160,35 @@ def export_head(net, path):
         inputs["a{}".format(i)], inputs["b{}".format(i)] = a, b
         dims["a{}".format(i)] = dims["b{}".format(i)] = ("N", None, "h{}".format(i), "w{}".format(i))
     return _export(net, inputs, {"score": score}, path, dims)
+
+
+def export_pairs(trunk_path, head_path, path):
+    """Writes the graph that scores pairs in one run, from an exported trunk and head: input
+    ``x`` (2N, 3, H, W), the N first images then the N second ones, in [-1, 1]; output
+    ``score`` (N, 1, 1, 1). Each tap is split in halves between the two graphs, so the
+    features never leave ONNX Runtime."""
+    import onnx
+    from onnx import helper
+    model, head = onnx.load(trunk_path), onnx.load(head_path).graph
+    graph = model.graph
+    for i, tap in enumerate(value.name for value in graph.output):
+        graph.node.append(helper.make_node("Split", [tap], ["a{}".format(i), "b{}".format(i)],
+                                           axis=0, name="split/" + tap))
+    kept = {value.name for value in list(head.input) + list(head.output)}
+
+    def renamed(names):
+        return [name if not name or name in kept else "head/" + name for name in names]
+
+    for k, node in enumerate(head.node):
+        inputs, outputs = renamed(node.input), renamed(node.output)
+        del node.input[:], node.output[:]
+        node.input.extend(inputs)
+        node.output.extend(outputs)
+        node.name = "head/{}_{}".format(node.op_type, k)
+        graph.node.append(node)
+    for tensor in head.initializer:
+        tensor.name = "head/" + tensor.name
+        graph.initializer.append(tensor)
+    del graph.output[:]
+    graph.output.extend(head.output)
+    return _save(model, path)

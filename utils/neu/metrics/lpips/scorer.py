@@ -13,7 +13,7 @@ import numpy as np
 
 from .backends import make_trunk_runner
 from .images import to_model_input
-from .lpips import LPIPS, SCALE, SHIFT
+from .lpips import LPIPS
 from .trunks import check_size
 
 # ONNX Runtime: pixels per side of a pair in one trunk pass, at most. Past this, passes get
@@ -54,8 +54,6 @@ class Scorer(object):
 
     def features(self, x):
         """Trunk features of float32 (N, 3, H, W) images in [-1, 1]: a list of arrays."""
-        if self.net.apply_scale:
-            x = (x - SHIFT) / SCALE
         return self.trunk(np.ascontiguousarray(x, dtype=np.float32))
 
     def _head(self, shapes, size):
@@ -106,9 +104,14 @@ class Scorer(object):
         sides: (N,) float32 scores, and with ``with_maps`` a tuple (scores, (N, H, W) maps)."""
         self._check_pair(x0, x1)
         parts = []
+        in_one_run = self.trunk.pair_scores is not None and not self.with_maps
         for start, stop in self._chunks(len(x0), x0.shape[2:]):
             n = stop - start
-            feats = self.features(np.concatenate([x0[start:stop], x1[start:stop]]))
+            both = np.concatenate([x0[start:stop], x1[start:stop]])
+            if in_one_run:  # trunk and head in one graph: the features stay inside
+                parts.append(self.trunk.pair_scores(np.ascontiguousarray(both, dtype=np.float32)))
+                continue
+            feats = self.features(both)
             parts.append(self.score_features([f[:n] for f in feats], [f[n:] for f in feats],
                                              x0.shape[2:]))
         return self._merge(parts)
