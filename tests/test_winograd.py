@@ -9,7 +9,7 @@ from onnx import TensorProto, helper, numpy_helper
 from metrics.lpips import winograd
 
 
-@pytest.mark.parametrize("m,r", [(2, 3), (4, 3), (2, 5)])
+@pytest.mark.parametrize("m,r", [(2, 3), (3, 3), (4, 3), (2, 5)])
 def test_transforms_compute_a_correlation(m, r):
     at, g, bt = winograd.transforms(m, r)
     rng = np.random.default_rng(0)
@@ -49,7 +49,7 @@ def _run(model, x):
     return session.run(None, {"x": x})
 
 
-LAYERS = [(64, 128, 3, 1, 1),   # Winograd F(4, 3)
+LAYERS = [(64, 128, 3, 1, 1),   # Winograd F(4, 3) (or F(3, 3))
           (128, 128, 5, 1, 1),  # Winograd F(2, 5)
           (128, 128, 3, 2, 1),  # strided: direct
           (128, 128, 3, 1, 2),  # grouped: direct
@@ -65,14 +65,27 @@ def test_rewrite_replaces_only_eligible_convolutions():
     ops = [n.op_type for n in model.graph.node]
     assert ops.count("Conv") == 4
     assert [o.name for o in model.graph.output] == ["y%d" % i for i in range(len(LAYERS))]
+    model = _conv_model(LAYERS)
+    assert winograd.rewrite(model, {5: 2}) == 1  # kernels without a tile size stay direct
 
 
+def test_rewrite_uses_the_given_tile_sizes():
+    def tile_positions(tiles):  # alpha^2 per replaced layer, from the transformed weights U
+        model = _conv_model(LAYERS)
+        winograd.rewrite(model, tiles)
+        return [t.dims[0] for t in model.graph.initializer if "/U_" in t.name]
+
+    assert tile_positions(None) == [6 * 6, 6 * 6, 6 * 6]  # F(4, 3), F(2, 5), F(4, 3)
+    assert tile_positions({3: 3, 5: 2}) == [5 * 5, 6 * 6, 5 * 5]
+
+
+@pytest.mark.parametrize("tiles", [None, {3: 3, 5: 2}])
 @pytest.mark.parametrize("shape", [(1, 64, 16, 16), (3, 64, 23, 30), (2, 64, 9, 5)])
-def test_rewrite_equals_direct_convolution(shape):
+def test_rewrite_equals_direct_convolution(shape, tiles):
     x = np.random.default_rng(2).normal(size=shape).astype(np.float32)
     direct = _run(_conv_model(LAYERS), x)
     rewritten = _conv_model(LAYERS)
-    winograd.rewrite(rewritten)
+    assert winograd.rewrite(rewritten, tiles) == 3
     fast = _run(rewritten, x)
     for a, b in zip(direct, fast):
         assert a.shape == b.shape

@@ -12,14 +12,15 @@ def _describe(arr):
 
 
 def to_rgb(arr):
-    """H x W, H x W x 1 (gray), H x W x 3 (RGB) or H x W x 4 (RGBA: alpha dropped) -> H x W x 3."""
+    """H x W, H x W x 1 (gray), H x W x 2 (gray and alpha), H x W x 3 (RGB) or H x W x 4 (RGBA)
+    -> H x W x 3, alpha dropped."""
     if arr.ndim == 2:
         arr = arr[:, :, None]
-    if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4):
-        raise ValueError("expected an H x W image with 1, 3 or 4 channels, got shape {}".format(
+    if arr.ndim != 3 or arr.shape[2] not in (1, 2, 3, 4):
+        raise ValueError("expected an H x W image with 1 to 4 channels, got shape {}".format(
             arr.shape))
-    if arr.shape[2] == 1:
-        return np.repeat(arr, 3, axis=2)
+    if arr.shape[2] <= 2:
+        return np.repeat(arr[:, :, :1], 3, axis=2)
     return arr[:, :, :3]
 
 
@@ -49,11 +50,21 @@ def to_model_input(images):
     return to_unit_range(arr).transpose(0, 3, 1, 2) * 2.0 - 1.0
 
 
+def _read_8bit(path):
+    """The file's pixels when Pillow decodes it as 8-bit gray, RGB or RGBA (the common case,
+    read directly: imageio's wrapping costs about a fifth of a PNG's decoding), else None."""
+    from PIL import Image
+    with Image.open(path) as image:
+        return np.asarray(image) if image.mode in ("L", "RGB", "RGBA") else None
+
+
 def read_image(path):
     """Reads an image file as H x W x 3 (gray made RGB, alpha dropped), uint8 or uint16."""
     import imageio.v3 as iio
     try:
-        arr = np.asarray(iio.imread(path))
+        arr = _read_8bit(path)
+        if arr is None:  # palettes, 16 bits, TIFF variants...: imageio's plugins
+            arr = np.asarray(iio.imread(path))
     except (OSError, ValueError, SyntaxError) as e:
         raise ValueError("cannot read image {}: {}".format(path, e)) from None
     if arr.dtype not in (np.uint8, np.uint16):

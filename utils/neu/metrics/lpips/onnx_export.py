@@ -34,6 +34,10 @@ logger = logging.getLogger(__name__)
 _EXPORT_SIZE = {"alex": 64, "vgg": 64, "squeeze": 31}
 _CEIL_MODE_POOLS = {"squeeze"}
 _HEAD_EXPORT_SIDE = 4
+# Winograd output tiles per kernel size, where not the default. AlexNet's 3x3 layers see odd
+# maps (3x3 at 64 px, 15x15 at 256 px), which 3x3 tiles fit and 4x4 ones overhang; measured
+# on 2 cores: 64 px pairs 10-13% faster, 256 px 1-5% slower.
+_WINOGRAD_TILES = {"alex": {3: 3, 5: 2}}
 
 
 class ExportError(RuntimeError):
@@ -140,7 +144,7 @@ def export_trunk(net, path, winograd=False):
     def rewrite(model):
         if winograd:
             from .winograd import rewrite
-            rewrite(model)
+            rewrite(model, _WINOGRAD_TILES.get(net.model))
         if net.apply_scale:
             _prepend_scaling(model)
 

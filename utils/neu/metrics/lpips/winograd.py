@@ -22,7 +22,8 @@ from fractions import Fraction
 
 import numpy as np
 
-# Output tile size per kernel size. Larger tiles multiply less but round worse.
+# Output tile size per kernel size, by default. Larger tiles multiply less but round worse,
+# and waste more where they overhang the map.
 TILE_FOR_KERNEL = {3: 4, 5: 2}
 POINTS = (0, 1, -1, 2, -2)  # interpolation points before infinity, for alpha = 6
 # Below these channel counts the transforms cost more than the multiplies saved (measured
@@ -97,12 +98,11 @@ def _arange(g, stop, step=1):
     return g.op("Mul", [g.op("Range", [g.ints(0), g.op("Squeeze", [stop]), g.ints(1)]), g.ints(step)])
 
 
-def _winograd_conv(g, x, weight, bias, pad, output):
+def _winograd_conv(g, x, weight, bias, pad, m, output):
     """Appends nodes computing ``output`` = Conv(x, weight, bias) with stride 1 and ``pad`` on
     every side, by Winograd's F(m, r). ``x`` and ``output`` are in (H, W, N, C) layout, where
     a pixel of every image and channel is one contiguous row."""
     c_out, c_in, r, _ = weight.shape
-    m = TILE_FOR_KERNEL[r]
     alpha = m + r - 1
     at, gm, bt = transforms(m, r)
     u = np.einsum("ak,oikl,bl->abio", gm, weight.astype(np.float64), gm)
@@ -148,15 +148,15 @@ def _winograd_conv(g, x, weight, bias, pad, output):
     return g.op("Add", [y, g.const(bias.astype(np.float32), "bias")], output)
 
 
-def _winograd_pad(node, weight):
+def _winograd_pad(node, weight, tiles):
     """The padding of a Conv that Winograd should compute (stride 1, no dilation or groups,
-    the same padding on every side, a square kernel of a size in TILE_FOR_KERNEL, enough
-    channels), or None for one it should leave alone."""
+    the same padding on every side, a square kernel of a size in ``tiles``, enough channels),
+    or None for one it should leave alone."""
     attrs = {a.name: a for a in node.attribute}
     ints = lambda key, default: list(attrs[key].ints) if key in attrs else default  # noqa: E731
     c_out, c_in, kh, kw = weight.shape
     pads = ints("pads", [0, 0, 0, 0])
-    eligible = (kh == kw and kh in TILE_FOR_KERNEL and c_in >= MIN_INPUT_CHANNELS
+    eligible = (kh == kw and kh in tiles and c_in >= MIN_INPUT_CHANNELS
                 and c_out >= MIN_OUTPUT_CHANNELS
                 and ints("strides", [1, 1]) == [1, 1] and ints("dilations", [1, 1]) == [1, 1]
                 and (attrs["group"].i if "group" in attrs else 1) == 1
@@ -183,13 +183,15 @@ def _from_pixel_rows(g, x, channels, output):
     return g.op("Reshape", [x, g.op("Concat", [g.ints(-1, channels), hw], axis=0)], output)
 
 
-def rewrite(model):
+def rewrite(model, tiles=None):
     """Replaces, in place, the eligible ``Conv`` nodes of ``model`` (an ONNX ModelProto) by
-    Winograd subgraphs, returning how many were replaced.
+    Winograd subgraphs, returning how many were replaced. ``tiles`` maps a kernel size to the
+    output tile size m of F(m, r) (default ``TILE_FOR_KERNEL``); other kernels stay direct.
 
     Winograd layers work in (H, W, N, C) layout; tensors between them stay in it (through
     ReLU) and are transposed back only where something else reads them."""
     from onnx import helper, numpy_helper
+    tiles = TILE_FOR_KERNEL if tiles is None else tiles
     graph = model.graph
     weights = {t.name: t for t in graph.initializer}
     nodes = list(graph.node)
@@ -215,13 +217,13 @@ def rewrite(model):
         w, pad = None, None
         if node.op_type == "Conv" and node.input[1] in weights:
             w = numpy_helper.to_array(weights[node.input[1]])
-            pad = _winograd_pad(node, w) if w.ndim == 4 else None
+            pad = _winograd_pad(node, w, tiles) if w.ndim == 4 else None
         out = node.output[0]
         if pad is not None:
             bias = numpy_helper.to_array(weights[node.input[2]]) if len(node.input) > 2 else None
             rowwise[out], channels[out] = out + "/hwnc", w.shape[0]
             _winograd_conv(_Graph(graph, out + "/winograd"), as_rowwise(node.input[0], w.shape[1]),
-                           w, bias, pad, rowwise[out])
+                           w, bias, pad, tiles[w.shape[2]], rowwise[out])
             replaced += 1
         elif node.op_type in _LAYOUT_FREE and node.input[0] not in plain:
             rowwise[out], channels[out] = out + "/hwnc", channels[node.input[0]]
