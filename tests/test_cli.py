@@ -252,3 +252,18 @@ def test_ctrl_c_leaves_no_partial_file(params_dir, tmp_path):
     assert proc.returncode == 130, "".join(seen) + err
     assert "interrupted" in err
     assert os.listdir(str(tmp_path)) == ["imgs"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="thread priorities are Linux's")
+def test_decoding_runs_in_order_on_low_priority_threads():
+    import threading
+    from metrics.lpips.compute import _decoded
+    priorities = []
+
+    def loader(p0, p1):
+        priorities.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return p0 + p1
+
+    pairs = list(enumerate([("a", "b"), ("c", "d"), ("e", "f")]))
+    assert [item[3] for item in _decoded(pairs, loader, lookahead=2)] == ["ab", "cd", "ef"]
+    assert priorities == [19, 19, 19]
