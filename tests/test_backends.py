@@ -47,7 +47,7 @@ def test_export_is_cached_on_disk(params_dir, tmp_path):
     shutil.copy(os.path.join(params_dir, "alex_with_LPIPS.h5"), str(tmp_path))
     Scorer("alex", params_dir=str(tmp_path), backend="onnxruntime")
     exported = sorted(os.listdir(str(tmp_path / "onnx")))
-    assert [name.split("-")[:-1] for name in exported] == [["alex", "head"],
+    assert [name.split("-")[:-2] for name in exported] == [["alex", "head"],
                                                            ["alex", "pairs", "winograd"],
                                                            ["alex", "trunk", "winograd"]]
     stamps = [os.stat(str(tmp_path / "onnx" / name)).st_mtime_ns for name in exported]
@@ -60,7 +60,7 @@ def test_export_is_cached_on_disk(params_dir, tmp_path):
     # Direct convolutions are a trunk and pairs graph of their own.
     Scorer("alex", params_dir=str(tmp_path), backend="onnxruntime", winograd=False)
     added = sorted(set(os.listdir(str(tmp_path / "onnx"))) - set(exported) - set(added))
-    assert [name.split("-")[1:-1] for name in added] == [["pairs"], ["trunk"]]
+    assert [name.split("-")[1:-2] for name in added] == [["pairs"], ["trunk"]]
 
 
 def test_export_cache_follows_the_rewrite_code(params_dir, monkeypatch, tmp_path):
@@ -83,6 +83,25 @@ def test_export_cache_follows_the_input_scaling(params_dir, tmp_path):
     for kind in ("trunk", "trunk-winograd", "pairs-winograd"):
         assert backends.onnx_cache_path(v01, kind, str(tmp_path)) != backends.onnx_cache_path(
             v00, kind, str(tmp_path))
+
+
+def test_export_removes_entries_of_other_code(params_dir, tmp_path):
+    shutil.copy(os.path.join(params_dir, "alex_with_LPIPS.h5"), str(tmp_path))
+    net = Scorer("alex", params_dir=params_dir, backend="nnabla").net
+    code = os.path.basename(backends.onnx_cache_path(net, "trunk-winograd")).split("-")[3]
+    folder = tmp_path / "onnx"
+    folder.mkdir()
+    stale = ["alex-trunk-winograd-0123456789abcdef.onnx",  # the earlier naming
+             "alex-trunk-winograd-00000000-111111111111.onnx", "alex-head-00000000-111111111111.onnx"]
+    kept = ["alex-trunk-winograd-{}-222222222222.onnx".format(code),  # other weights, same code
+            "alex-trunk-00000000-111111111111.onnx",  # a kind not exported here
+            "vgg-trunk-winograd-00000000-111111111111.onnx", "notes.txt"]
+    for name in stale + kept:
+        (folder / name).write_bytes(b"x")
+    Scorer("alex", params_dir=str(tmp_path), backend="onnxruntime")
+    names = set(os.listdir(str(folder)))
+    assert not names & set(stale)
+    assert set(kept) <= names and len(names) == len(kept) + 3  # + head, trunk, pairs
 
 
 def test_export_prints_nothing(params_dir, tmp_path, capfd):

@@ -11,6 +11,7 @@ Both give the same scores to about 1e-6 (checked by the tests to 1e-5).
 import hashlib
 import logging
 import os
+import re
 
 import nnabla as nn
 import numpy as np
@@ -54,30 +55,55 @@ class NNablaTrunk(object):
         return [tap.d.copy() for tap in taps]
 
 
-def _digest(net, kind):
-    """A short digest of what the exported ``kind`` graph depends on: its parameters, options
-    and the code that builds it (so a changed exporter or rewrite never meets a stale cache
-    entry)."""
+def _code_digest(kind):
+    """A short digest of the code that builds a ``kind`` graph: the exporter, and the Winograd
+    rewrite for the ``-winograd`` kinds. Entries made by other code are never used again."""
     from . import onnx_export, winograd
-    has_trunk, has_head = not kind.startswith("head"), not kind.startswith("trunk")
-    h = hashlib.sha256("{} {} scale={} lpips={}".format(
-        net.model, kind, has_trunk and net.apply_scale, has_head and net.lpips).encode("utf-8"))
+    h = hashlib.sha256(kind.encode("utf-8"))
     for module in [onnx_export] + ([winograd] if kind.endswith("winograd") else []):
         with open(module.__file__, "rb") as f:
             h.update(f.read())
+    return h.hexdigest()[:8]
+
+
+def _params_digest(net, kind):
+    """A short digest of the parameters and options a ``kind`` graph of ``net`` bakes in."""
+    has_trunk, has_head = not kind.startswith("head"), not kind.startswith("trunk")
+    h = hashlib.sha256("{} {} scale={} lpips={}".format(
+        net.model, kind, has_trunk and net.apply_scale, has_head and net.lpips).encode("utf-8"))
     for name, value in sorted(net.parameters().items()):
         if (has_head if name.startswith("lin") else has_trunk):
             h.update(name.encode("utf-8"))
             h.update(value.d.tobytes())
-    return h.hexdigest()[:16]
+    return h.hexdigest()[:12]
 
 
 def onnx_cache_path(net, kind, params_dir=None):
-    """Where an exported graph is cached: ``<params dir>/onnx/<model>-<kind>-<digest>.onnx``,
-    ``kind`` being ``trunk``, ``head`` or ``pairs`` (trunk and head joined), the first and
-    last with ``-winograd`` for Winograd convolutions."""
+    """Where an exported graph is cached:
+    ``<params dir>/onnx/<model>-<kind>-<code digest>-<parameters digest>.onnx``, ``kind`` being
+    ``trunk``, ``head`` or ``pairs`` (trunk and head joined), the first and last with
+    ``-winograd`` for Winograd convolutions. A changed exporter, rewrite, weight file or option
+    never meets a stale entry."""
     folder = os.path.join(resolve_params_dir(params_dir), "onnx")
-    return os.path.join(folder, "{}-{}-{}.onnx".format(net.model, kind, _digest(net, kind)))
+    return os.path.join(folder, "{}-{}-{}-{}.onnx".format(
+        net.model, kind, _code_digest(kind), _params_digest(net, kind)))
+
+
+def remove_stale_exports(path):
+    """Deletes the cached graphs of ``path``'s model and kind that other versions of the code
+    made (so upgrades do not pile up files of up to 235 MB); those of other weights stay."""
+    folder, name = os.path.split(path)
+    model_kind, code, _ = name.rsplit("-", 2)
+    # <model>-<kind>-<code>-<params>.onnx, or this module's earlier <model>-<kind>-<digest>.onnx
+    entry = re.compile(re.escape(model_kind) + r"-([0-9a-f]+)(-[0-9a-f]+)?\.onnx$")
+    for other in os.listdir(folder):
+        match = entry.match(other)
+        if match and (match.group(2) is None or match.group(1) != code):
+            logger.info("removing %s, exported by another version", other)
+            try:
+                os.remove(os.path.join(folder, other))
+            except OSError:
+                pass  # another process got there first, or it is read-only: harmless
 
 
 class OnnxTrunk(object):
@@ -114,6 +140,7 @@ class OnnxTrunk(object):
             if not os.path.isfile(path):
                 logger.info("exporting the %s %s to %s", net.model, kind, path)
                 export(path)
+                remove_stale_exports(path)
 
     def _run(self, role, feed):
         if role not in self._sessions:

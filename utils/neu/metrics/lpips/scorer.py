@@ -4,7 +4,8 @@
 
 A :class:`Scorer` runs the trunk on a backend (NNabla or ONNX Runtime, see :mod:`backends`)
 and the distances with the backend's exported head (ONNX Runtime) or one NNabla "head" graph
-per feature shape, built once and reused (always for spatial maps).
+per feature shape, built once and reused (always for spatial maps). On ONNX Runtime, pairs
+are scored by trunk and head joined in one graph, so their features never become arrays.
 Features are plain arrays, so they can be reused: one reference against many images, and
 2AFC triplets (reference, p0, p1) in three trunk passes instead of four.
 """
