@@ -267,3 +267,16 @@ def test_decoding_runs_in_order_on_low_priority_threads():
     pairs = list(enumerate([("a", "b"), ("c", "d"), ("e", "f")]))
     assert [item[3] for item in _decoded(pairs, loader, lookahead=2)] == ["ab", "cd", "ef"]
     assert priorities == [19, 19, 19]
+
+
+def test_ctrl_c_is_deferred_to_between_pairs():
+    from metrics.lpips.compute import _ctrl_c_between_pairs
+    before = signal.getsignal(signal.SIGINT)
+    with _ctrl_c_between_pairs() as stop_if_interrupted:
+        stop_if_interrupted()  # not pressed: nothing happens
+        signal.raise_signal(signal.SIGINT)  # only noted...
+        with pytest.raises(KeyboardInterrupt):
+            stop_if_interrupted()  # ...and raised here
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)  # a second Ctrl-C interrupts at once
+    assert signal.getsignal(signal.SIGINT) is before

@@ -14,8 +14,10 @@ first writes all scores, in input order. Exit codes: 0 done, 2 usage error, 3 in
 """
 import argparse
 import collections
+import contextlib
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -130,20 +132,53 @@ def _decoded(pairs, loader, lookahead):
             submit(item)
             if len(pending) >= lookahead:
                 break
-        while pending:
-            index, p0, p1, future = pending.popleft()
-            following = next(queue, None)
-            if following is not None:
-                submit(following)
-            try:
-                yield index, p0, p1, future.result(), None
-            except InputError as e:
-                yield index, p0, p1, None, e
+        try:
+            while pending:
+                index, p0, p1, future = pending.popleft()
+                following = next(queue, None)
+                if following is not None:
+                    submit(following)
+                try:
+                    yield index, p0, p1, future.result(), None
+                except InputError as e:
+                    yield index, p0, p1, None, e
+        finally:  # stopped early (an error, Ctrl-C): do not decode the rest
+            for *_, future in pending:
+                future.cancel()
+
+
+@contextlib.contextmanager
+def _ctrl_c_between_pairs():
+    """Yields a function that raises KeyboardInterrupt once Ctrl-C has been pressed, for the
+    scoring loop to call between pairs. Raised wherever it lands, it can land inside the lock
+    the main thread waits on for a decoder, and CPython then fails with "cannot release
+    un-acquired lock" (seen in CI). A second Ctrl-C interrupts at once."""
+    pressed = []
+
+    def on_sigint(signum, frame):
+        if pressed:
+            raise KeyboardInterrupt
+        pressed.append(signum)
+
+    def stop_if_pressed():
+        if pressed:
+            raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:  # not the main thread: Ctrl-C is not ours to handle
+        yield stop_if_pressed
+        return
+    try:
+        yield stop_if_pressed
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def score_pairs(scorer, pairs, model, batch_size, resize=False, skip_bad=False,
-                heatmap_dir=None, progress=True):
-    """Scores ``pairs``, a list of (index, (path0, path1)), in batches of equal shapes.
+                heatmap_dir=None, progress=True, stop_if_interrupted=None):
+    """Scores ``pairs``, a list of (index, (path0, path1)), in batches of equal shapes,
+    calling ``stop_if_interrupted`` (if given) between pairs.
 
     Returns ({index: score}, [(index, path0, path1, reason) skipped])."""
     scores, skipped = {}, []
@@ -177,6 +212,8 @@ def score_pairs(scorer, pairs, model, batch_size, resize=False, skip_bad=False,
         return load_pair(p0, p1, model, resize)
 
     for index, p0, p1, arrays, error in _decoded(pairs, loader, lookahead=2 * batch_size):
+        if stop_if_interrupted is not None:
+            stop_if_interrupted()
         if error is not None:
             if not skip_bad:
                 raise error
@@ -194,7 +231,7 @@ def score_pairs(scorer, pairs, model, batch_size, resize=False, skip_bad=False,
     return scores, skipped
 
 
-def _score_share(args, pairs, mpi):
+def _score_share(args, pairs, mpi, stop_if_interrupted):
     """Scores this rank's share. Returns (exit code, message, scores, skipped): errors are
     returned rather than raised so that every rank reaches the gather."""
     import nnabla as nn
@@ -213,7 +250,8 @@ def _score_share(args, pairs, mpi):
     try:
         scores, skipped = score_pairs(scorer, mpi.share(pairs), args.model,
                                       args.batch_size, resize=args.resize, skip_bad=args.skip_bad,
-                                      heatmap_dir=args.heatmap_dir, progress=not args.quiet)
+                                      heatmap_dir=args.heatmap_dir, progress=not args.quiet,
+                                      stop_if_interrupted=stop_if_interrupted)
     except InputError as e:
         return EXIT_INPUT, str(e), {}, []
     return 0, None, scores, skipped
@@ -260,7 +298,8 @@ def main(argv=None):
         pairs = _pairs_from_args(args, parser)
         logger.info("model %s, version %s, %d pair(s)%s", args.model, args.version, len(pairs),
                     ", {} MPI processes".format(mpi.size) if mpi.size > 1 else "")
-        results = mpi.allgather(_score_share(args, pairs, mpi))
+        with _ctrl_c_between_pairs() as stop_if_interrupted:
+            results = mpi.allgather(_score_share(args, pairs, mpi, stop_if_interrupted))
         failed = [r for r in results if r[0]]
         if failed:
             if mpi.rank == 0:
