@@ -109,6 +109,14 @@ def _make_dynamic(graph, dims):
     del graph.value_info[:]  # intermediate shapes were recorded at the export size
 
 
+def _rename(node, rename):
+    """Renames ``node``'s inputs and outputs in place, by the function ``rename``."""
+    inputs, outputs = [rename(n) for n in node.input], [rename(n) for n in node.output]
+    del node.input[:], node.output[:]
+    node.input.extend(inputs)
+    node.output.extend(outputs)
+
+
 def _prepend_scaling(model):
     """Makes the graph's input ``x`` [-1, 1] images, scaled in the graph as
     :meth:`~metrics.lpips.lpips.LPIPS.scale_input` does, with the same float32 operations.
@@ -116,9 +124,7 @@ def _prepend_scaling(model):
     from onnx import helper, numpy_helper
     graph = model.graph
     for node in graph.node:
-        renamed = ["x/scaled" if name == "x" else name for name in node.input]
-        del node.input[:]
-        node.input.extend(renamed)
+        _rename(node, lambda name: "x/scaled" if name == "x" else name)
     graph.initializer.extend([numpy_helper.from_array(SHIFT, "x/shift"),
                               numpy_helper.from_array(SCALE, "x/scale")])
     nodes = [helper.make_node("Sub", ["x", "x/shift"], ["x/shifted"], name="x/sub"),
@@ -141,14 +147,14 @@ def export_trunk(net, path, winograd=False):
     dims = {"x": ("N", None, "H", "W")}
     dims.update({name: ("N", None, name + "_h", name + "_w") for name in outputs})
 
-    def rewrite(model):
+    def finish(model):
         if winograd:
-            from .winograd import rewrite
-            rewrite(model, _WINOGRAD_TILES.get(net.model))
+            from . import winograd as winograd_rewrite
+            winograd_rewrite.rewrite(model, _WINOGRAD_TILES.get(net.model))
         if net.apply_scale:
             _prepend_scaling(model)
 
-    return _export(net, {"x": x}, outputs, path, dims, rewrite)
+    return _export(net, {"x": x}, outputs, path, dims, finish)
 
 
 def export_head(net, path):
@@ -179,15 +185,8 @@ def export_pairs(trunk_path, head_path, path):
         graph.node.append(helper.make_node("Split", [tap], ["a{}".format(i), "b{}".format(i)],
                                            axis=0, name="split/" + tap))
     kept = {value.name for value in list(head.input) + list(head.output)}
-
-    def renamed(names):
-        return [name if not name or name in kept else "head/" + name for name in names]
-
     for k, node in enumerate(head.node):
-        inputs, outputs = renamed(node.input), renamed(node.output)
-        del node.input[:], node.output[:]
-        node.input.extend(inputs)
-        node.output.extend(outputs)
+        _rename(node, lambda name: name if not name or name in kept else "head/" + name)
         node.name = "head/{}_{}".format(node.op_type, k)
         graph.node.append(node)
     for tensor in head.initializer:

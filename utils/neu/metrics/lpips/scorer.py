@@ -23,6 +23,10 @@ from .trunks import check_size
 PIXELS_PER_PASS = {"alex": 1 << 19, "squeeze": 1 << 19, "vgg": 1 << 17}
 
 
+def _contiguous_float32(x):
+    return np.ascontiguousarray(x, dtype=np.float32)  # what the backends are fed
+
+
 class Scorer(object):
     """Scores numpy image batches with one LPIPS model.
 
@@ -55,7 +59,7 @@ class Scorer(object):
 
     def features(self, x):
         """Trunk features of float32 (N, 3, H, W) images in [-1, 1]: a list of arrays."""
-        return self.trunk(np.ascontiguousarray(x, dtype=np.float32))
+        return self.trunk(_contiguous_float32(x))
 
     def _head(self, shapes, size):
         key = (shapes, size)
@@ -110,7 +114,7 @@ class Scorer(object):
             n = stop - start
             both = np.concatenate([x0[start:stop], x1[start:stop]])
             if in_one_run:  # trunk and head in one graph: the features stay inside
-                parts.append(self.trunk.pair_scores(np.ascontiguousarray(both, dtype=np.float32)))
+                parts.append(self.trunk.pair_scores(_contiguous_float32(both)))
                 continue
             feats = self.features(both)
             parts.append(self.score_features([f[:n] for f in feats], [f[n:] for f in feats],
