@@ -2,14 +2,15 @@
 
     PYTHONPATH=utils/neu .venv/bin/python benchmarks/bench_lpips.py \
         [--reference-python /path/to/python-with-torch-and-lpips] [--seconds 3] [--cli-pairs 500] \
-        [--rounds 3]
+        [--rounds 3] [--cli64-pairs 5000] [--skip-library] [--skip-cli]
 
 Prints, for alex and vgg at 64 and 256 px: pairs per second and peak memory of the library
 call (each backend; ONNX Runtime with and without Winograd convolutions), 2AFC triplets per
 second, the achieved FLOP/s of the trunk convolutions against a float32 matrix-multiply peak
-measured in this run (counted as direct convolutions, so Winograd can pass 100%), and the CLI
-over folders of 256 px PNG pairs, with the reference's figures and the ratio where a
-reference is given (for the CLI: whole processes, and the reference's loop alone).
+measured in this run (counted as direct convolutions, so Winograd can pass 100%); the CLI
+over folders of 64 px PNG pairs against the engine's own rate (how much the input pipeline
+costs), and over folders of 256 px PNG pairs; with the reference's figures and the ratio where
+a reference is given (for the CLI: whole processes, and the reference's loop alone).
 Every measurement runs in a fresh process, so peak memory (max RSS) is its own. Each is
 repeated ``--rounds`` times, ours and the reference's in turn, and the best of each kept
 (peak memory: the largest), so that a busy moment of the machine does not decide a ratio.
@@ -144,6 +145,35 @@ def run_cli(dirs, batch, out):
     return elapsed, usage.ru_maxrss / 1024.0
 
 
+def cli_against_engine(tmp, pairs, rounds, reference_python=None):
+    """The CLI's end-to-end pairs/s over folders of 64 px PNG pairs against the engine's own
+    pairs/s on arrays, measured in turn. The CLI's rate is marginal: (N - N/5) pairs over the
+    difference of two whole runs' times, so start-up (imports, sessions) cancels out."""
+    small = make_pair_folders(os.path.join(tmp, "small64"), max(pairs // 5, 1), size=64)
+    big = make_pair_folders(os.path.join(tmp, "big64"), pairs, size=64)
+    n_small, n_big = len(os.listdir(small[0])), len(os.listdir(big[0]))
+    out = os.path.join(tmp, "scores64.txt")
+    engine, t_small, t_big, theirs = [], [], [], []
+    config = {"model": "alex", "size": 64, "batch": 32, "mode": "pairs", "seconds": 3.0,
+              "backend": "auto", "winograd": True}
+    for _ in range(rounds):
+        engine.append(ours(config))
+        t_small.append(run_cli(small, 32, out)[0])
+        t_big.append(run_cli(big, 32, out)[0])
+        if reference_python:
+            theirs.append(reference(reference_python, {"mode": "dirs", "model": "alex",
+                                                       "dir0": big[0], "dir1": big[1]})["per_s"])
+    engine_rate = best(engine)["per_s"]
+    cli_rate = (n_big - n_small) / (min(t_big) - min(t_small))
+    print("\nCLI, alex, folders of 64 px PNG pairs, batch 32 (best of {} rounds):".format(rounds))
+    print("  engine alone (Scorer.score_inputs on arrays): {:7.1f} pairs/s".format(engine_rate))
+    print("  CLI end to end ({} and {} pairs; marginal): {:7.1f} pairs/s = {:.0f}% of the "
+          "engine's".format(n_small, n_big, cli_rate, 100 * cli_rate / engine_rate))
+    if theirs:
+        print("  reference folder loop (lpips_2dirs.py, one pair a forward): {:7.1f} pairs/s; "
+              "ours {:.2f}x".format(max(theirs), cli_rate / max(theirs)))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reference-python", help="a Python with torch, torchvision, lpips 0.1.4")
@@ -152,6 +182,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=3,
                         help="measurements per case, ours and the reference's in turn (best kept)")
     parser.add_argument("--skip-library", action="store_true")
+    parser.add_argument("--cli64-pairs", type=int, default=5000,
+                        help="pairs for the 64 px CLI-against-engine case")
     parser.add_argument("--skip-cli", action="store_true")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -190,6 +222,7 @@ def main():
                         "{:>5.2f}x".format(r["per_s"] / ref["per_s"]) if ref else "     -"), flush=True)
     if not args.skip_cli:
         with tempfile.TemporaryDirectory() as tmp:
+            cli_against_engine(tmp, args.cli64_pairs, args.rounds, args.reference_python)
             print("\nCLI, alex, folders of 256 px PNG pairs (default backend; best of {} "
                   "for the full set at batch 32 and the reference):".format(args.rounds))
             small = make_pair_folders(os.path.join(tmp, "small"), max(args.cli_pairs // 5, 1))

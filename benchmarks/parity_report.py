@@ -18,8 +18,8 @@ sys.path[:0] = [os.path.join(ROOT, p) for p in ("utils/neu", "tests", "tests/gol
 import conftest  # noqa: E402
 import nnabla as nn  # noqa: E402
 from metrics.lpips import LPIPS, Scorer  # noqa: E402
-from metrics.lpips.convert import convert  # noqa: E402
-from metrics.lpips.images import to_model_input  # noqa: E402
+from metrics.lpips.weights.conversion import convert  # noqa: E402
+from metrics.lpips.data.images import to_model_input  # noqa: E402
 from torch_writer import write_squeezenet_checkpoint  # noqa: E402
 
 GOLDEN = os.path.join(ROOT, "tests", "data", "golden")

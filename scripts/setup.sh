@@ -63,7 +63,7 @@ fi
 export PYTHONPATH="$PWD/utils/neu${PYTHONPATH:+:$PYTHONPATH}"
 missing=$("$VENV/bin/python" - <<'PY' 2>/dev/null
 import os
-from metrics.lpips import registry
+from metrics.lpips.weights import registry
 from metrics.lpips.weights import resolve_params_dir
 d = resolve_params_dir()
 print(" ".join(e.filename for e in registry.WEIGHTS.values()

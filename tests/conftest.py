@@ -12,7 +12,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "golden"))
 
 import nnabla as nn  # noqa: E402
 
-from metrics.lpips import registry  # noqa: E402
+from metrics.lpips.weights import registry  # noqa: E402
 from metrics.lpips.weights import resolve_params_dir  # noqa: E402
 
 DATA = os.path.join(ROOT, "tests", "data")
@@ -55,7 +55,7 @@ def carriers():
 def squeeze_params_dir(tmp_path_factory, carriers):
     """squeeze_with_LPIPS{,_v0.0}.h5 converted from a torchvision-format checkpoint of the
     random trunk in golden/random_trunk.py and the real lpips lin weights."""
-    from metrics.lpips.convert import convert
+    from metrics.lpips.weights.conversion import convert
     from torch_writer import write_squeezenet_checkpoint
     folder = tmp_path_factory.mktemp("squeeze")
     ckpt = write_squeezenet_checkpoint(str(folder / "squeezenet_random.pth"))

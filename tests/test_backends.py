@@ -6,7 +6,9 @@ import sys
 import numpy as np
 import pytest
 
-from metrics.lpips import Scorer, backends
+from metrics.lpips import Scorer
+from metrics.lpips.engines import BackendError
+from metrics.lpips.engines import onnxruntime_engine as backends
 
 MODELS = ["alex", "vgg", "squeeze"]
 
@@ -17,12 +19,12 @@ def test_onnxruntime_equals_nnabla(model, use_lpips, params_dir, squeeze_params_
     folder = squeeze_params_dir if model == "squeeze" else params_dir
     rng = np.random.default_rng(1)
 
-    def scorer(backend, with_maps):
-        return Scorer(model, params_dir=folder, backend=backend, lpips=use_lpips, with_maps=with_maps)
+    def scorer(backend, spatial):
+        return Scorer(model, params_dir=folder, backend=backend, lpips=use_lpips, spatial=spatial)
 
     ours, ort = scorer("nnabla", True), scorer("onnxruntime", True)  # ONNX trunk, NNabla head
     ort_head = scorer("onnxruntime", False)  # ONNX trunk and head
-    assert ort.backend == "onnxruntime" and ort_head.trunk.scores is not None
+    assert ort.backend == "onnxruntime" and ort_head.backend == "onnxruntime" and not ort_head.spatial
     # Sizes other than the export sizes, odd ones included (SqueezeNet's ceil-mode pools).
     for shape in [(2, 3, 64, 64), (3, 3, 97, 131), (1, 3, 40, 41)]:
         x0, x1 = (rng.random(shape, dtype=np.float32) * 2 - 1 for _ in range(2))
@@ -64,7 +66,7 @@ def test_export_is_cached_on_disk(params_dir, tmp_path):
 
 
 def test_export_cache_follows_the_rewrite_code(params_dir, monkeypatch, tmp_path):
-    from metrics.lpips import winograd
+    from metrics.lpips.engines import winograd
     net = Scorer("alex", params_dir=params_dir, backend="nnabla").net
     before = backends.onnx_cache_path(net, "trunk-winograd", str(tmp_path))
     plain_before = backends.onnx_cache_path(net, "trunk", str(tmp_path))
@@ -116,7 +118,7 @@ def test_auto_prefers_onnxruntime_on_cpu(params_dir):
 
 def test_explicit_onnxruntime_without_it_is_an_error(params_dir, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails as if not installed
-    with pytest.raises(backends.BackendError, match="needs onnxruntime"):
+    with pytest.raises(BackendError, match="needs onnxruntime"):
         Scorer("alex", params_dir=params_dir, backend="onnxruntime")
     assert Scorer("alex", params_dir=params_dir).backend == "nnabla"  # auto falls back
 

@@ -64,7 +64,7 @@ def test_backends_give_the_same_scores(params_dir, dirs):
                                    ("onnxruntime", ["--no-winograd"], "onnxruntime\n")):
         result = cli(ref, dist, "--backend", backend, "--format", "json", *extra)
         assert result.returncode == 0, result.stderr
-        assert "trunk backend: " + logged in result.stderr
+        assert "backend: " + logged in result.stderr
         results[backend + "".join(extra)] = [p["lpips"] for p in json.loads(result.stdout)["pairs"]]
     np.testing.assert_allclose(results["onnxruntime"], results["nnabla"], atol=1e-5)
     np.testing.assert_allclose(results["onnxruntime--no-winograd"], results["nnabla"], atol=1e-5)
@@ -254,25 +254,10 @@ def test_ctrl_c_leaves_no_partial_file(params_dir, tmp_path):
     assert os.listdir(str(tmp_path)) == ["imgs"]
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="thread priorities are Linux's")
-def test_decoding_runs_in_order_on_low_priority_threads():
-    import threading
-    from metrics.lpips.compute import _decoded
-    priorities = []
-
-    def loader(p0, p1):
-        priorities.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
-        return p0 + p1
-
-    pairs = list(enumerate([("a", "b"), ("c", "d"), ("e", "f")]))
-    assert [item[3] for item in _decoded(pairs, loader, lookahead=2)] == ["ab", "cd", "ef"]
-    assert priorities == [19, 19, 19]
-
-
 def test_ctrl_c_is_deferred_to_between_pairs():
-    from metrics.lpips.compute import _ctrl_c_between_pairs
+    from metrics.lpips.cli.interrupt import ctrl_c_between_items
     before = signal.getsignal(signal.SIGINT)
-    with _ctrl_c_between_pairs() as stop_if_interrupted:
+    with ctrl_c_between_items() as stop_if_interrupted:
         stop_if_interrupted()  # not pressed: nothing happens
         signal.raise_signal(signal.SIGINT)  # only noted...
         with pytest.raises(KeyboardInterrupt):

@@ -3,7 +3,7 @@ here: these tests check the fallback and the refusal, with the import simulated 
 device-count branch."""
 import pytest
 
-from metrics.lpips import context
+from metrics.lpips.engines import context
 
 
 def test_auto_falls_back_to_cpu_without_the_extension():

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from conftest import DATA, ROOT
-from metrics.lpips import pickles, registry
-from metrics.lpips.convert import ConversionError, convert, torchvision_trunk
-from metrics.lpips.weights import content_digest, read_h5
+from metrics.lpips.weights import pickles, registry
+from metrics.lpips.weights.conversion import ConversionError, convert, torchvision_trunk
+from metrics.lpips.weights.store import content_digest, read_h5
 from torch_writer import write_torch_zip
 
 

@@ -10,9 +10,10 @@ import pytest
 
 from conftest import DATA
 from metrics.lpips import LPIPS
-from metrics.lpips.images import to_model_input
+from metrics.lpips.data.images import to_model_input
 from metrics.lpips.trunks import TRUNKS
-from metrics.lpips.weights import load_weights, write_h5
+from metrics.lpips.weights import load_weights
+from metrics.lpips.weights.store import write_h5
 
 MODELS = ["alex", "vgg", "squeeze"]
 

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import DATA
 from metrics.lpips import LPIPS
-from metrics.lpips.images import to_model_input
+from metrics.lpips.data.images import to_model_input
 
 TOL = 1e-5
 
@@ -73,7 +73,7 @@ def test_scorer_backends_match_reference(model, backend, params_dir, squeeze_par
         scorer = Scorer(model, params_dir=folder, version=version, lpips=use_lpips,
                         backend=backend)
         mapper = Scorer(model, params_dir=folder, version=version, lpips=use_lpips,
-                        backend=backend, with_maps=True)
+                        backend=backend, spatial=True)
         for r in GOLDEN["records"]:
             if (r["model"], r["version"], r["lpips"]) != (model, version, use_lpips):
                 continue

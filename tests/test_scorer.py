@@ -8,7 +8,7 @@ import pytest
 
 from conftest import DATA
 from metrics.lpips import LPIPS, Scorer, distance
-from metrics.lpips.images import to_model_input
+from metrics.lpips.data.images import to_model_input
 
 
 @pytest.fixture(scope="module")
@@ -44,11 +44,11 @@ def test_one_graph_per_shape_is_reused(params_dir, pair):
     for _ in range(3):
         scorer(a, b)
     scorer(a[:64, :64], b[:64, :64])
-    assert len(scorer._heads) == 2 and len(scorer.trunk._graphs) == 2
+    assert len(scorer.engine.head._graphs) == 2 and len(scorer.engine._trunks) == 2
 
 
 def test_maps_come_with_scores(params_dir, pair):
-    scorer = Scorer("alex", params_dir=params_dir, with_maps=True)
+    scorer = Scorer("alex", params_dir=params_dir, spatial=True)
     x0, x1 = to_model_input(pair[0]), to_model_input(pair[1])
     scores, maps = scorer.score_inputs(x0, x1)
     assert maps.shape == (1,) + pair[0].shape[:2]
@@ -85,23 +85,26 @@ def test_feature_reuse_gives_the_same_scores(params_dir, random_batches, backend
 
 
 def count_trunk_passes(scorer):
-    """Wraps the scorer's trunk; returns the list it appends each pass's image count to
+    """Wraps the scorer's engine; returns the list it appends each trunk pass's image count to
     (passes for features and for pair scores alike)."""
     calls = []
-    trunk = scorer.trunk
+    engine = scorer.engine
 
-    def counted(run):
-        def run_counted(x):
+    class CountingEngine(object):
+        name = engine.name
+        distances = staticmethod(engine.distances)
+
+        @staticmethod
+        def features(x):
             calls.append(len(x))
-            return run(x)
-        return run_counted if run is not None else None
+            return engine.features(x)
 
-    class CountingTrunk(object):
-        scores = trunk.scores
-        pair_scores = staticmethod(counted(trunk.pair_scores))
-        __call__ = staticmethod(counted(trunk))
+        @staticmethod
+        def pair_distances(x, size=None):
+            calls.append(len(x))
+            return engine.pair_distances(x, size)
 
-    scorer.trunk = CountingTrunk()
+    scorer.engine = CountingEngine()
     return calls
 
 
@@ -113,9 +116,9 @@ def test_2afc_uses_three_trunk_passes(params_dir, random_batches):
 
 
 def test_large_images_take_fewer_pairs_per_pass_on_onnxruntime(params_dir):
-    from metrics.lpips.scorer import PIXELS_PER_PASS
+    from metrics.lpips.trunks import TRUNKS
     side = 512
-    per_pass = PIXELS_PER_PASS["alex"] // (side * side)
+    per_pass = TRUNKS["alex"].pixels_per_pass // (side * side)
     assert 1 <= per_pass < 3
     scorer = Scorer("alex", params_dir=params_dir, batch_size=32, backend="onnxruntime")
     calls = count_trunk_passes(scorer)

@@ -7,8 +7,10 @@ import threading
 import numpy as np
 import pytest
 
-from metrics.lpips import LPIPS, registry, weights
-from metrics.lpips.weights import WeightsError, load_weights, read_h5, write_h5
+from metrics.lpips import LPIPS
+from metrics.lpips.weights import WeightsError, load_weights, registry
+from metrics.lpips.weights import store as weights
+from metrics.lpips.weights.store import read_h5, write_h5
 
 
 @pytest.fixture

@@ -2,11 +2,14 @@
 # Licensed under the Apache License, Version 2.0.
 """LPIPS, the learned perceptual image patch similarity (Zhang et al., CVPR 2018), in NNabla.
 
-``LPIPS`` builds the graph (a metric and a differentiable loss); ``Scorer`` and
-``distance`` score numpy images; ``trunks`` exposes the feature trunks on their own.
+The metric: ``LPIPS`` builds the graph (a metric and a differentiable loss) from
+:mod:`trunks` and :mod:`distances`. Around it: :mod:`weights` (the pretrained files),
+:mod:`engines` (``Scorer`` and ``distance`` on numpy arrays, fast), :mod:`data` (files in,
+reports out) and :mod:`cli` (what the commands share); one module per command
+(``compute``, ``convert``). ``ARCHITECTURE.md`` at the repository's root has the map.
 """
+from .engines import Scorer, distance
 from .lpips import LPIPS
-from .scorer import Scorer, distance
 from .trunks import TRUNKS
 from .weights import WeightsError
 

@@ -20,9 +20,9 @@ import nnabla as nn
 import nnabla.functions as F
 
 from . import distances
-from .registry import get_weight_file
 from .trunks import check_size, get_trunk
 from .weights import lin_name, load_weights
+from .weights.registry import get_weight_file
 
 # Version 0.1 input scaling (the reference's ScalingLayer), per RGB channel, (1, 3, 1, 1).
 SHIFT = np.array([-.030, -.088, -.188], np.float32).reshape(1, 3, 1, 1)
@@ -48,7 +48,7 @@ class LPIPS(object):
 
     Raises:
         ValueError: unknown ``model`` or ``version``.
-        metrics.lpips.weights.WeightsError: the parameter file cannot be had or does not fit.
+        metrics.lpips.WeightsError: the parameter file cannot be had or does not fit.
     """
 
     def __init__(self, model="alex", params_dir=None, spatial=False, apply_scale=None,

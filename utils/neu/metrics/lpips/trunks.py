@@ -12,6 +12,8 @@ The parameters are fixed (``need_grad=False``); call the builders inside a param
 scope holding the pretrained weights.
 """
 import collections
+import dataclasses
+import typing
 
 import numpy as np
 
@@ -93,15 +95,44 @@ def squeeze_features(x):
     return [relu1, fire4, fire7, fire9, fire10, fire11, fire12]
 
 
-Trunk = collections.namedtuple("Trunk", ["build", "channels", "min_size"])
-Trunk.__doc__ = """A feature trunk: its graph builder, the channels of its taps, and the
-smallest image side (pixels) the reference accepts (PyTorch refuses smaller pools;
-NNabla would silently round them up)."""
+@dataclasses.dataclass(frozen=True)
+class Trunk:
+    """Everything the package knows about one feature trunk, in one place.
 
-TRUNKS = collections.OrderedDict([
-    ("alex", Trunk(alex_features, (64, 192, 384, 256, 256), 31)),
-    ("vgg", Trunk(vgg_features, (64, 128, 256, 512, 512), 16)),
-    ("squeeze", Trunk(squeeze_features, (64, 128, 256, 384, 384, 512, 512), 17)),
+    The architecture: ``build`` makes the graph from a scaled (N, 3, H, W) input and returns the
+    tapped activations, named ``taps`` as in the reference's ``pretrained_networks.py`` with
+    ``channels`` channels each; ``min_size`` is the smallest image side the reference accepts
+    (PyTorch refuses smaller pools; NNabla would silently round them up); ``ceil_mode_pools``
+    says its max pools round up (PyTorch's ``ceil_mode=True``).
+
+    How the engines run it (measured on 2 cores, see ``benchmarks/bench_lpips.py``):
+    ``export_size`` is the side at which it is exported to ONNX (one where no pool needs
+    padding); ``winograd_tiles`` pairs kernel sizes with Winograd output tiles, None for the
+    defaults; ``pixels_per_pass`` caps the pixels of a pair per ONNX Runtime pass, past which
+    passes only get slower (the working set leaves the caches) and cost memory.
+    """
+    name: str
+    build: typing.Callable
+    taps: typing.Tuple[str, ...]
+    channels: typing.Tuple[int, ...]
+    min_size: int
+    ceil_mode_pools: bool = False
+    export_size: int = 64
+    winograd_tiles: typing.Optional[typing.Tuple[typing.Tuple[int, int], ...]] = None
+    pixels_per_pass: int = 1 << 19
+
+
+TRUNKS = collections.OrderedDict((t.name, t) for t in [
+    # AlexNet's 3x3 layers see odd maps (3x3 at 64 px, 15x15 at 256 px), which 3x3 Winograd
+    # tiles fit and 4x4 ones overhang: 64 px pairs 10-13% faster, 256 px 1-5% slower.
+    Trunk("alex", alex_features, ("relu1", "relu2", "relu3", "relu4", "relu5"),
+          (64, 192, 384, 256, 256), 31, winograd_tiles=((3, 3), (5, 2))),
+    # VGG is fastest at 2 pairs of 256 px and 8-16 of 64 px per pass.
+    Trunk("vgg", vgg_features, ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3"),
+          (64, 128, 256, 512, 512), 16, pixels_per_pass=1 << 17),
+    # Exported at 31 px, where no ceil-mode pool pads: 31 -> 15 -> 7 -> 3 -> 1.
+    Trunk("squeeze", squeeze_features, ("relu1", "relu2", "relu3", "relu4", "relu5", "relu6", "relu7"),
+          (64, 128, 256, 384, 384, 512, 512), 17, ceil_mode_pools=True, export_size=31),
 ])
 
 

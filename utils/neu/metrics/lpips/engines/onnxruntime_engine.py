@@ -1,58 +1,24 @@
 # Copyright 2026 The metrics.lpips authors.
 # Licensed under the Apache License, Version 2.0.
-"""Trunk runners: numpy [-1, 1] images in, numpy features out, computed by NNabla or ONNX
-Runtime.
+"""The ONNX Runtime engine: the trunk and the distance head exported from the NNabla graphs
+(:mod:`onnx_export`) and run by ONNX Runtime on the CPU, with the exports cached on disk.
 
-The ONNX Runtime runner also computes the distances, from a head exported from the same
-:mod:`distances` graph: between features (``scores``) and, in one run from the images,
-between pairs (``pair_scores``); the NNabla runner leaves them to the scorer's NNabla head.
-Both give the same scores to about 1e-6 (checked by the tests to 1e-5).
+Its scores equal the NNabla engine's to about 1e-6 (the tests hold them to 1e-5). Spatial
+maps are computed from its features by the NNabla head (they need an upsampling to each
+image size, which ONNX graphs exported at one size cannot do).
 """
 import hashlib
 import logging
 import os
 import re
 
-import nnabla as nn
 import numpy as np
 
-from .weights import resolve_params_dir
+from ..weights import resolve_params_dir
+from .nnabla_engine import NNablaHead
+from .select import BackendError
 
 logger = logging.getLogger(__name__)
-
-BACKENDS = ("auto", "nnabla", "onnxruntime")
-
-
-class BackendError(RuntimeError):
-    """The requested backend cannot run here."""
-
-
-class NNablaTrunk(object):
-    """Runs the trunk with NNabla (on the current default context), one graph per shape.
-
-    Its ``scores`` and ``pair_scores`` are None: the scorer's NNabla head computes the
-    distances."""
-
-    name = "nnabla"
-    scores = pair_scores = None
-
-    def __init__(self, net):
-        self.net = net
-        self._graphs = {}
-
-    def __call__(self, x):
-        shape = tuple(x.shape)
-        if shape not in self._graphs:
-            with nn.auto_forward(False), nn.no_grad():
-                v = nn.Variable(shape)
-                taps = self.net.features(v)
-            for tap in taps:
-                tap.persistent = True  # requested outputs survive clear_buffer
-            self._graphs[shape] = (v, taps)
-        v, taps = self._graphs[shape]
-        v.d = x
-        nn.forward_all(taps, clear_buffer=True)
-        return [tap.d.copy() for tap in taps]
 
 
 def _code_digest(kind):
@@ -67,10 +33,14 @@ def _code_digest(kind):
 
 
 def _params_digest(net, kind):
-    """A short digest of the parameters and options a ``kind`` graph of ``net`` bakes in."""
+    """A short digest of the parameters and options a ``kind`` graph of ``net`` bakes in (the
+    trunk record's export settings included)."""
     has_trunk, has_head = not kind.startswith("head"), not kind.startswith("trunk")
-    h = hashlib.sha256("{} {} scale={} lpips={}".format(
-        net.model, kind, has_trunk and net.apply_scale, has_head and net.lpips).encode("utf-8"))
+    trunk = net.trunk
+    export = (trunk.export_size, trunk.ceil_mode_pools, trunk.winograd_tiles) if has_trunk else None
+    h = hashlib.sha256("{} {} scale={} lpips={} export={}".format(
+        net.model, kind, has_trunk and net.apply_scale, has_head and net.lpips,
+        export).encode("utf-8"))
     for name, value in sorted(net.parameters().items()):
         if (has_head if name.startswith("lin") else has_trunk):
             h.update(name.encode("utf-8"))
@@ -106,10 +76,11 @@ def remove_stale_exports(path):
                 pass  # another process got there first, or it is read-only: harmless
 
 
-class OnnxTrunk(object):
-    """Runs the trunk, and the distance head, with ONNX Runtime on the CPU, from exports
-    cached on disk (made when missing); each session is created when first used. With
-    ``winograd`` (the default), the trunk's wide 3x3 and 5x5 convolutions use Winograd's
+class OnnxRuntimeEngine(object):
+    """Runs the trunk and the distance head of ``net`` (an :class:`~metrics.lpips.lpips.LPIPS`)
+    with ONNX Runtime on the CPU, from exports cached on disk (made when missing); each
+    session is created when first used. Inputs are float32 (N, 3, H, W) arrays in [-1, 1].
+    With ``winograd`` (the default), the trunk's wide 3x3 and 5x5 convolutions use Winograd's
     algorithm: 1.4-1.8x faster, equal to the direct convolution to ~1e-6."""
 
     name = "onnxruntime"
@@ -122,6 +93,7 @@ class OnnxTrunk(object):
             raise BackendError("the onnxruntime backend needs onnxruntime, onnx and "
                                "nnabla-converter (`make setup` installs them): {}".format(e)) from None
         self._ort = ort
+        self._maps_head = NNablaHead(net)
         self._options = ort.SessionOptions()
         self._options.intra_op_num_threads = threads or os.cpu_count() or 1
         self._options.inter_op_num_threads = 1
@@ -148,49 +120,26 @@ class OnnxTrunk(object):
                 self._paths[role], self._options, providers=["CPUExecutionProvider"])
         return self._sessions[role].run(None, feed)
 
-    def __call__(self, x):
+    def features(self, x):
+        """The trunk's taps for ``x``: a list of (N, C_l, h_l, w_l) arrays."""
         return self._run("trunk", {"x": x})
 
-    def scores(self, feats0, feats1):
-        """(N,) scores between two lists of features."""
+    def distances(self, feats0, feats1, size=None):
+        """(N,) scores between two equal-shaped feature lists; with ``size`` = (H, W) of the
+        images, a tuple (scores, (N, H, W) spatial maps), the maps from the NNabla head."""
+        if size is not None:
+            return self._maps_head(feats0, feats1, size)
         feed = {}
         for i, (a, b) in enumerate(zip(feats0, feats1)):
             feed["a{}".format(i)] = np.ascontiguousarray(a)
             feed["b{}".format(i)] = np.ascontiguousarray(b)
         return self._run("head", feed)[0].reshape(-1)
 
-    def pair_scores(self, x):
-        """(N,) scores of the pairs (x[i], x[N + i]) of 2N images, features kept inside."""
-        return self._run("pairs", {"x": x})[0].reshape(-1)
-
-
-def onnxruntime_available():
-    try:
-        import nnabla.utils.converter.onnx  # noqa: F401
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def make_trunk_runner(net, backend="auto", params_dir=None, threads=None, winograd=True):
-    """A trunk runner for ``backend``: ``auto`` takes ONNX Runtime when NNabla computes on the
-    CPU and ONNX Runtime is installed, else NNabla; an explicit backend that cannot run raises
-    :class:`BackendError`. ``winograd`` is passed to :class:`OnnxTrunk`."""
-    if backend not in BACKENDS:
-        raise ValueError("unknown backend {!r}; expected one of {}".format(
-            backend, ", ".join(BACKENDS)))
-    on_cpu = nn.get_current_context().backend[0].startswith("cpu")
-    if backend == "auto":
-        backend = "onnxruntime" if on_cpu and onnxruntime_available() else "nnabla"
-    if backend == "onnxruntime":
-        if not on_cpu:
-            raise BackendError("the onnxruntime backend runs on the CPU; use the nnabla backend "
-                               "with a GPU context")
-        runner = OnnxTrunk(net, params_dir, threads, winograd)
-    else:
-        runner = NNablaTrunk(net)
-    logger.info("trunk backend: %s%s", runner.name,
-                " (Winograd convolutions)" if runner.name == "onnxruntime" and winograd else "")
-    return runner
+    def pair_distances(self, x, size=None):
+        """Scores of the pairs (x[i], x[N + i]) of 2N images, as :meth:`distances`; without
+        maps, trunk and head run as one graph and the features never leave ONNX Runtime."""
+        if size is None:
+            return self._run("pairs", {"x": x})[0].reshape(-1)
+        n = len(x) // 2
+        feats = self.features(x)
+        return self._maps_head([f[:n] for f in feats], [f[n:] for f in feats], size)

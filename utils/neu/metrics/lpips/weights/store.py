@@ -21,9 +21,9 @@ import h5py
 import numpy as np
 
 from . import registry
-from .atomic import atomic_path
+from ..data.atomic import atomic_path
 from .download import DownloadError, download_file
-from .trunks import get_trunk, parameter_shapes
+from ..trunks import get_trunk, parameter_shapes
 
 logger = logging.getLogger(__name__)
 

@@ -1,30 +1,23 @@
 # Copyright 2026 The metrics.lpips authors.
 # Licensed under the Apache License, Version 2.0.
-"""LPIPS on numpy arrays, for scripts and the CLI.
+"""LPIPS on numpy arrays, for scripts and the commands.
 
-A :class:`Scorer` runs the trunk on a backend (NNabla or ONNX Runtime, see :mod:`backends`)
-and the distances with the backend's exported head (ONNX Runtime) or one NNabla "head" graph
-per feature shape, built once and reused (always for spatial maps). On ONNX Runtime, pairs
-are scored by trunk and head joined in one graph, so their features never become arrays.
-Features are plain arrays, so they can be reused: one reference against many images, and
-2AFC triplets (reference, p0, p1) in three trunk passes instead of four.
+A :class:`Scorer` feeds batches to an engine (NNabla or ONNX Runtime, see :mod:`select`),
+which runs the trunk and the distance head with graphs built once per shape and reused. On
+ONNX Runtime, pairs are scored by trunk and head joined in one graph, so their features never
+become arrays. Features are plain arrays, so they can be reused: one reference against many
+images, and 2AFC triplets (reference, p0, p1) in three trunk passes instead of four.
 """
-import nnabla as nn
 import numpy as np
 
-from .backends import make_trunk_runner
-from .images import to_model_input
-from .lpips import LPIPS
-from .trunks import check_size
-
-# ONNX Runtime: pixels per side of a pair in one trunk pass, at most. Past this, passes get
-# slower (the working set leaves the caches) and only cost memory. Measured on 2 cores:
-# alex is fastest at 2-8 pairs of 256 px and 64+ of 64 px, vgg at 2 of 256 px, 8-16 of 64 px.
-PIXELS_PER_PASS = {"alex": 1 << 19, "squeeze": 1 << 19, "vgg": 1 << 17}
+from ..data.images import to_model_input
+from ..lpips import LPIPS
+from ..trunks import check_size
+from .select import make_engine
 
 
 def _contiguous_float32(x):
-    return np.ascontiguousarray(x, dtype=np.float32)  # what the backends are fed
+    return np.ascontiguousarray(x, dtype=np.float32)  # what the engines are fed
 
 
 class Scorer(object):
@@ -33,8 +26,9 @@ class Scorer(object):
     Args:
         model, version, params_dir, lpips: as :class:`~metrics.lpips.lpips.LPIPS`.
         batch_size (int): pairs per trunk pass, at most (both sides go in one pass); large
-            images are passed in fewer on ONNX Runtime (see ``PIXELS_PER_PASS``).
-        with_maps (bool): :meth:`score_inputs` also returns the (N, H, W) spatial maps.
+            images are passed in fewer on ONNX Runtime (the trunk's ``pixels_per_pass``).
+        spatial (bool): :meth:`score_inputs` and the other scoring methods also return the
+            (N, H, W) spatial maps, as ``LPIPS(spatial=True)`` does.
         backend (str): ``auto`` (ONNX Runtime on the CPU when installed, else NNabla),
             ``nnabla`` or ``onnxruntime``.
         threads (int, optional): CPU threads for ONNX Runtime (default: all cores).
@@ -43,48 +37,36 @@ class Scorer(object):
     """
 
     def __init__(self, model="alex", version="0.1", params_dir=None, lpips=True, batch_size=32,
-                 with_maps=False, backend="auto", threads=None, winograd=True):
+                 spatial=False, backend="auto", threads=None, winograd=True):
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError("batch_size must be a positive integer, got {!r}".format(batch_size))
         self.net = LPIPS(model=model, params_dir=params_dir, version=version, lpips=lpips)
         self.batch_size = batch_size
-        self.with_maps = with_maps
-        self.trunk = make_trunk_runner(self.net, backend, params_dir, threads, winograd)
-        self._pixels_per_pass = PIXELS_PER_PASS[model] if self.backend == "onnxruntime" else None
-        self._heads = {}  # (feature shapes, image size) -> (inputs0, inputs1, outputs)
+        self.spatial = bool(spatial)
+        self.engine = make_engine(self.net, backend, params_dir, threads, winograd)
+        self._pixels_per_pass = (self.net.trunk.pixels_per_pass
+                                 if self.backend == "onnxruntime" else None)
 
     @property
     def backend(self):
-        return self.trunk.name
+        """The name of the engine in use: ``nnabla`` or ``onnxruntime``."""
+        return self.engine.name
 
     def features(self, x):
         """Trunk features of float32 (N, 3, H, W) images in [-1, 1]: a list of arrays."""
-        return self.trunk(_contiguous_float32(x))
-
-    def _head(self, shapes, size):
-        key = (shapes, size)
-        if key not in self._heads:
-            with nn.auto_forward(False), nn.no_grad():
-                inputs0 = [nn.Variable(s) for s in shapes]
-                inputs1 = [nn.Variable(s) for s in shapes]
-                layer_maps = self.net.layer_distances(inputs0, inputs1)
-                outputs = [self.net.reduce(layer_maps)[0]]
-                if self.with_maps:
-                    outputs.append(self.net.reduce(layer_maps, size)[0])
-            self._heads[key] = (inputs0, inputs1, outputs)
-        return self._heads[key]
+        return self.engine.features(_contiguous_float32(x))
 
     def score_features(self, feats0, feats1, size=None):
-        """Scores two equal-shaped lists of features: (N,) float32, and with ``with_maps`` a
+        """Scores two equal-shaped lists of features: (N,) float32, and with ``spatial`` a
         tuple (scores, (N, H, W) maps), ``size`` = (H, W) being the images' size."""
-        if self.trunk.scores is not None and not self.with_maps:
-            return self.trunk.scores(feats0, feats1)
-        inputs0, inputs1, outputs = self._head(tuple(f.shape for f in feats0), size)
-        for v, f in zip(inputs0 + inputs1, list(feats0) + list(feats1)):
-            v.d = f
-        nn.forward_all(outputs, clear_buffer=True)
-        scores = outputs[0].d.reshape(-1).copy()
-        return (scores, outputs[1].d[:, 0].copy()) if self.with_maps else scores
+        return self.engine.distances(feats0, feats1, self._map_size(size))
+
+    def _map_size(self, size):
+        if not self.spatial:
+            return None
+        if size is None:
+            raise ValueError("a spatial Scorer needs the images' size (H, W) to upsample maps")
+        return tuple(size)
 
     def _check_pair(self, x0, x1):
         if x0.shape != x1.shape:
@@ -100,25 +82,19 @@ class Scorer(object):
         return [(s, min(s + step, n)) for s in range(0, n, step)]
 
     def _merge(self, parts):
-        if self.with_maps:
+        if self.spatial:
             return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
         return np.concatenate(parts)
 
     def score_inputs(self, x0, x1):
         """Scores float32 (N, 3, H, W) arrays in [-1, 1], one trunk pass per batch for both
-        sides: (N,) float32 scores, and with ``with_maps`` a tuple (scores, (N, H, W) maps)."""
+        sides: (N,) float32 scores, and with ``spatial`` a tuple (scores, (N, H, W) maps)."""
         self._check_pair(x0, x1)
+        size = self._map_size(x0.shape[2:])
         parts = []
-        in_one_run = self.trunk.pair_scores is not None and not self.with_maps
         for start, stop in self._chunks(len(x0), x0.shape[2:]):
-            n = stop - start
             both = np.concatenate([x0[start:stop], x1[start:stop]])
-            if in_one_run:  # trunk and head in one graph: the features stay inside
-                parts.append(self.trunk.pair_scores(_contiguous_float32(both)))
-                continue
-            feats = self.features(both)
-            parts.append(self.score_features([f[:n] for f in feats], [f[n:] for f in feats],
-                                             x0.shape[2:]))
+            parts.append(self.engine.pair_distances(_contiguous_float32(both), size))
         return self._merge(parts)
 
     def score_one_to_many(self, ref, xs):
@@ -153,7 +129,7 @@ class Scorer(object):
         (returns (N,) float32). uint8 is read as 0..255, uint16 as 0..65535, float as [0, 1]."""
         single = np.ndim(img0) == 3
         scores = self.score_inputs(to_model_input(img0), to_model_input(img1))
-        if self.with_maps:
+        if self.spatial:
             scores = scores[0]
         return float(scores[0]) if single else scores
 

@@ -3,7 +3,7 @@
 """Downloading a file so that a failure never leaves anything a later run would load."""
 import requests
 
-from .atomic import atomic_path
+from ..data.atomic import atomic_path
 
 CHUNK_BYTES = 1 << 20
 

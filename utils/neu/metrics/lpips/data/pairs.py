@@ -1,10 +1,12 @@
 # Copyright 2026 The metrics.lpips authors.
 # Licensed under the Apache License, Version 2.0.
-"""Turning the command line's inputs into an ordered list of image pairs."""
+"""Image pairs: turning the command line's inputs into an ordered list of path pairs, and
+reading a pair as the metric's input."""
 import itertools
 import os
 
-from .images import IMAGE_EXTENSIONS
+from ..trunks import check_size
+from .images import IMAGE_EXTENSIONS, read_image, resize_to, to_model_input
 
 PAIR_BY = ("name", "order")
 
@@ -93,3 +95,24 @@ def resolve_pairs(path0, path1, pair_by="name"):
         return [(path0, path1)]
     raise InputError("expected two images ({}), two folders or two .txt lists; got {} and "
                      "{}".format(", ".join(IMAGE_EXTENSIONS), path0, path1))
+
+
+def load_pair(path0, path1, model, resize=False):
+    """Both images as float32 (3, H, W) in [-1, 1], checked against the ``model`` trunk's
+    minimum size; with ``resize``, the second one resized to the first's size when they
+    differ. :class:`InputError` says what is wrong."""
+    try:
+        img0, img1 = read_image(path0), read_image(path1)
+    except ValueError as e:
+        raise InputError(str(e)) from None
+    if img0.shape != img1.shape:
+        if not resize:
+            raise InputError("{} is {}x{} but {} is {}x{} (pass --resize to resize the second "
+                             "image)".format(path0, img0.shape[1], img0.shape[0],
+                                             path1, img1.shape[1], img1.shape[0]))
+        img1 = resize_to(img1, img0.shape)
+    try:
+        check_size(model, img0.shape[0], img0.shape[1], path0)
+    except ValueError as e:
+        raise InputError(str(e)) from None
+    return to_model_input(img0)[0], to_model_input(img1)[0]

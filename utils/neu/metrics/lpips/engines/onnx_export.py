@@ -10,9 +10,9 @@ TensorFlow its metadata asks for) records the shapes the graph was built with, s
   * inputs and outputs get symbolic batch, height and width;
   * constants it wrote at the export size (the scalars of ``maximum_scalar``, ``pow_scalar``)
     become broadcastable scalars, and any other size-dependent node is refused;
-  * SqueezeNet's ceil-mode pools, padded in NNabla by a size-dependent amount, are exported
-    at a size where no pool needs padding and get ONNX's own ``ceil_mode=1`` (exact at
-    every size).
+  * ceil-mode pools (SqueezeNet's), padded in NNabla by a size-dependent amount, are exported
+    at the trunk's ``export_size``, where no pool needs padding, and get ONNX's own
+    ``ceil_mode=1`` (exact at every size).
 """
 import contextlib
 import io
@@ -25,19 +25,12 @@ import numpy as np
 
 import nnabla as nn
 
-from .atomic import atomic_path
-from .lpips import SCALE, SHIFT
+from ..data.atomic import atomic_path
+from ..lpips import SCALE, SHIFT
 
 logger = logging.getLogger(__name__)
 
-# Export sizes at which no pool needs padding (SqueezeNet: 31 -> 15 -> 7 -> 3 -> 1).
-_EXPORT_SIZE = {"alex": 64, "vgg": 64, "squeeze": 31}
-_CEIL_MODE_POOLS = {"squeeze"}
 _HEAD_EXPORT_SIDE = 4
-# Winograd output tiles per kernel size, where not the default. AlexNet's 3x3 layers see odd
-# maps (3x3 at 64 px, 15x15 at 256 px), which 3x3 tiles fit and 4x4 ones overhang; measured
-# on 2 cores: 64 px pairs 10-13% faster, 256 px 1-5% slower.
-_WINOGRAD_TILES = {"alex": {3: 3, 5: 2}}
 
 
 class ExportError(RuntimeError):
@@ -68,7 +61,7 @@ def _export(net, inputs, outputs, path, dims, rewrite=None, opset=13):
         logger.debug("nnabla-converter said: %s", chatter.getvalue())
         model = onnx.load(onnx_path)
     _make_dynamic(model.graph, dims)
-    if net.model in _CEIL_MODE_POOLS:
+    if net.trunk.ceil_mode_pools:
         for node in model.graph.node:
             if node.op_type == "MaxPool":
                 node.attribute.append(onnx.helper.make_attribute("ceil_mode", 1))
@@ -139,7 +132,7 @@ def export_trunk(net, path, winograd=False):
     ``x`` (N, 3, H, W) in [-1, 1] (scaled in the graph when ``net.apply_scale``); outputs
     ``f0``, ``f1``, ... the tapped activations. With ``winograd``, the convolutions that gain
     from it are rewritten into Winograd's algorithm (see :mod:`winograd`)."""
-    size = _EXPORT_SIZE[net.model]
+    size = net.trunk.export_size
     with nn.auto_forward(False), net.scope():
         x = nn.Variable((1, 3, size, size))
         taps = net.trunk.build(x)
@@ -150,7 +143,8 @@ def export_trunk(net, path, winograd=False):
     def finish(model):
         if winograd:
             from . import winograd as winograd_rewrite
-            winograd_rewrite.rewrite(model, _WINOGRAD_TILES.get(net.model))
+            tiles = net.trunk.winograd_tiles
+            winograd_rewrite.rewrite(model, dict(tiles) if tiles else None)
         if net.apply_scale:
             _prepend_scaling(model)
 

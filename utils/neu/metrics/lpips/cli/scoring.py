@@ -1,0 +1,52 @@
+# Copyright 2026 The metrics.lpips authors.
+# Licensed under the Apache License, Version 2.0.
+"""Scoring image files: path pairs through the input pipeline and a :class:`Scorer`."""
+import functools
+import logging
+import os
+
+from ..data.pairs import InputError, load_pair
+from ..data.pipeline import Failure, batches
+
+logger = logging.getLogger(__name__)
+
+
+def score_pairs(scorer, pairs, resize=False, skip_bad=False, heatmap_dir=None, progress=None,
+                stop=None):
+    """Scores ``pairs``, a list of (index, (path0, path1)), in batches of equal shapes.
+
+    ``scorer`` must be spatial when ``heatmap_dir`` is given (each pair's map is saved there
+    as ``<index>_<name of path0>.png``). ``progress`` (a :class:`~.progress.Progress`) is
+    updated per batch; ``stop`` is called between pairs and after every batch, and raises to
+    end the run. A pair that cannot be read raises :class:`InputError`, or with ``skip_bad``
+    is logged and listed.
+
+    Returns ({index: score}, [(index, path0, path1, reason) skipped])."""
+    scores, skipped = {}, []
+    load = functools.partial(_load, model=scorer.net.model, resize=resize)
+    for out in batches(pairs, load, scorer.batch_size, stop=stop, errors=(InputError,)):
+        if isinstance(out, Failure):
+            if not skip_bad:
+                raise out.error
+            path0, path1 = out.item
+            logger.warning("skipped %s - %s: %s", path0, path1, out.error)
+            skipped.append((out.index, path0, path1, str(out.error)))
+        else:
+            result = scorer.score_inputs(*out.arrays)
+            values, maps = result if heatmap_dir else (result, None)
+            for k, (index, (path0, _)) in enumerate(zip(out.indices, out.items)):
+                scores[index] = float(values[k])
+                if maps is not None:
+                    from ..data.heatmap import save_heatmap
+                    stem = os.path.splitext(os.path.basename(path0))[0]
+                    save_heatmap(os.path.join(heatmap_dir, "{:05d}_{}.png".format(index, stem)),
+                                 maps[k])
+            if stop is not None:
+                stop()
+        if progress is not None:
+            progress.update(1 if isinstance(out, Failure) else len(out.indices))
+    return scores, skipped
+
+
+def _load(paths, model, resize):
+    return load_pair(paths[0], paths[1], model, resize)

@@ -1,0 +1,75 @@
+# Copyright 2026 The metrics.lpips authors.
+# Licensed under the Apache License, Version 2.0.
+"""The NNabla engine: the trunk and the distance head as NNabla graphs, on the current
+default context (the CPU, or cuDNN when the caller chose it), one built graph per shape."""
+import nnabla as nn
+
+
+class NNablaHead(object):
+    """Distances between two lists of trunk features, one NNabla graph per (feature shapes,
+    image size), built from :meth:`~metrics.lpips.lpips.LPIPS.layer_distances` and reused."""
+
+    def __init__(self, net):
+        self.net = net
+        self._graphs = {}  # (feature shapes, image size or None) -> (inputs0, inputs1, outputs)
+
+    def _graph(self, shapes, size):
+        key = (shapes, size)
+        if key not in self._graphs:
+            with nn.auto_forward(False), nn.no_grad():
+                inputs0 = [nn.Variable(s) for s in shapes]
+                inputs1 = [nn.Variable(s) for s in shapes]
+                layer_maps = self.net.layer_distances(inputs0, inputs1)
+                outputs = [self.net.reduce(layer_maps)[0]]
+                if size is not None:
+                    outputs.append(self.net.reduce(layer_maps, size)[0])
+            self._graphs[key] = (inputs0, inputs1, outputs)
+        return self._graphs[key]
+
+    def __call__(self, feats0, feats1, size=None):
+        """(N,) float32 scores; with ``size`` = (H, W), a tuple (scores, (N, H, W) maps)."""
+        inputs0, inputs1, outputs = self._graph(tuple(f.shape for f in feats0),
+                                                None if size is None else tuple(size))
+        for v, f in zip(inputs0 + inputs1, list(feats0) + list(feats1)):
+            v.d = f
+        nn.forward_all(outputs, clear_buffer=True)
+        scores = outputs[0].d.reshape(-1).copy()
+        return scores if size is None else (scores, outputs[1].d[:, 0].copy())
+
+
+class NNablaEngine(object):
+    """Runs the trunk and the head of ``net`` (an :class:`~metrics.lpips.lpips.LPIPS`) with
+    NNabla. Inputs are float32 (N, 3, H, W) arrays in [-1, 1]."""
+
+    name = "nnabla"
+
+    def __init__(self, net):
+        self.net = net
+        self.head = NNablaHead(net)
+        self._trunks = {}  # input shape -> (input variable, tap variables)
+
+    def features(self, x):
+        """The trunk's taps for ``x``: a list of (N, C_l, h_l, w_l) arrays."""
+        shape = tuple(x.shape)
+        if shape not in self._trunks:
+            with nn.auto_forward(False), nn.no_grad():
+                v = nn.Variable(shape)
+                taps = self.net.features(v)
+            for tap in taps:
+                tap.persistent = True  # requested outputs survive clear_buffer
+            self._trunks[shape] = (v, taps)
+        v, taps = self._trunks[shape]
+        v.d = x
+        nn.forward_all(taps, clear_buffer=True)
+        return [tap.d.copy() for tap in taps]
+
+    def distances(self, feats0, feats1, size=None):
+        """(N,) scores between two equal-shaped feature lists; with ``size`` = (H, W) of the
+        images, a tuple (scores, (N, H, W) spatial maps)."""
+        return self.head(feats0, feats1, size)
+
+    def pair_distances(self, x, size=None):
+        """Scores of the pairs (x[i], x[N + i]) of 2N images, as :meth:`distances`."""
+        n = len(x) // 2
+        feats = self.features(x)
+        return self.distances([f[:n] for f in feats], [f[n:] for f in feats], size)
