@@ -32,8 +32,9 @@ of ``load``'s result, the items' arrays stacked on a new first axis in the order
 
 CHUNK_SIZE = 8
 # Decoded arrays held back (ahead of the caller, or in incomplete groups), at most, in bytes;
-# the look-ahead shrinks to fit it once the first item's size is known.
-MAX_BYTES = 512 << 20
+# the look-ahead shrinks to fit it once the first item's size is known (64 px pairs: all of
+# it; 256 px pairs: about 80).
+MAX_BYTES = 128 << 20
 
 
 def _lower_priority():
@@ -100,7 +101,8 @@ def batches(items, load, batch_size, stop=None, errors=(ValueError,), workers=2,
             chunk_size=CHUNK_SIZE, lookahead=None, max_buffered=None, max_bytes=MAX_BYTES):
     """Yields :class:`Batch` es of up to ``batch_size`` equal-shaped items and
     :class:`Failure` s, from ``items`` of ``(index, item)`` decoded by ``load`` (see
-    :func:`decoded`; ``lookahead`` defaults to 2 batches).
+    :func:`decoded`; ``lookahead`` defaults to 4 batches: measured on 2 cores with 64 px PNG
+    pairs, 5-7% faster than 2, as fast as 8).
 
     ``stop``, if given, is called between items and before each batch is yielded; it
     raises (for example ``KeyboardInterrupt``) to end the run there. Incomplete groups are
@@ -108,7 +110,7 @@ def batches(items, load, batch_size, stop=None, errors=(ValueError,), workers=2,
     batches) or ``max_bytes`` are held back, so memory stays bounded with many shapes."""
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError("batch_size must be a positive integer, got {!r}".format(batch_size))
-    lookahead = lookahead or 2 * batch_size
+    lookahead = lookahead or 4 * batch_size
     max_buffered = max_buffered or 4 * batch_size
     groups = collections.OrderedDict()  # shapes and dtypes -> [(index, item, arrays)]
     held = {"items": 0, "bytes": 0}
