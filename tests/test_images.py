@@ -40,6 +40,7 @@ def test_libpng_reads_8bit_pngs_as_pillow_does(mode, interlace, tmp_path, monkey
                         lambda data, decode=imagecodecs.png_decode: calls.append(1) or decode(data))
     fast = read_image(path)
     assert calls == [1]  # libpng's path was taken
+    np.testing.assert_array_equal(read_image(tmp_path / "image.png"), fast)  # a Path too
     monkeypatch.setitem(sys.modules, "imagecodecs", None)  # as if not installed: Pillow's path
     np.testing.assert_array_equal(fast, read_image(path))
     assert fast.dtype == np.uint8 and fast.shape == (37, 29, 3)

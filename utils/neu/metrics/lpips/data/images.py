@@ -1,6 +1,8 @@
 # Copyright 2026 The metrics.lpips authors.
 # Licensed under the Apache License, Version 2.0.
 """Image arrays and files -> the metric's input: float32 (N, 3, H, W) in [-1, 1]."""
+import os
+
 import numpy as np
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -75,12 +77,14 @@ def _read_png_with_libpng(path):
         import imagecodecs
     except ImportError:
         return None
-    with open(path, "rb") as f:
-        head = f.read(26)  # signature, IHDR length and type, width, height, depth, colour type
-        if (len(head) < 26 or head[:8] != _PNG_SIGNATURE or head[12:16] != b"IHDR"
-                or head[24] != 8 or head[25] not in _DIRECT_PNG_COLOUR_TYPES):
-            return None
-        data = head + f.read()
+    if not os.fspath(path).lower().endswith(".png"):
+        return None
+    with open(path, "rb", buffering=0) as f:  # one read of the whole file
+        data = f.read()
+    # The signature, then IHDR: length and type, width, height, bit depth, colour type.
+    if (len(data) < 26 or data[:8] != _PNG_SIGNATURE or data[12:16] != b"IHDR"
+            or data[24] != 8 or data[25] not in _DIRECT_PNG_COLOUR_TYPES):
+        return None
     try:
         return imagecodecs.png_decode(data)
     except (RuntimeError, ValueError) as e:  # imagecodecs.PngError, or its message undecodable
