@@ -135,3 +135,28 @@ def test_size_checked_before_the_trunk(params_dir):
     x = np.zeros((1, 3, 30, 64), np.float32)
     with pytest.raises(ValueError, match="at least 31x31"):
         scorer.score_inputs(x, x)
+
+
+@pytest.mark.parametrize("backend", ["nnabla", "onnxruntime"])
+def test_engines_convert_images_bit_for_bit(params_dir, backend):
+    engine = Scorer("alex", params_dir=params_dir, backend=backend).engine
+    rng = np.random.default_rng(6)
+    for shape in [(3, 41, 57, 3), (1, 64, 64, 3)]:
+        images = rng.integers(0, 256, shape, dtype=np.uint8)
+        x = engine.to_input(images)
+        assert x.dtype == np.float32 and x.flags["C_CONTIGUOUS"]
+        np.testing.assert_array_equal(x, to_model_input(images))  # the same bits
+
+
+@pytest.mark.parametrize("backend", ["nnabla", "onnxruntime"])
+def test_score_images_equals_score_inputs(params_dir, pair, backend):
+    scorer = Scorer("alex", params_dir=params_dir, backend=backend, batch_size=2)
+    a, b = (np.stack([img[:, :, :3]] * 3) for img in pair)  # 3 pairs: two passes
+    expected = scorer.score_inputs(to_model_input(a), to_model_input(b))
+    np.testing.assert_array_equal(scorer.score_images(a, b), expected)
+    wide = (a.astype(np.uint16) * 257, b.astype(np.uint16) * 257)
+    np.testing.assert_allclose(scorer.score_images(*wide), expected, atol=1e-6)
+    mixed = scorer.score_images(a, b.astype(np.float32) / 255)  # one side float
+    np.testing.assert_allclose(mixed, expected, atol=1e-6)
+    with pytest.raises(ValueError, match="differ in shape"):
+        scorer.score_images(a, b[:2])

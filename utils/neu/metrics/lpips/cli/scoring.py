@@ -32,7 +32,7 @@ def score_pairs(scorer, pairs, resize=False, skip_bad=False, heatmap_dir=None, p
             logger.warning("skipped %s - %s: %s", path0, path1, out.error)
             skipped.append((out.index, path0, path1, str(out.error)))
         else:
-            result = scorer.score_inputs(*out.arrays)
+            result = scorer.score_images(*out.arrays)
             values, maps = result if heatmap_dir else (result, None)
             for k, (index, (path0, _)) in enumerate(zip(out.indices, out.items)):
                 scores[index] = float(values[k])

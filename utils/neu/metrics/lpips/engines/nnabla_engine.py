@@ -3,6 +3,9 @@
 """The NNabla engine: the trunk and the distance head as NNabla graphs, on the current
 default context (the CPU, or cuDNN when the caller chose it), one built graph per shape."""
 import nnabla as nn
+import numpy as np
+
+from ..data.images import to_model_input
 
 
 class NNablaHead(object):
@@ -47,6 +50,12 @@ class NNablaEngine(object):
         self.net = net
         self.head = NNablaHead(net)
         self._trunks = {}  # input shape -> (input variable, tap variables)
+
+    @staticmethod
+    def to_input(images):
+        """Channel-last (N, H, W, 3) images (uint8, uint16, or float in [0, 1]) -> contiguous
+        float32 (N, 3, H, W) in [-1, 1], by :func:`~metrics.lpips.data.images.to_model_input`."""
+        return np.ascontiguousarray(to_model_input(images))
 
     def features(self, x):
         """The trunk's taps for ``x``: a list of (N, C_l, h_l, w_l) arrays."""

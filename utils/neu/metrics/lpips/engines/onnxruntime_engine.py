@@ -15,7 +15,7 @@ import re
 import numpy as np
 
 from ..weights import resolve_params_dir
-from .nnabla_engine import NNablaHead
+from .nnabla_engine import NNablaEngine, NNablaHead
 from .select import BackendError
 
 logger = logging.getLogger(__name__)
@@ -76,6 +76,26 @@ def remove_stale_exports(path):
                 pass  # another process got there first, or it is read-only: harmless
 
 
+def _uint8_to_input_graph():
+    """A small ONNX graph (serialized): uint8 ``images`` (N, H, W, 3) -> float32 ``x``
+    (N, 3, H, W) = (images / 255) * 2 - 1, in float32 as numpy computes it."""
+    from onnx import TensorProto, helper, numpy_helper
+    constants = [numpy_helper.from_array(np.array(v, np.float32), name)
+                 for name, v in (("c255", 255.0), ("c2", 2.0), ("c1", 1.0))]
+    nodes = [helper.make_node("Cast", ["images"], ["f"], to=TensorProto.FLOAT),
+             helper.make_node("Div", ["f", "c255"], ["unit"]),
+             helper.make_node("Mul", ["unit", "c2"], ["twice"]),
+             helper.make_node("Sub", ["twice", "c1"], ["hwc"]),
+             helper.make_node("Transpose", ["hwc"], ["x"], perm=[0, 3, 1, 2])]
+    graph = helper.make_graph(
+        nodes, "uint8_to_input",
+        [helper.make_tensor_value_info("images", TensorProto.UINT8, ["N", "H", "W", 3])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, "H", "W"])], constants)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
 class OnnxRuntimeEngine(object):
     """Runs the trunk and the distance head of ``net`` (an :class:`~metrics.lpips.lpips.LPIPS`)
     with ONNX Runtime on the CPU, from exports cached on disk (made when missing); each
@@ -116,9 +136,20 @@ class OnnxRuntimeEngine(object):
 
     def _run(self, role, feed):
         if role not in self._sessions:
+            model = self._paths[role] if role in self._paths else _uint8_to_input_graph()
             self._sessions[role] = self._ort.InferenceSession(
-                self._paths[role], self._options, providers=["CPUExecutionProvider"])
+                model, self._options, providers=["CPUExecutionProvider"])
         return self._sessions[role].run(None, feed)
+
+    def to_input(self, images):
+        """Channel-last (N, H, W, 3) images -> contiguous float32 (N, 3, H, W) in [-1, 1].
+        uint8 batches are converted by ONNX Runtime on all its threads, with the float32
+        operations of :func:`~metrics.lpips.data.images.to_model_input` (the same bits);
+        other types by that function."""
+        images = np.asarray(images)
+        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[3] != 3:
+            return NNablaEngine.to_input(images)
+        return self._run("uint8", {"images": np.ascontiguousarray(images)})[0]
 
     def features(self, x):
         """The trunk's taps for ``x``: a list of (N, C_l, h_l, w_l) arrays."""

@@ -10,7 +10,7 @@ images, and 2AFC triplets (reference, p0, p1) in three trunk passes instead of f
 """
 import numpy as np
 
-from ..data.images import to_model_input
+from ..data.images import to_unit_range
 from ..lpips import LPIPS
 from ..trunks import check_size
 from .select import make_engine
@@ -90,11 +90,31 @@ class Scorer(object):
         """Scores float32 (N, 3, H, W) arrays in [-1, 1], one trunk pass per batch for both
         sides: (N,) float32 scores, and with ``spatial`` a tuple (scores, (N, H, W) maps)."""
         self._check_pair(x0, x1)
-        size = self._map_size(x0.shape[2:])
+        return self._score_pairs(x0, x1, _contiguous_float32)
+
+    def score_images(self, img0, img1):
+        """Scores channel-last (N, H, W, 3) batches (uint8 read as 0..255, uint16 as 0..65535,
+        float as [0, 1]) as :meth:`score_inputs` does. The engine converts each pass's images
+        (ONNX Runtime converts uint8 ones itself, on all its threads)."""
+        img0, img1 = np.asarray(img0), np.asarray(img1)
+        if img0.shape != img1.shape:
+            raise ValueError("the two batches differ in shape: {} and {}".format(
+                img0.shape, img1.shape))
+        if img0.ndim != 4 or img0.shape[3] != 3:
+            raise ValueError("expected N x H x W x 3 images, got shape {}".format(img0.shape))
+        check_size(self.net.model, img0.shape[1], img0.shape[2], "the images")
+        if img0.dtype != np.uint8 or img1.dtype != np.uint8:  # each side's type and range checked
+            img0, img1 = to_unit_range(img0), to_unit_range(img1)
+        return self._score_pairs(img0, img1, self.engine.to_input, channel_last=True)
+
+    def _score_pairs(self, a, b, to_input, channel_last=False):
+        """Scores the pairs (a[i], b[i]), each pass's two halves joined and made the engine's
+        input by ``to_input``."""
+        size = a.shape[1:3] if channel_last else a.shape[2:]
         parts = []
-        for start, stop in self._chunks(len(x0), x0.shape[2:]):
-            both = np.concatenate([x0[start:stop], x1[start:stop]])
-            parts.append(self.engine.pair_distances(_contiguous_float32(both), size))
+        for start, stop in self._chunks(len(a), size):
+            both = to_input(np.concatenate([a[start:stop], b[start:stop]]))
+            parts.append(self.engine.pair_distances(both, self._map_size(size)))
         return self._merge(parts)
 
     def score_one_to_many(self, ref, xs):
@@ -128,7 +148,9 @@ class Scorer(object):
         """LPIPS between channel-last images: H x W x 3 (returns a float) or N x H x W x 3
         (returns (N,) float32). uint8 is read as 0..255, uint16 as 0..65535, float as [0, 1]."""
         single = np.ndim(img0) == 3
-        scores = self.score_inputs(to_model_input(img0), to_model_input(img1))
+        if single:
+            img0, img1 = np.asarray(img0)[None], np.asarray(img1)[None]
+        scores = self.score_images(img0, img1)
         if self.spatial:
             scores = scores[0]
         return float(scores[0]) if single else scores
