@@ -1,5 +1,5 @@
 """Winograd convolutions: the transforms' algebra, and the ONNX rewrite against ONNX Runtime's
-direct convolution (end-to-end parity with the reference is in test_parity and test_backends)."""
+direct convolution (end-to-end parity with the reference is in test_parity and test_engines)."""
 import numpy as np
 import onnx
 import onnxruntime as ort

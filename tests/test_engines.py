@@ -1,4 +1,4 @@
-"""Trunk backends: ONNX Runtime against NNabla, the on-disk export cache, and the choice."""
+"""The engines: ONNX Runtime against NNabla, the on-disk export cache, and the choice."""
 import os
 import shutil
 import sys
@@ -8,7 +8,7 @@ import pytest
 
 from metrics.lpips import Scorer
 from metrics.lpips.engines import BackendError
-from metrics.lpips.engines import onnxruntime_engine as backends
+from metrics.lpips.engines import onnxruntime_engine
 
 MODELS = ["alex", "vgg", "squeeze"]
 
@@ -24,7 +24,7 @@ def test_onnxruntime_equals_nnabla(model, use_lpips, params_dir, squeeze_params_
 
     ours, ort = scorer("nnabla", True), scorer("onnxruntime", True)  # ONNX trunk, NNabla head
     ort_head = scorer("onnxruntime", False)  # ONNX trunk and head
-    assert ort.backend == "onnxruntime" and ort_head.backend == "onnxruntime" and not ort_head.spatial
+    assert ort.backend == ort_head.backend == "onnxruntime" and not ort_head.spatial
     # Sizes other than the export sizes, odd ones included (SqueezeNet's ceil-mode pools).
     for shape in [(2, 3, 64, 64), (3, 3, 97, 131), (1, 3, 40, 41)]:
         x0, x1 = (rng.random(shape, dtype=np.float32) * 2 - 1 for _ in range(2))
@@ -68,13 +68,13 @@ def test_export_is_cached_on_disk(params_dir, tmp_path):
 def test_export_cache_follows_the_rewrite_code(params_dir, monkeypatch, tmp_path):
     from metrics.lpips.engines import winograd
     net = Scorer("alex", params_dir=params_dir, backend="nnabla").net
-    before = backends.onnx_cache_path(net, "trunk-winograd", str(tmp_path))
-    plain_before = backends.onnx_cache_path(net, "trunk", str(tmp_path))
+    before = onnxruntime_engine.onnx_cache_path(net, "trunk-winograd", str(tmp_path))
+    plain_before = onnxruntime_engine.onnx_cache_path(net, "trunk", str(tmp_path))
     changed = tmp_path / "winograd.py"
     changed.write_bytes(open(winograd.__file__, "rb").read() + b"# changed\n")
     monkeypatch.setattr(winograd, "__file__", str(changed))
-    assert backends.onnx_cache_path(net, "trunk-winograd", str(tmp_path)) != before
-    assert backends.onnx_cache_path(net, "trunk", str(tmp_path)) == plain_before
+    assert onnxruntime_engine.onnx_cache_path(net, "trunk-winograd", str(tmp_path)) != before
+    assert onnxruntime_engine.onnx_cache_path(net, "trunk", str(tmp_path)) == plain_before
 
 
 def test_export_cache_follows_the_input_scaling(params_dir, tmp_path):
@@ -83,14 +83,14 @@ def test_export_cache_follows_the_input_scaling(params_dir, tmp_path):
                 for v in ("0.1", "0.0"))
     assert v01.apply_scale != v00.apply_scale
     for kind in ("trunk", "trunk-winograd", "pairs-winograd"):
-        assert backends.onnx_cache_path(v01, kind, str(tmp_path)) != backends.onnx_cache_path(
-            v00, kind, str(tmp_path))
+        paths = [onnxruntime_engine.onnx_cache_path(net, kind, str(tmp_path)) for net in (v01, v00)]
+        assert paths[0] != paths[1]
 
 
 def test_export_removes_entries_of_other_code(params_dir, tmp_path):
     shutil.copy(os.path.join(params_dir, "alex_with_LPIPS.h5"), str(tmp_path))
     net = Scorer("alex", params_dir=params_dir, backend="nnabla").net
-    code = os.path.basename(backends.onnx_cache_path(net, "trunk-winograd")).split("-")[3]
+    code = os.path.basename(onnxruntime_engine.onnx_cache_path(net, "trunk-winograd")).split("-")[3]
     folder = tmp_path / "onnx"
     folder.mkdir()
     stale = ["alex-trunk-winograd-0123456789abcdef.onnx",  # the earlier naming
