@@ -1,7 +1,7 @@
 # Copyright 2026 The metrics.lpips authors.
 # Licensed under the Apache License, Version 2.0.
 """Image pairs: turning the command line's inputs into an ordered list of path pairs, and
-reading a pair as the metric's input."""
+reading a pair of images for the engines."""
 import itertools
 import os
 

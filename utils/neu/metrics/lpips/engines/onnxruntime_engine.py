@@ -117,8 +117,8 @@ class OnnxRuntimeEngine(object):
         self._options = ort.SessionOptions()
         self._options.intra_op_num_threads = threads or os.cpu_count() or 1
         self._options.inter_op_num_threads = 1
-        # Two sessions (trunk, head) run in turn: idle workers must sleep, not spin, or
-        # they take the cores from the other session (measured: 1.6x slower at 64 px).
+        # Sessions (conversion, trunk, head, pairs) run in turn: idle workers must sleep, not
+        # spin, or they take the cores from the next session (measured: 1.6x slower at 64 px).
         self._options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         suffix = "-winograd" if winograd else ""
         exports = [("trunk", lambda path: onnx_export.export_trunk(net, path, winograd)),
@@ -136,9 +136,11 @@ class OnnxRuntimeEngine(object):
 
     def _run(self, role, feed):
         if role not in self._sessions:
-            model = self._paths[role] if role in self._paths else _uint8_to_input_graph()
+            source = self._paths.get(role)
+            if source is None:  # the uint8 conversion: built in memory, too small to cache
+                source = _uint8_to_input_graph()
             self._sessions[role] = self._ort.InferenceSession(
-                model, self._options, providers=["CPUExecutionProvider"])
+                source, self._options, providers=["CPUExecutionProvider"])
         return self._sessions[role].run(None, feed)
 
     def to_input(self, images):
