@@ -40,8 +40,8 @@ def _module(name, path):
 
 # The project's registry and restricted unpickler need no NNabla.
 LIB = os.path.join(REPO, "utils", "neu", "metrics", "lpips")
-pickles = _module("lpips_pickles", os.path.join(LIB, "pickles.py"))
-registry = _module("lpips_registry", os.path.join(LIB, "registry.py"))
+pickles = _module("lpips_pickles", os.path.join(LIB, "weights", "pickles.py"))
+registry = _module("lpips_registry", os.path.join(LIB, "weights", "registry.py"))
 
 JAX_NETS = {"alex": ("alexnet.ckpt", "AlexNet_0"), "vgg": ("vgg16.ckpt", "VGG16_0")}
 
