@@ -1,0 +1,174 @@
+# Copyright 2026 The metrics.lpips authors.
+# Licensed under the Apache License, Version 2.0.
+"""Command line: how often a distance agrees with people, on BAPPS or your own judgments.
+
+    python -m metrics.lpips.evaluate --dataroot dataset --dataset-mode 2afc \\
+        --datasets val/traditional val/cnn --metric lpips --model alex
+    python -m metrics.lpips.evaluate --csv judgments.csv --dataset-mode 2afc --metric ssim
+
+The 2AFC score (the fraction of people the metric agrees with) or the JND mAP, per data set,
+as the reference's ``test_dataset_model.py`` prints them (Zhang et al. 2018, Sec. 5). Results
+go to stdout or ``-o`` (written whole or not at all); progress and diagnostics to stderr.
+Exit codes: 0 done, 2 usage error, 3 input error (a data set, an image, a judgment),
+4 environment error (weights, compute context, a missing optional package), 130 interrupted.
+"""
+import argparse
+import csv
+import io
+import json
+import logging
+import math
+import os
+import sys
+
+import nnabla as nn
+
+from .cli.common import (EXIT_ENVIRONMENT, EXIT_INPUT, EXIT_INTERRUPTED, configure_logging,
+                         write_output)
+from .cli.interrupt import ctrl_c_between_items
+from .cli.progress import Progress
+from .engines import BACKENDS, BackendError
+from .engines.context import CONTEXTS, ContextError, choose_context
+from .evaluation import bapps, baselines
+from .evaluation.runner import METRICS, Distance, evaluate
+from .trunks import TRUNKS
+from .weights import WeightsError, registry
+
+logger = logging.getLogger("metrics.lpips.evaluate")
+
+FORMATS = ("text", "csv", "json")
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="python -m metrics.lpips.evaluate",
+        description="Agreement of a perceptual distance with human judgments: BAPPS 2AFC "
+                    "scores and JND mAP (Zhang et al., CVPR 2018), or your own judgments.")
+    p.add_argument("--dataroot", help="the folder holding 2afc/ and jnd/ (BAPPS layout)")
+    p.add_argument("--datasets", nargs="+", metavar="NAME",
+                   help="data sets under DATAROOT/<mode>/, e.g. val/traditional val/cnn")
+    p.add_argument("--csv", metavar="FILE",
+                   help="judgments of your own instead: ref,p0,p1,judge (2afc) or p0,p1,same "
+                        "(jnd) with paths relative to the file")
+    p.add_argument("--dataset-mode", choices=bapps.MODES, default="2afc",
+                   help="2afc (default) or jnd")
+    p.add_argument("--metric", choices=METRICS, default="lpips",
+                   help="lpips (default), baseline (the trunk without lin layers), l2, ssim, psnr")
+    p.add_argument("--model", choices=list(TRUNKS), default="alex",
+                   help="trunk for lpips and baseline (default alex)")
+    p.add_argument("--version", choices=list(registry.VERSIONS), default="0.1",
+                   help="LPIPS version (default 0.1)")
+    p.add_argument("--params-dir", help="folder with the .h5 weight files")
+    p.add_argument("--colorspace", choices=baselines.COLORSPACES, default="Lab",
+                   help="for l2, ssim and psnr, as the reference (default Lab)")
+    p.add_argument("--batch-size", type=int, default=50, help="items per batch (default 50)")
+    p.add_argument("-c", "--context", choices=CONTEXTS, default="auto",
+                   help="compute on: auto (default), cpu, cudnn")
+    p.add_argument("-d", "--device-id", type=int, default=0, help="GPU device id (default 0)")
+    p.add_argument("--backend", choices=BACKENDS, default="auto",
+                   help="auto (default), nnabla, onnxruntime")
+    p.add_argument("-o", "--outfile", help="write the results here instead of stdout")
+    p.add_argument("--format", choices=FORMATS, default="text",
+                   help="text (a table), csv, or json (one object with a results list)")
+    p.add_argument("--plot", metavar="DIR",
+                   help="also save figures there (2AFC: scores per data set; JND: precision-"
+                        "recall curves); needs matplotlib")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    return p
+
+
+def _judged_sets(args, parser):
+    if args.csv:
+        if args.dataroot or args.datasets:
+            parser.error("--csv replaces --dataroot and --datasets")
+        return [bapps.read_csv(args.csv, args.dataset_mode)]
+    if not (args.dataroot and args.datasets):
+        parser.error("give --dataroot and --datasets, or --csv")
+    root = os.path.join(args.dataroot, args.dataset_mode)
+    if not os.path.isdir(root):
+        raise bapps.DatasetError("{} is not a directory: --dataroot must hold {}/ in the BAPPS "
+                                 "layout (see the README on getting BAPPS)".format(
+                                     root, args.dataset_mode))
+    return [bapps.read_folder(os.path.join(root, name), args.dataset_mode, name=name)
+            for name in args.datasets]
+
+
+def _summary(results):
+    scores = [r["score"] for r in results if not math.isnan(r["score"])]
+    return {"count": len(scores), "mean": sum(scores) / len(scores) if scores else None}
+
+
+def render(results, fmt, settings):
+    """The results as a text table, CSV or JSON (per-item distances are left out)."""
+    keys = ["dataset", "mode", "metric", "score", "count", "pearson", "spearman"]
+    rows = [{k: r[k] for k in keys if k in r} for r in results]
+    summary = _summary(results)
+    if fmt == "json":
+        return json.dumps({"settings": settings, "results": rows, "mean": summary["mean"]},
+                          indent=1) + "\n"
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n", restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+        return buf.getvalue()
+    width = max([len(r["dataset"]) for r in rows] + [7])
+    lines = ["{:<{w}}  {:<4}  {:>7}  {:>6}  {:>8}  {:>8}".format(
+        "dataset", "mode", "score", "count", "pearson", "spearman", w=width)]
+    for r in rows:
+        corr = ["{:8.4f}".format(r[k]) if k in r else "       -" for k in ("pearson", "spearman")]
+        lines.append("{:<{w}}  {:<4}  {:6.2f}%  {:>6}  {}  {}".format(
+            r["dataset"], r["mode"], 100 * r["score"], r["count"], *corr, w=width))
+    if summary["mean"] is not None:
+        lines.append("{:<{w}}  {:<4}  {:6.2f}%".format("mean", "", 100 * summary["mean"], w=width))
+    return "# {}\n".format(results[0]["metric"]) + "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.batch_size < 1:
+        parser.error("--batch-size must be at least 1")
+    configure_logging(args.quiet)
+    if args.plot:
+        try:
+            from .evaluation import plots
+        except ImportError as e:
+            logger.error("--plot needs matplotlib (pip install matplotlib): %s", e)
+            return EXIT_ENVIRONMENT
+    try:
+        judged_sets = _judged_sets(args, parser)
+        nn.set_default_context(choose_context(args.context, args.device_id))
+        distance = Distance(args.metric, args.model, args.version, args.params_dir,
+                            args.colorspace, args.batch_size, args.backend)
+    except bapps.DatasetError as e:
+        logger.error("%s", e)
+        return EXIT_INPUT
+    except (BackendError, ContextError, WeightsError) as e:
+        logger.error("%s", e)
+        return EXIT_ENVIRONMENT
+    unit = "triplets" if args.dataset_mode == "2afc" else "pairs"
+    total = sum(len(j.items) for j in judged_sets)
+    results = []
+    try:
+        with ctrl_c_between_items() as stop, Progress(total, unit, "scored",
+                                                       enabled=not args.quiet) as progress:
+            for judged in judged_sets:
+                results.append(evaluate(judged, distance, args.batch_size, progress, stop))
+                logger.info("%s: %.2f%% over %d %s", judged.name, 100 * results[-1]["score"],
+                            len(judged.items), unit)
+        settings = {"metric": distance.name, "dataset_mode": args.dataset_mode}
+        if args.plot:
+            plots.save(results, args.plot)
+        write_output(render(results, args.format, settings), args.outfile)
+    except bapps.DatasetError as e:
+        logger.error("%s", e)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        logger.error("interrupted; no results were written")
+        return EXIT_INTERRUPTED
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
