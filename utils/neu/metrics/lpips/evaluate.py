@@ -13,11 +13,7 @@ Exit codes: 0 done, 2 usage error, 3 input error (a data set, an image, a judgme
 4 environment error (weights, compute context, a missing optional package), 130 interrupted.
 """
 import argparse
-import csv
-import io
-import json
 import logging
-import math
 import os
 import sys
 
@@ -27,16 +23,16 @@ from .cli.common import (EXIT_ENVIRONMENT, EXIT_INPUT, EXIT_INTERRUPTED, configu
                          write_output)
 from .cli.interrupt import ctrl_c_between_items
 from .cli.progress import Progress
+from .data.report import FORMATS
 from .engines import BACKENDS, BackendError
 from .engines.context import CONTEXTS, ContextError, choose_context
 from .evaluation import bapps, baselines
+from .evaluation.report import render
 from .evaluation.runner import METRICS, Distance, evaluate
 from .trunks import TRUNKS
 from .weights import WeightsError, registry
 
 logger = logging.getLogger("metrics.lpips.evaluate")
-
-FORMATS = ("text", "csv", "json")
 
 
 def build_parser():
@@ -91,37 +87,6 @@ def _judged_sets(args, parser):
                                      root, args.dataset_mode))
     return [bapps.read_folder(os.path.join(root, name), args.dataset_mode, name=name)
             for name in args.datasets]
-
-
-def _summary(results):
-    scores = [r["score"] for r in results if not math.isnan(r["score"])]
-    return {"count": len(scores), "mean": sum(scores) / len(scores) if scores else None}
-
-
-def render(results, fmt, settings):
-    """The results as a text table, CSV or JSON (per-item distances are left out)."""
-    keys = ["dataset", "mode", "metric", "score", "count", "pearson", "spearman"]
-    rows = [{k: r[k] for k in keys if k in r} for r in results]
-    summary = _summary(results)
-    if fmt == "json":
-        return json.dumps({"settings": settings, "results": rows, "mean": summary["mean"]},
-                          indent=1) + "\n"
-    if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n", restval="")
-        writer.writeheader()
-        writer.writerows(rows)
-        return buf.getvalue()
-    width = max([len(r["dataset"]) for r in rows] + [7])
-    lines = ["{:<{w}}  {:<4}  {:>7}  {:>6}  {:>8}  {:>8}".format(
-        "dataset", "mode", "score", "count", "pearson", "spearman", w=width)]
-    for r in rows:
-        corr = ["{:8.4f}".format(r[k]) if k in r else "       -" for k in ("pearson", "spearman")]
-        lines.append("{:<{w}}  {:<4}  {:6.2f}%  {:>6}  {}  {}".format(
-            r["dataset"], r["mode"], 100 * r["score"], r["count"], *corr, w=width))
-    if summary["mean"] is not None:
-        lines.append("{:<{w}}  {:<4}  {:6.2f}%".format("mean", "", 100 * summary["mean"], w=width))
-    return "# {}\n".format(results[0]["metric"]) + "\n".join(lines) + "\n"
 
 
 def main(argv=None):

@@ -6,7 +6,7 @@ import itertools
 import os
 
 from ..trunks import check_size
-from .images import IMAGE_EXTENSIONS, read_image, resize_to, to_unit_range
+from .images import IMAGE_EXTENSIONS, read_image, resize_to
 
 PAIR_BY = ("name", "order")
 
@@ -98,8 +98,8 @@ def resolve_pairs(path0, path1, pair_by="name"):
 
 
 def load_pair(path0, path1, model, resize=False):
-    """Both images, H x W x 3 and of one type (uint8 or uint16 as read, else float32 in
-    [0, 1]), checked against the ``model`` trunk's minimum size; with ``resize``, the second
+    """Both images, H x W x 3 (uint8 or uint16 as read; float32 in [0, 1] when resized),
+    checked against the ``model`` trunk's minimum size; with ``resize``, the second
     one resized to the first's size when they differ. :class:`InputError` says what is
     wrong. (The engines convert batches of them to the network's input.)"""
     try:
@@ -116,6 +116,4 @@ def load_pair(path0, path1, model, resize=False):
         check_size(model, img0.shape[0], img0.shape[1], path0)
     except ValueError as e:
         raise InputError(str(e)) from None
-    if img0.dtype != img1.dtype:
-        img0, img1 = to_unit_range(img0), to_unit_range(img1)
     return img0, img1
