@@ -232,6 +232,19 @@ def test_usage_and_environment_errors(params_dir, dirs):
     assert cli(ref / "cat.png", dist).returncode == 3
 
 
+def ctrl_c_after(proc, marker):
+    """Waits for a stderr line holding ``marker`` (the first progress report), sends Ctrl-C,
+    and returns all of stderr once the process has ended."""
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if marker in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    return "".join(seen) + err
+
+
 def test_ctrl_c_leaves_no_partial_file(params_dir, tmp_path):
     src = iio.imread(os.path.join(SAMPLES, "ref", "rocket.png"))
     folder = tmp_path / "imgs"
@@ -242,14 +255,8 @@ def test_ctrl_c_leaves_no_partial_file(params_dir, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "metrics.lpips.compute", "--all-pairs", str(folder),
                              "--batch-size", "4", "-o", str(out)], env=ENV,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    seen = []
-    for line in proc.stderr:  # the first batch's progress report, then Ctrl-C mid-run
-        seen.append(line)
-        if "/780 pairs scored" in line:
-            break
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, "".join(seen) + err
+    err = ctrl_c_after(proc, "/780 pairs scored")
+    assert proc.returncode == 130, err
     assert "interrupted" in err
     assert os.listdir(str(tmp_path)) == ["imgs"]
 

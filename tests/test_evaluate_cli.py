@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import DATA
-from test_cli import ENV
+from test_cli import ENV, ctrl_c_after
 
 BAPPS = os.path.join(DATA, "bapps")
 GOLDEN = json.load(open(os.path.join(DATA, "golden", "bapps.json")))["results"]
@@ -157,3 +157,21 @@ def test_usage_errors_exit_2():
     assert evaluate("--metric", "l2").returncode == 2  # no data
     assert evaluate("--csv", "x.csv", "--dataroot", BAPPS, "--datasets", "a").returncode == 2
     assert evaluate("--dataroot", BAPPS, "--datasets", "val/mixed", "--metric", "ms-ssim").returncode == 2
+
+
+def test_ctrl_c_exits_130_and_writes_nothing(params_dir, tmp_path):
+    source = os.path.join(BAPPS, "2afc", "val", "mixed")
+    target = tmp_path / "data" / "2afc" / "val" / "many"
+    for sub in ("ref", "p0", "p1", "judge"):
+        (target / sub).mkdir(parents=True)
+        for copy in range(12):  # 192 triplets: seconds of VGG, one triplet a batch
+            for name in os.listdir(os.path.join(source, sub)):
+                shutil.copy(os.path.join(source, sub, name), str(target / sub / "{}_{}".format(copy, name)))
+    out = tmp_path / "results.json"
+    proc = subprocess.Popen([sys.executable, "-m", "metrics.lpips.evaluate", "--dataroot",
+                             str(tmp_path / "data"), "--datasets", "val/many", "--model", "vgg",
+                             "--batch-size", "1", "--format", "json", "-o", str(out)], env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    err = ctrl_c_after(proc, "/192 triplets scored")
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and not out.exists()

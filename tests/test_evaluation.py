@@ -37,3 +37,33 @@ def test_scores_match_the_reference(name, params_dir):
             if key in record:
                 expected = np.array(record[key])
                 np.testing.assert_allclose(ours[key], expected, rtol=2e-5, atol=2e-6, err_msg=where)
+
+
+def _pillow_patch(path):
+    """What the reference's loader does: Pillow decodes, convert('RGB'), bilinear short side 64."""
+    from PIL import Image
+    with Image.open(path) as image:
+        image = image.convert("RGB")
+        w, h = image.size
+        new = (64, int(64 * h / w)) if w <= h else (int(64 * w / h), 64)
+        return np.asarray(image.resize(new, Image.BILINEAR))
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "RGB", "RGBA", "P", "I;16", "RGB+tRNS"])
+def test_patches_are_pillows_pixels_for_every_png_kind(tmp_path, mode):
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (90, 70, 3), dtype=np.uint8)
+    if mode == "I;16":
+        image = Image.fromarray(rng.integers(0, 65536, (90, 70), dtype=np.uint16))
+    elif mode == "RGB+tRNS":
+        image = Image.fromarray(rgb)
+        image.info["transparency"] = tuple(int(v) for v in rgb[0, 0])
+    else:
+        image = Image.fromarray(rgb).convert(mode)
+    path = str(tmp_path / "patch.png")
+    image.save(path, transparency=image.info["transparency"]) if "transparency" in image.info \
+        else image.save(path)
+    patch = bapps.load_patch(path)
+    assert patch.shape == (82, 64, 3) and patch.dtype == np.uint8
+    np.testing.assert_array_equal(patch, _pillow_patch(path))

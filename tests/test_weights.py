@@ -1,12 +1,11 @@
 """Finding, checking and downloading parameter files; downloads go to a local HTTP server."""
-import http.server
 import logging
 import os
-import threading
 
 import numpy as np
 import pytest
 
+from file_server import FileServer, route
 from metrics.lpips import LPIPS
 from metrics.lpips.weights import WeightsError, load_weights, registry
 from metrics.lpips.weights import store as weights
@@ -88,37 +87,18 @@ def test_unpublished_file_explains_offline_conversion(tmp_path):
         load_weights("squeeze", "0.1", str(tmp_path))
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    routes = {}  # path -> (status, body, declared length)
-
-    def do_GET(self):
-        status, body, length = self.routes.get(self.path, (404, b"not found", None))
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(body) if length is None else length))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def server(monkeypatch):
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    base = "http://127.0.0.1:{}/lpips".format(httpd.server_port)
-    monkeypatch.setenv(registry.URL_BASE_ENV, base)
-    _Handler.routes = {}
-    yield _Handler.routes, base
-    httpd.shutdown()
-    httpd.server_close()
+    with FileServer() as files:
+        base = files.url("/lpips")
+        monkeypatch.setenv(registry.URL_BASE_ENV, base)
+        yield files.routes, base
 
 
 def test_download_success(server, params_dir, tmp_path):
     routes, _ = server
     with open(os.path.join(params_dir, "alex_with_LPIPS.h5"), "rb") as f:
-        routes["/lpips/alex_with_LPIPS.h5"] = (200, f.read(), None)
+        routes["/lpips/alex_with_LPIPS.h5"] = route(f.read())
     cache = tmp_path / "cache"
     net = LPIPS("alex", params_dir=str(cache))
     assert os.listdir(str(cache)) == ["alex_with_LPIPS.h5"]
@@ -131,9 +111,9 @@ def test_failed_download_leaves_nothing(server, params_dir, tmp_path, monkeypatc
     with open(os.path.join(params_dir, "alex_with_LPIPS.h5"), "rb") as f:
         good = f.read()
     if case == "truncated":
-        routes["/lpips/alex_with_LPIPS.h5"] = (200, good[:len(good) // 2], len(good))
+        routes["/lpips/alex_with_LPIPS.h5"] = route(good[:len(good) // 2], declared=len(good))
     elif case == "wrong content":
-        routes["/lpips/alex_with_LPIPS.h5"] = (200, b"<html>login page</html>", None)
+        routes["/lpips/alex_with_LPIPS.h5"] = route(b"<html>login page</html>")
     elif case == "offline":
         monkeypatch.setenv(registry.URL_BASE_ENV, "http://127.0.0.1:9/lpips")  # nothing listens
     cache = tmp_path / "cache"
@@ -141,6 +121,6 @@ def test_failed_download_leaves_nothing(server, params_dir, tmp_path, monkeypatc
         load_weights("alex", "0.1", str(cache))
     assert not cache.exists() or os.listdir(str(cache)) == []
     # A later run with a working server fetches the right file, not a leftover.
-    routes["/lpips/alex_with_LPIPS.h5"] = (200, good, None)
+    routes["/lpips/alex_with_LPIPS.h5"] = route(good)
     monkeypatch.setenv(registry.URL_BASE_ENV, base)
     assert load_weights("alex", "0.1", str(cache))["conv0/conv/W"].shape == (64, 3, 11, 11)

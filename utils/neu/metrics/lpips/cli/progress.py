@@ -29,12 +29,15 @@ class Progress(object):
         enabled (bool): False shows nothing.
         stream: where the bar goes (default ``sys.stderr``); a terminal gets a bar.
         log_seconds (float): seconds between log lines when ``stream`` is not a terminal.
+        initial (int): items done before this run (a resumed download); not in the rate.
+        in_bytes (bool): the items are bytes, shown as kB, MB, GB.
     """
 
     def __init__(self, total, unit="pairs", verb="scored", enabled=True, stream=None,
-                 log_seconds=LOG_SECONDS):
+                 log_seconds=LOG_SECONDS, initial=0, in_bytes=False):
         self.total, self.unit, self.verb = total, unit, verb
-        self.done = 0
+        self.done = self._initial = initial
+        self._in_bytes = in_bytes
         self._started = time.monotonic()
         self._last_log = None
         self._log_seconds = log_seconds
@@ -47,15 +50,17 @@ class Progress(object):
             from tqdm.contrib.logging import logging_redirect_tqdm
             # A terminal that reports no size (a new pseudo-terminal) would hide the bar.
             size = {} if _columns(stream) > 0 else {"ncols": 80, "nrows": 20}
-            self._bar = tqdm(total=total, unit=" " + unit, file=stream, dynamic_ncols=not size,
-                             leave=False, smoothing=0.1, **size)
+            units = ({"unit": "B", "unit_scale": True, "unit_divisor": 1024} if in_bytes else
+                     {"unit": " " + unit})
+            self._bar = tqdm(total=total, initial=initial, file=stream, dynamic_ncols=not size,
+                             leave=False, smoothing=0.1, **units, **size)
             # Log records (a skipped file, a warning) are printed above the bar, not through it.
             self._redirect.enter_context(logging_redirect_tqdm())
 
     @property
     def rate(self):
-        """Items per second so far."""
-        return self.done / max(time.monotonic() - self._started, 1e-9)
+        """Items per second so far (in this run)."""
+        return (self.done - self._initial) / max(time.monotonic() - self._started, 1e-9)
 
     def update(self, n=1):
         self.done += n
@@ -67,9 +72,13 @@ class Progress(object):
                                            now - self._last_log >= self._log_seconds):
                 self._last_log = now
                 rate = self.rate
-                logger.info("%d/%d %s %s, %.1f %s/s, about %s left", self.done, self.total,
-                            self.unit, self.verb, rate, self.unit,
-                            _eta((self.total - self.done) / max(rate, 1e-9)))
+                left = _eta((self.total - self.done) / max(rate, 1e-9))
+                if self._in_bytes:
+                    logger.info("%s of %s %s, %s/s, about %s left", _megabytes(self.done),
+                                _megabytes(self.total), self.verb, _megabytes(rate), left)
+                else:
+                    logger.info("%d/%d %s %s, %.1f %s/s, about %s left", self.done, self.total,
+                                self.unit, self.verb, rate, self.unit, left)
 
     def close(self):
         if self._bar is not None:
@@ -82,6 +91,10 @@ class Progress(object):
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _megabytes(n):
+    return "{:.1f} MB".format(n / 1e6)
 
 
 def _columns(stream):

@@ -69,7 +69,7 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _DIRECT_PNG_COLOUR_TYPES = (0, 2, 4, 6)
 
 
-def _read_png_with_libpng(path):
+def read_8bit_png(path):
     """The pixels of an 8-bit gray, RGB or RGBA PNG decoded by libpng through imagecodecs,
     which takes half Pillow's time on small images (110 against 225 us a 64 px image,
     measured), else None (other files, other PNGs, or imagecodecs not installed)."""
@@ -103,7 +103,7 @@ def read_image(path):
     """Reads an image file as H x W x 3 (gray made RGB, alpha dropped), uint8 or uint16."""
     import imageio.v3 as iio
     try:
-        arr = _read_png_with_libpng(path)
+        arr = read_8bit_png(path)
         if arr is None:
             arr = _read_8bit(path)
         if arr is None:  # palettes, 16 bits, TIFF variants...: imageio's plugins

@@ -61,6 +61,7 @@ def _export(net, inputs, outputs, path, dims, rewrite=None, opset=13):
         logger.debug("nnabla-converter said: %s", chatter.getvalue())
         model = onnx.load(onnx_path)
     _make_dynamic(model.graph, dims)
+    _square_and_sqrt(model.graph)
     if net.trunk.ceil_mode_pools:
         for node in model.graph.node:
             if node.op_type == "MaxPool":
@@ -100,6 +101,33 @@ def _make_dynamic(graph, dims):
                 dim.ClearField("dim_value")
                 dim.dim_param = name
     del graph.value_info[:]  # intermediate shapes were recorded at the export size
+
+
+def _square_and_sqrt(graph):
+    """Pow(x, 2) -> Mul(x, x) and Pow(x, 0.5) -> Sqrt(x): what the reference computes (torch
+    squares ``x ** 2`` and takes ``sqrt``), and faster than ONNX Runtime's generic Pow
+    (measured: the VGG head on 64 px features of 32 pairs, 45 -> 40 ms)."""
+    from onnx import helper, numpy_helper
+    constants = {node.output[0]: numpy_helper.to_array(node.attribute[0].t)
+                 for node in graph.node if node.op_type == "Constant" and node.attribute
+                 and node.attribute[0].name == "value"}
+    constants.update((t.name, numpy_helper.to_array(t)) for t in graph.initializer)
+    nodes = []
+    for node in graph.node:
+        exponent = constants.get(node.input[1]) if node.op_type == "Pow" else None
+        value = float(exponent.reshape(-1)[0]) if exponent is not None and exponent.size == 1 else None
+        if value == 2.0:
+            node = helper.make_node("Mul", [node.input[0]] * 2, list(node.output), name=node.name)
+        elif value == 0.5:
+            node = helper.make_node("Sqrt", [node.input[0]], list(node.output), name=node.name)
+        nodes.append(node)
+    used = {name for node in nodes for name in node.input}
+    used.update(output.name for output in graph.output)
+    # The exponents' Constant nodes are left without readers (ONNX Runtime would warn).
+    nodes = [node for node in nodes
+             if node.op_type != "Constant" or any(out in used for out in node.output)]
+    del graph.node[:]
+    graph.node.extend(nodes)
 
 
 def _rename(node, rename):

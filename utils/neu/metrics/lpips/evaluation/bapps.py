@@ -18,6 +18,7 @@ import os
 
 import numpy as np
 
+from ..data.images import read_8bit_png, to_rgb
 from ..data.pairs import InputError
 
 MODES = ("2afc", "jnd")
@@ -126,10 +127,14 @@ def read_csv(path, mode, name=None):
 
 def load_patch(path, size=LOAD_SIZE):
     """An image as uint8 H x W x 3: RGB, its short side resized to ``size`` by Pillow's
-    bilinear filter (antialiased), as torchvision's ``Resize(size)`` on a Pillow image."""
+    bilinear filter (antialiased), as torchvision's ``Resize(size)`` on a Pillow image.
+    8-bit PNGs (all of BAPPS) are decoded by libpng: Pillow's pixels, and with the resize 1.6
+    against 2.3 ms a 256 px patch (measured)."""
     from PIL import Image
     try:
-        with Image.open(path) as image:
+        pixels = read_8bit_png(path)
+        with (Image.fromarray(to_rgb(pixels)) if pixels is not None else
+              Image.open(path)) as image:
             image = image.convert("RGB")
             w, h = image.size
             short, long = min(w, h), max(w, h)

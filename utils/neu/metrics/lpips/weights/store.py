@@ -22,7 +22,7 @@ import numpy as np
 
 from . import registry
 from ..data.atomic import atomic_path
-from .download import DownloadError, download_file
+from ..data.download import DownloadError, download_file
 from ..trunks import get_trunk, parameter_shapes
 
 logger = logging.getLogger(__name__)

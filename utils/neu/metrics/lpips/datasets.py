@@ -1,0 +1,173 @@
+# Copyright 2026 The metrics.lpips authors.
+# Licensed under the Apache License, Version 2.0.
+"""Command line: download the BAPPS human judgments for ``python -m metrics.lpips.evaluate``.
+
+    python -m metrics.lpips.datasets bapps --dataroot dataset                 # 2afc val + jnd
+    python -m metrics.lpips.datasets bapps --dataroot dataset --subset all    # + 2afc train
+
+The reference's archives (2AFC val 1.1 GB, JND 0.2 GB, 2AFC train 5.3 GB) are streamed to
+DATAROOT/archives/, resumed where an earlier run stopped, unpacked whole or not at all, and
+then removed (``--keep-archives`` keeps them). Without network, put archives fetched
+elsewhere into DATAROOT/archives/ and run the same command: it unpacks them.
+Exit codes: 0 done, 2 usage error, 3 a damaged or unsafe archive or a destination in the
+way, 4 no network, an HTTP error or no disk space, 130 interrupted (a download resumes).
+"""
+import argparse
+import logging
+import os
+import shutil
+import sys
+
+from .cli.common import (EXIT_ENVIRONMENT, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK,
+                         configure_logging)
+from .cli.progress import Progress
+from .data.download import DownloadError, UnreachableError, download_resumable, part_path
+from .evaluation import bapps_archives as archives
+
+logger = logging.getLogger("metrics.lpips.datasets")
+
+
+class NoSpaceError(RuntimeError):
+    """Not enough free disk space for an archive and its unpacked files."""
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="python -m metrics.lpips.datasets",
+        description="Download data sets for python -m metrics.lpips.evaluate.")
+    p.add_argument("dataset", choices=["bapps"],
+                   help="bapps: the Berkeley-Adobe Perceptual Patch Similarity judgments")
+    p.add_argument("--dataroot", required=True,
+                   help="folder to put 2afc/ and jnd/ in (pass the same to evaluate)")
+    p.add_argument("--subset", nargs="+", choices=archives.SUBSETS,
+                   default=list(archives.DEFAULT_SUBSETS),
+                   help="{} or all; default: {}".format(
+                       ", ".join("{} ({})".format(a.subset, a.size)
+                                 for a in archives.ARCHIVES.values()),
+                       " ".join(archives.DEFAULT_SUBSETS)))
+    p.add_argument("--base-url", default=archives.BASE_URL,
+                   help="where the archives are (default: the reference's bucket); a mirror "
+                        "holding the same file names works too")
+    p.add_argument("--keep-archives", action="store_true",
+                   help="keep the .tar.gz files in DATAROOT/archives/ after unpacking")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    return p
+
+
+def _offline_hint(root, todo, base_url):
+    lines = ["Without network, fetch these elsewhere:"]
+    lines += ["  {}".format(archives.url(a, base_url)) for a in todo]
+    lines.append("and put them in {}/, then run this command again: it unpacks them without "
+                 "network. (Unpacking by hand as the reference does also works: {}.)".format(
+                     os.path.join(root, "archives"),
+                     "; ".join("tar -xf {} -C {}".format(a.name, os.path.join(root, a.into))
+                               for a in todo)))
+    return "\n".join(lines)
+
+
+def _space_check(root, archive):
+    """An ``on_start`` for the download: room for the rest of the archive and its unpacked
+    files (PNGs barely compress: about the archive's size again)."""
+    def check(total, have):
+        if total is None:
+            return
+        free = shutil.disk_usage(root).free
+        needed = (total - have) + total
+        if free < needed:
+            raise NoSpaceError("{} needs {:.2f} GB free in {} (the rest of the archive and its "
+                               "unpacked files); {:.2f} GB are".format(
+                                   archive.name, needed / 1e9, root, free / 1e9))
+    return check
+
+
+def _download(root, archive, base_url, quiet):
+    path = archives.archive_path(root, archive)
+    source = archives.url(archive, base_url)
+    bar = []
+
+    def on_start(total, have):
+        _space_check(root, archive)(total, have)
+        size = "{:.1f} MB".format(total / 1e6) if total is not None else "size not stated"
+        if have:
+            logger.info("resuming %s at %.1f MB of %s", source, have / 1e6, size)
+        else:
+            logger.info("downloading %s (%s)", source, size)
+        bar.append(Progress(total or 0, "bytes", "downloaded", enabled=not quiet, initial=have,
+                            in_bytes=True))
+
+    try:
+        download_resumable(source, path, on_start=on_start,
+                           progress=lambda n: bar[0].update(n))
+    finally:
+        for b in bar:
+            b.close()
+    return path
+
+
+def _unpack(root, archive, path, quiet):
+    logger.info("unpacking %s into %s", path, archives.destination(root, archive))
+    with Progress(os.path.getsize(path), "bytes", "unpacked", enabled=not quiet,
+                  in_bytes=True) as bar:
+        files = archives.unpack(path, root, archive, progress=bar.update)
+    logger.info("%s set complete: %d files in %s", archive.subset, files,
+                archives.destination(root, archive))
+
+
+def fetch_bapps(root, subsets, base_url=archives.BASE_URL, keep_archives=False, quiet=False):
+    """Downloads and unpacks the chosen BAPPS subsets under ``root``; returns an exit code."""
+    todo = []
+    for archive in archives.chosen(subsets):
+        if archives.is_complete(root, archive):
+            logger.info("%s set already complete in %s", archive.subset,
+                        archives.destination(root, archive))
+            continue
+        try:
+            archives.check_destination(root, archive)
+        except archives.NotOursError as e:
+            logger.error("%s", e)
+            return EXIT_INPUT
+        todo.append(archive)
+    for archive in todo:
+        path = archives.archive_path(root, archive)
+        try:
+            _download(root, archive, base_url, quiet)
+        except UnreachableError as e:
+            logger.error("cannot reach the server: %s\n%s", e, _offline_hint(root, todo, base_url))
+            return EXIT_ENVIRONMENT
+        except (DownloadError, NoSpaceError) as e:
+            logger.error("%s", e)
+            return EXIT_ENVIRONMENT
+        try:
+            _unpack(root, archive, path, quiet)
+        except archives.ArchiveError as e:
+            os.remove(path)  # useless as it is; the next run downloads it anew
+            logger.error("%s. The archive was removed; run again to download it anew", e)
+            return EXIT_INPUT
+        if not keep_archives:
+            os.remove(path)
+    folder = os.path.join(root, "archives")
+    if os.path.isdir(folder) and not os.listdir(folder):
+        os.rmdir(folder)
+    return EXIT_OK
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    configure_logging(args.quiet)
+    root = os.path.abspath(os.path.expanduser(args.dataroot))
+    try:
+        os.makedirs(root, exist_ok=True)
+        return fetch_bapps(root, args.subset, args.base_url, args.keep_archives, args.quiet)
+    except KeyboardInterrupt:
+        kept = [part_path(archives.archive_path(root, a)) for a in archives.chosen(args.subset)]
+        kept = [p for p in kept if os.path.exists(p)]
+        logger.error("interrupted%s", "; the bytes received are kept in {}: run again to "
+                     "resume".format(", ".join(kept)) if kept else "")
+        return EXIT_INTERRUPTED
+    except OSError as e:
+        logger.error("%s", e)
+        return EXIT_ENVIRONMENT
+
+
+if __name__ == "__main__":
+    sys.exit(main())
