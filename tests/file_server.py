@@ -3,6 +3,7 @@ lengths, and connections cut after a number of bytes."""
 import collections
 import http.server
 import re
+import sys
 import threading
 
 Route = collections.namedtuple("Route", "body status declared cut_at ranges")
@@ -19,12 +20,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self):
-        try:
-            self._answer()
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client hung up, as clients under test do
-
-    def _answer(self):
         server = self.server
         server.requests.append((self.path, self.headers.get("Range")))
         entry = server.routes.get(self.path)
@@ -62,12 +57,20 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client hanging up is normal
+            super().handle_error(request, client_address)
+
+
 class FileServer(object):
     """``with FileServer() as s``: ``s.routes[path] = route(...)``, ``s.url(path)``,
     ``s.requests`` (path, Range header) in order."""
 
     def __enter__(self):
-        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.routes, self._httpd.requests = {}, []
         self.routes, self.requests = self._httpd.routes, self._httpd.requests
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)

@@ -93,6 +93,31 @@ def test_directories_paired_by_name_csv(params_dir, dirs):
     assert lines[-1].startswith("# count=3 mean=")
 
 
+def test_original_format_single_pair(params_dir, tmp_path):
+    p0, p1 = os.path.join(SAMPLES, "ref", "cat.png"), os.path.join(SAMPLES, "distorted", "cat.png")
+    result = cli(p0, p1, "--format", "original")
+    assert result.returncode == 0, result.stderr
+    # The original module's stdout: its constructor's line, then the score to 3 decimals.
+    assert result.stdout == "Use AlexNet's features\nLPIPS: {:.3f}\n".format(library(p0, p1))
+
+
+def test_original_format_folders_to_file(params_dir, dirs, tmp_path):
+    ref, dist = dirs
+    out = tmp_path / "scores.txt"
+    result = cli(ref, dist, "--model", "vgg", "--format", "original", "-o", out)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ("Use VGG's features\nAll the computed LPIPS scores are recorded "
+                             "to {}.\n".format(out))
+    lines = out.read_text().splitlines()
+    assert lines[0] == "LPIPS"  # the header a parser of the original's files skips
+    expected = ["{:.3f}: {} - {}".format(library(str(ref / n), str(dist / n), "vgg"), ref / n, dist / n)
+                for n in ("cat.png", "coffee.png", "rocket.png")]
+    assert lines[1:] == expected
+    # Without -o, the same lines on stdout after the model line, and no header.
+    shown = cli(ref, dist, "--model", "vgg", "--format", "original").stdout.splitlines()
+    assert shown == ["Use VGG's features"] + expected
+
+
 def test_directories_with_different_names(params_dir, dirs):
     ref, dist = dirs
     os.rename(str(dist / "cat.png"), str(dist / "kitten.png"))

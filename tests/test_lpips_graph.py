@@ -172,9 +172,40 @@ def test_pretrained_parameters_stay_private_and_fixed(params_dir, images):
     assert np.abs(w.g).max() > 0  # gradients reach the caller's parameter
     solver.update()
     assert all(np.array_equal(before[k], v.d) for k, v in alex.parameters().items())
+    # Still fixed after graphs were built, run forward and backward (NNabla's fix_parameters
+    # path marks the stored ones need_grad=True unless they are set back).
+    for net in (alex, vgg):
+        assert not any(v.need_grad for v in net.parameters().values())
     # Both backbones still give their own scores after sharing a graph.
     np.testing.assert_allclose(run(alex, images[:1], images[2:3]),
                                run(LPIPS("alex", params_dir=params_dir), images[:1], images[2:3]))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_input_gives_a_non_finite_score(params_dir, images, bad):
+    alex = LPIPS("alex", params_dir=params_dir)
+    a, b = images[:2].copy(), images[2:4]
+    clean = run(alex, a, b)
+    a[0, 1, 10, 20] = bad
+    x0 = nn.Variable.from_numpy_array(a, need_grad=True)
+    x1 = nn.Variable.from_numpy_array(b, need_grad=True)
+    total, layers = alex(x0, x1, per_layer=True)
+    loss = F.sum(total)
+    loss.forward()
+    # The pair holding the bad value scores NaN (each layer too), as the reference does;
+    # the other pair's score and gradient are those of a clean batch.
+    assert np.isnan(total.d[0]).all() and all(np.isnan(l.d[0]).all() for l in layers)
+    assert total.d[1] == clean[1]
+    x0.grad.zero()
+    loss.backward()
+    reference = nn.Variable.from_numpy_array(images[:2], need_grad=True)
+    clean_loss = F.sum(alex(reference, nn.Variable.from_numpy_array(b)))
+    clean_loss.forward()
+    reference.grad.zero()
+    clean_loss.backward()
+    np.testing.assert_array_equal(x0.g[1], reference.g[1])
+    spatial = LPIPS("alex", params_dir=params_dir, spatial=True)
+    assert np.isnan(run(spatial, a, b)[0]).all() and np.isfinite(run(spatial, a, b)[1]).all()
 
 
 def test_loading_and_building_print_nothing(params_dir, images, capfd):

@@ -87,6 +87,27 @@ def test_unpublished_file_explains_offline_conversion(tmp_path):
         load_weights("squeeze", "0.1", str(tmp_path))
 
 
+def test_missing_file_names_the_folder_and_the_original_module_s_copy(tmp_path, monkeypatch,
+                                                                      clean_env):
+    name = registry.get_weight_file("squeeze", "0.1").filename
+    monkeypatch.chdir(str(tmp_path))
+    chosen = tmp_path / "empty"
+    with pytest.raises(WeightsError) as plain:
+        load_weights("squeeze", "0.1", str(chosen))
+    assert "Looked in {}, the folder chosen by the params_dir argument".format(chosen) in str(plain.value)
+    assert "make setup" in str(plain.value)  # how to make the file without network
+    # The original module's graph API kept its files in ./converted_weights: named, not read.
+    (tmp_path / "converted_weights").mkdir()
+    (tmp_path / "converted_weights" / name).write_bytes(b"")
+    with pytest.raises(WeightsError) as hinted:
+        load_weights("squeeze", "0.1", str(chosen))
+    message = str(hinted.value)
+    assert str(tmp_path / "converted_weights" / name) in message
+    assert "--params-dir {}".format(tmp_path / "converted_weights") in message
+    package = os.path.dirname(os.path.abspath(weights.__file__))
+    assert weights.original_locations(name)[1] == os.path.join(os.path.dirname(package), name)
+
+
 @pytest.fixture
 def server(monkeypatch):
     with FileServer() as files:

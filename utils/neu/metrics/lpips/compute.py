@@ -25,8 +25,8 @@ from .cli.interrupt import ctrl_c_between_items
 from .cli.mpi import world
 from .cli.progress import Progress
 from .cli.scoring import score_pairs
-from .data.pairs import PAIR_BY, InputError, all_pairs, resolve_pairs
-from .data.report import FORMATS, render, summarize
+from .data.pairs import PAIR_BY, InputError, all_pairs, is_image, resolve_pairs
+from .data.report import FORMATS, render, render_original, summarize
 from .engines import BACKENDS, BackendError, Scorer
 from .engines.context import CONTEXTS, ContextError, choose_context
 from .trunks import TRUNKS
@@ -60,8 +60,10 @@ def build_parser():
     p.add_argument("-d", "--device-id", type=int, default=0, help="GPU device id (default 0)")
     p.add_argument("--batch-size", type=int, default=32, help="pairs per forward pass (default 32)")
     p.add_argument("-o", "--outfile", help="write the scores here instead of stdout")
-    p.add_argument("--format", choices=FORMATS, default="text",
-                   help="text (score: path0 - path1), csv or json (full precision and a summary)")
+    p.add_argument("--format", choices=FORMATS + ("original",), default="text",
+                   help="text (score: path0 - path1), csv or json (full precision and a "
+                        "summary), or original (the original NNabla module's output: 3 "
+                        "decimals, 'LPIPS: x' for one pair, an LPIPS header line in -o files)")
     p.add_argument("--pair-by", choices=PAIR_BY, default="name",
                    help="pair two folders' images by file name (default) or by sorted position")
     p.add_argument("--resize", action="store_true",
@@ -135,8 +137,17 @@ def main(argv=None):
         if mpi.rank > 0:
             return 0
         rows = [(p0, p1, scores[i]) for i, (p0, p1) in enumerate(pairs) if i in scores]
-        info = {"model": args.model, "version": args.version}
-        write_output(render(rows, args.format, info, [item[1:] for item in skipped]), args.outfile)
+        if args.format == "original":
+            single = not args.all_pairs and all(os.path.isfile(p) and is_image(p)
+                                                for p in args.paths)
+            shown, saved = render_original(rows, args.model, single, args.outfile)
+            if saved is not None:
+                write_output(saved, args.outfile)
+            write_output(shown)
+        else:
+            info = {"model": args.model, "version": args.version}
+            write_output(render(rows, args.format, info, [item[1:] for item in skipped]),
+                         args.outfile)
     except InputError as e:
         logger.error("%s", e)
         return EXIT_INPUT

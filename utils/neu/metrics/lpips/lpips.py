@@ -31,6 +31,15 @@ SCALE = np.array([.458, .448, .450], np.float32).reshape(1, 3, 1, 1)
 _SCOPE = "lpips"
 
 
+def _non_finite_marker(img0, img1):
+    """(N, 1, 1, 1): 0 for a pair of finite images, NaN when either holds a NaN or an
+    infinity. Added to the distance maps, it makes a non-finite input give a non-finite score,
+    as the reference does (NNabla's ReLU turns NaN into 0, so the trunk alone would hide it),
+    for two reductions over the inputs; its gradient is 0."""
+    total = F.sum(img0, axis=(1, 2, 3), keepdims=True) + F.sum(img1, axis=(1, 2, 3), keepdims=True)
+    return 0 * total
+
+
 class LPIPS(object):
     """LPIPS distance between two image batches.
 
@@ -84,7 +93,12 @@ class LPIPS(object):
         configured: a list of (N, C_l, h_l, w_l) Variables, reusable on their own."""
         self._check_image(x, "x")
         with self.scope():
-            return self.trunk.build(self.scale_input(x))
+            feats = self.trunk.build(self.scale_input(x))
+            # NNabla's fix_parameters=True marks the stored parameter need_grad=True and
+            # returns an unlinked fixed copy: the graph is unaffected, the store is restored.
+            for param in nn.get_parameters(grad_only=False).values():
+                param.need_grad = False
+        return feats
 
     def layer_distances(self, feats0, feats1):
         """Per-tap (N, 1, h_l, w_l) distance maps between two lists of trunk features."""
@@ -104,7 +118,8 @@ class LPIPS(object):
         feats = self.features(F.concatenate(img0, img1, axis=0))
         feats0 = [F.slice(f, (0, 0, 0, 0), (n,) + f.shape[1:]) for f in feats]
         feats1 = [F.slice(f, (n, 0, 0, 0), (2 * n,) + f.shape[1:]) for f in feats]
-        return self.layer_distances(feats0, feats1)
+        poison = _non_finite_marker(img0, img1)
+        return [d + poison for d in self.layer_distances(feats0, feats1)]
 
     @staticmethod
     def reduce(layer_maps, size=None):

@@ -7,6 +7,8 @@ import json
 import math
 
 FORMATS = ("text", "csv", "json")
+# What the original NNabla module's constructor printed on stdout, before any score.
+_ORIGINAL_BANNER = {"alex": "Use AlexNet's features\n", "vgg": "Use VGG's features\n"}
 
 
 def summarize(scores):
@@ -45,3 +47,19 @@ def render(rows, fmt, info=None, skipped=()):
         doc["summary"] = summary
         return json.dumps(doc, indent=1) + "\n"
     raise ValueError("unknown format {!r}; expected one of {}".format(fmt, ", ".join(FORMATS)))
+
+
+def render_original(rows, model, single, outfile=None):
+    """The original NNabla module's output, for scripts that parse it: (stdout text, file
+    text or None). Scores have 3 decimals; one pair of images prints ``LPIPS: 0.123``; pairs
+    print ``0.123: path0 - path1`` lines, in a file after an ``LPIPS`` header line (and stdout
+    says where they went). The model line its constructor printed comes first."""
+    stdout = _ORIGINAL_BANNER.get(model, "")
+    if single:
+        line = "".join("LPIPS: {:.3f}\n".format(s) for _, _, s in rows)
+        return (stdout, line) if outfile else (stdout + line, None)
+    lines = "".join("{:.3f}: {} - {}\n".format(s, p0, p1) for p0, p1, s in rows)
+    if outfile is None:
+        return stdout + lines, None
+    stdout += "All the computed LPIPS scores are recorded to {}.\n".format(outfile)
+    return stdout, "LPIPS\n" + lines

@@ -135,10 +135,44 @@ def _check_digest(params, entry, path):
                        "scores may differ from the reference", path, digest, entry.content_sha256)
 
 
-def _fetch(entry, path):
+def _folder_source(params_dir):
+    if params_dir:
+        return "the params_dir argument (--params-dir)"
+    if os.environ.get(PARAMS_DIR_ENV):
+        return "$" + PARAMS_DIR_ENV
+    return "the default, as neither --params-dir nor ${} is set".format(PARAMS_DIR_ENV)
+
+
+def original_locations(filename):
+    """Where the original NNabla module kept ``filename``: ``./converted_weights`` (its graph
+    API's default) and its package folder (its command line's default). Never read from
+    silently: the working directory is not a place to find weights in by accident."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return [os.path.abspath(os.path.join("converted_weights", filename)),
+            os.path.join(package, filename)]
+
+
+def _not_found(entry, path, params_dir, why):
+    """The missing-file message: the one folder looked in and why it was chosen, what was
+    tried, and a copy in the original module's places, if there is one."""
+    lines = ["{} not found. Looked in {}, the folder chosen by {} (nowhere else); {}.".format(
+        entry.filename, os.path.dirname(path), _folder_source(params_dir), why)]
+    found = [p for p in original_locations(entry.filename) if os.path.isfile(p)]
+    for other in found:
+        folder = os.path.dirname(other)
+        lines.append("A file of that name is at {}, where the original NNabla module kept it; "
+                     "it is not read from there unasked. To use it: --params-dir {} (or "
+                     "{}={}, or LPIPS(params_dir={!r})).".format(
+                         other, folder, PARAMS_DIR_ENV, folder, folder))
+    if not found:
+        lines.append(OFFLINE_HINT)
+    return " ".join(lines)
+
+
+def _fetch(entry, path, params_dir):
     if not entry.downloadable:
-        raise WeightsError("{} not found, and no file is published for the {!r} model, version "
-                           "{}. {}".format(path, entry.model, entry.version, OFFLINE_HINT))
+        raise WeightsError(_not_found(entry, path, params_dir, "no file is published for the "
+                                      "{!r} model, version {}".format(entry.model, entry.version)))
     url = registry.download_url(entry)
     logger.info("downloading %s to %s", url, path)
 
@@ -148,8 +182,8 @@ def _fetch(entry, path):
     try:
         download_file(url, path, check=check)
     except DownloadError as e:
-        raise WeightsError("{} not found and the download failed: {}. {}".format(
-            path, e, OFFLINE_HINT)) from None
+        raise WeightsError(_not_found(entry, path, params_dir,
+                                      "the download failed: {}".format(e))) from None
 
 
 _loaded = {}  # (path, mtime, size) -> params: one read per file and process
@@ -164,7 +198,7 @@ def load_weights(model, version="0.1", params_dir=None, lpips=True):
     entry = registry.get_weight_file(model, version)
     path = os.path.join(resolve_params_dir(params_dir), entry.filename)
     if not os.path.isfile(path):
-        _fetch(entry, path)
+        _fetch(entry, path, params_dir)
     stat = os.stat(path)
     key = (os.path.realpath(path), stat.st_mtime_ns, stat.st_size)
     if key not in _loaded:
