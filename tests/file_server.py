@@ -5,15 +5,16 @@ import http.server
 import re
 import sys
 import threading
+import time
 
-Route = collections.namedtuple("Route", "body status declared cut_at ranges")
+Route = collections.namedtuple("Route", "body status declared cut_at ranges trickle")
 
 
-def route(body, status=200, declared=None, cut_at=None, ranges=True):
+def route(body, status=200, declared=None, cut_at=None, ranges=True, trickle=None):
     """``declared``: the Content-Length to claim (default the true one); ``cut_at``: close
     the connection after this many bytes of the body (once; later requests get it whole);
-    ``ranges``: honour Range requests."""
-    return Route(body, status, declared, cut_at, ranges)
+    ``ranges``: honour Range requests; ``trickle``: send one byte every this many seconds."""
+    return Route(body, status, declared, cut_at, ranges, trickle)
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -48,6 +49,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             server.routes[self.path] = entry._replace(cut_at=None)
             self.wfile.write(part[:entry.cut_at])
             self.close_connection = True
+            return
+        if entry.trickle is not None:
+            for k in range(len(part)):
+                self.wfile.write(part[k:k + 1])
+                self.wfile.flush()
+                time.sleep(entry.trickle)
             return
         self.wfile.write(part)
         if declared != len(part):

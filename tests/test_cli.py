@@ -5,8 +5,10 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
+import threading
 
 import imageio.v3 as iio
 import numpy as np
@@ -234,6 +236,37 @@ def test_skip_bad_reports_and_continues(params_dir, dirs, tmp_path):
     assert [os.path.basename(p["path0"]) for p in doc["pairs"]] == ["cat.png", "rocket.png"]
     assert os.path.basename(doc["skipped"][0]["path1"]) == "coffee.png"
     assert "cannot read image" in doc["skipped"][0]["reason"]
+    # Nothing scorable at all: exit 3 with the count, and no file.
+    for name in ("cat.png", "rocket.png"):
+        (dist / name).write_bytes(b"corrupt")
+    out.unlink()
+    result = cli(ref, dist, "-o", out, "--skip-bad")
+    assert result.returncode == 3 and "all 3 pair(s) were skipped" in result.stderr
+    assert not out.exists()
+
+
+def test_odd_lists_and_names(params_dir, dirs, tmp_path):
+    ref, dist = dirs
+    # A byte-order mark (Windows editors write one) is not part of the first path.
+    (tmp_path / "a.txt").write_bytes("\ufeffref/cat.png\n".encode("utf-8"))
+    (tmp_path / "b.txt").write_text("dist/cat.png\n")
+    result = cli(tmp_path / "a.txt", tmp_path / "b.txt")
+    assert result.returncode == 0, result.stderr
+    (tmp_path / "a.txt").write_bytes("ref/caf\xe9.png\n".encode("latin-1"))
+    result = cli(tmp_path / "a.txt", tmp_path / "b.txt")
+    assert result.returncode == 3 and "is not UTF-8" in result.stderr
+    assert "Traceback" not in result.stderr
+    # Hidden files (macOS's ._ companions) take no part in pairing.
+    (ref / "._cat.png").write_bytes(b"resource fork")
+    result = cli(ref, dist, "--format", "csv")
+    assert result.returncode == 0 and "._cat" not in result.stdout
+    # A newline in a file name cannot split a text line in two.
+    odd = "new\nline.png"
+    shutil.copy(str(ref / "cat.png"), str(tmp_path / odd))
+    shutil.copy(str(dist / "cat.png"), str(tmp_path / "plain.png"))
+    result = cli(tmp_path / odd, tmp_path / "plain.png")
+    assert result.returncode == 0 and result.stdout.count("\n") == 1
+    assert "new\\nline.png" in result.stdout
 
 
 def test_heatmaps(params_dir, dirs, tmp_path):
@@ -257,33 +290,92 @@ def test_usage_and_environment_errors(params_dir, dirs):
     assert cli(ref / "cat.png", dist).returncode == 3
 
 
-def ctrl_c_after(proc, marker):
-    """Waits for a stderr line holding ``marker`` (the first progress report), sends Ctrl-C,
-    and returns all of stderr once the process has ended."""
+def test_wrong_output_paths_are_refused_before_any_work(params_dir, dirs, tmp_path):
+    ref, dist = dirs
+    (tmp_path / "plain").write_text("x")
+    for args, message in ((("-o", tmp_path), "is a directory"),
+                          (("-o", tmp_path / "plain" / "scores.txt"), "is a file, not a folder"),
+                          (("--heatmap-dir", tmp_path / "plain"), "is a file")):
+        result = cli(ref, dist, *args)
+        assert result.returncode == 2 and message in result.stderr
+        assert "model alex" not in result.stderr  # refused before anything was scored
+    result = cli(ref, dist, "--params-dir", tmp_path / "typo")
+    assert result.returncode == 4 and "does not exist" in result.stderr
+    assert not (tmp_path / "typo").exists()
+
+
+def test_outputs_that_fail_when_written_exit_4_without_traceback(params_dir, dirs):
+    ref, dist = dirs
+    result = cli(ref, dist, "-o", "/dev/full")
+    assert result.returncode == 4 and "cannot write /dev/full" in result.stderr
+    assert "Traceback" not in result.stderr
+    proc = subprocess.Popen([sys.executable, "-m", "metrics.lpips.compute", str(ref), str(dist)],
+                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # the reader is gone before the scores come (a `| head -0`)
+    err = proc.stderr.read()
+    assert proc.wait() == 4 and "stdout was closed" in err and "Traceback" not in err
+
+
+def test_output_through_links_and_special_files_keeps_them(params_dir, dirs, tmp_path):
+    ref, dist = dirs
+    target = tmp_path / "target.txt"
+    target.write_text("old")
+    link = tmp_path / "link.txt"
+    link.symlink_to(target)
+    assert cli(ref, dist, "-o", link).returncode == 0
+    assert link.is_symlink() and len(target.read_text().splitlines()) == 3
+    fifo = tmp_path / "fifo"
+    os.mkfifo(str(fifo))
+    received = []
+    reader = threading.Thread(target=lambda: received.append(open(str(fifo)).read()))
+    reader.start()
+    assert cli(ref, dist, "-o", fifo).returncode == 0
+    reader.join(timeout=60)
+    assert stat.S_ISFIFO(os.stat(str(fifo)).st_mode) and len(received[0].splitlines()) == 3
+
+
+def test_output_file_permissions(params_dir, dirs, tmp_path):
+    ref, dist = dirs
+    private = tmp_path / "private.txt"
+    private.write_text("old")
+    private.chmod(0o600)
+    assert cli(ref, dist, "-o", private).returncode == 0
+    assert stat.S_IMODE(os.stat(str(private)).st_mode) == 0o600  # kept
+    fresh = tmp_path / "fresh.txt"
+    assert cli(ref, dist, "-o", fresh, preexec_fn=lambda: os.umask(0o077)).returncode == 0
+    assert stat.S_IMODE(os.stat(str(fresh)).st_mode) == 0o600  # the umask, not 0644
+
+
+def ctrl_c_after(proc, marker, signum=signal.SIGINT):
+    """Waits for a stderr line holding ``marker`` (the first progress report), sends Ctrl-C
+    (or ``signum``), and returns all of stderr once the process has ended."""
     seen = []
     for line in proc.stderr:
         seen.append(line)
         if marker in line:
             break
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=120)
     return "".join(seen) + err
 
 
-def test_ctrl_c_leaves_no_partial_file(params_dir, tmp_path):
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
+                         ids=["ctrl-c", "sigterm"])
+def test_interrupted_run_leaves_no_partial_file(params_dir, tmp_path, signum, code):
     src = iio.imread(os.path.join(SAMPLES, "ref", "rocket.png"))
     folder = tmp_path / "imgs"
     folder.mkdir()
     for i in range(40):
         iio.imwrite(str(folder / "{:02d}.png".format(i)), np.roll(src, i, axis=1))
-    out = tmp_path / "scores.txt"
+    out, maps = tmp_path / "scores.txt", tmp_path / "maps"
     proc = subprocess.Popen([sys.executable, "-m", "metrics.lpips.compute", "--all-pairs", str(folder),
-                             "--batch-size", "4", "-o", str(out)], env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    err = ctrl_c_after(proc, "/780 pairs scored")
-    assert proc.returncode == 130, err
+                             "--batch-size", "4", "-o", str(out), "--heatmap-dir", str(maps)],
+                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    err = ctrl_c_after(proc, "/780 pairs scored", signum)
+    assert proc.returncode == code, err
     assert "interrupted" in err
-    assert os.listdir(str(tmp_path)) == ["imgs"]
+    assert sorted(os.listdir(str(tmp_path))) == ["imgs", "maps"]  # no score file
+    assert not [n for n in os.listdir(str(maps)) if n.endswith(".part")]
 
 
 def test_ctrl_c_is_deferred_to_between_pairs():
@@ -297,3 +389,23 @@ def test_ctrl_c_is_deferred_to_between_pairs():
         with pytest.raises(KeyboardInterrupt):
             signal.raise_signal(signal.SIGINT)  # a second Ctrl-C interrupts at once
     assert signal.getsignal(signal.SIGINT) is before
+    # Pressed after the loop's last check (during the last batch): the block still ends in
+    # KeyboardInterrupt, so no output is written and the exit code is 130.
+    with pytest.raises(KeyboardInterrupt):
+        with ctrl_c_between_items():
+            signal.raise_signal(signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_ctrl_c_during_the_only_batch_writes_nothing(params_dir, tmp_path):
+    big = np.tile(iio.imread(os.path.join(SAMPLES, "ref", "cat.png")), (8, 8, 1))  # 1024 px
+    iio.imwrite(str(tmp_path / "a.png"), big)
+    iio.imwrite(str(tmp_path / "b.png"), big[::-1])
+    out = tmp_path / "out.txt"
+    out.write_text("previous scores")
+    proc = subprocess.Popen([sys.executable, "-m", "metrics.lpips.compute", str(tmp_path / "a.png"),
+                             str(tmp_path / "b.png"), "--model", "vgg", "-o", str(out)], env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    err = ctrl_c_after(proc, "1 pair(s)")  # logged just before the one pair is scored
+    assert proc.returncode == 130, err
+    assert out.read_text() == "previous scores"

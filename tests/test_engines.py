@@ -2,6 +2,7 @@
 import os
 import shutil
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -63,6 +64,28 @@ def test_export_is_cached_on_disk(params_dir, tmp_path):
     Scorer("alex", params_dir=str(tmp_path), backend="onnxruntime", winograd=False)
     added = sorted(set(os.listdir(str(tmp_path / "onnx"))) - set(exported) - set(added))
     assert [name.split("-")[1:-2] for name in added] == [["pairs"], ["trunk"]]
+
+
+def test_exports_a_killed_process_left_are_removed(params_dir, tmp_path, monkeypatch):
+    import tempfile
+    from metrics.lpips.engines import onnx_export
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    shutil.copy(os.path.join(params_dir, "alex_with_LPIPS.h5"), str(tmp_path))
+    cache = tmp_path / "onnx"
+    cache.mkdir()
+    old_part = cache / ".alex-trunk-winograd-x-y.onnx.abc.part"
+    old_dir = tmp_path / "tmp" / (onnx_export.EXPORT_TEMP_PREFIX + "abc")
+    new_part = cache / ".alex-head-x-y.onnx.def.part"  # perhaps another process's, now
+    for path in (old_part, new_part):
+        path.write_bytes(b"partial")
+    old_dir.mkdir()
+    two_hours_ago = time.time() - 7200
+    for path in (old_part, old_dir):
+        os.utime(str(path), (two_hours_ago, two_hours_ago))
+    Scorer("alex", params_dir=str(tmp_path), backend="onnxruntime")
+    assert not old_part.exists() and not old_dir.exists() and new_part.exists()
+    assert os.listdir(str(tmp_path / "tmp")) == []  # the export's own folder is gone too
 
 
 def test_export_cache_follows_the_rewrite_code(params_dir, monkeypatch, tmp_path):

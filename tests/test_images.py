@@ -60,3 +60,54 @@ def test_read_image_names_an_unreadable_file(tmp_path):
     path.write_bytes(b"not an image")
     with pytest.raises(ValueError, match="cannot read image .*broken.png"):
         read_image(str(path))
+
+
+def _photo():
+    """A smooth 48 x 64 RGB picture (JPEG keeps it nearly intact)."""
+    y, x = np.mgrid[0:48, 0:64]
+    return np.stack([x * 4, y * 5, (x + y) * 2], axis=2).astype(np.uint8)
+
+
+def test_cmyk_jpeg_is_converted_to_rgb(tmp_path):
+    rgb = _photo()
+    Image.fromarray(rgb).convert("CMYK").save(str(tmp_path / "cmyk.jpg"), quality=95)
+    Image.fromarray(rgb).save(str(tmp_path / "rgb.jpg"), quality=95)
+    cmyk, plain = read_image(str(tmp_path / "cmyk.jpg")), read_image(str(tmp_path / "rgb.jpg"))
+    assert cmyk.shape == (48, 64, 3)
+    # The same picture, not its inverted ink channels.
+    assert np.abs(cmyk.astype(int) - plain.astype(int)).mean() < 4
+
+
+def test_16bit_rgb_png_keeps_its_low_byte(tmp_path):
+    rng = np.random.default_rng(0)
+    deep = rng.integers(0, 65536, (40, 50, 3), dtype=np.uint16)
+    import imagecodecs
+    (tmp_path / "deep.png").write_bytes(imagecodecs.png_encode(deep))
+    got = read_image(str(tmp_path / "deep.png"))
+    assert got.dtype == np.uint16
+    np.testing.assert_array_equal(got, deep)
+
+
+def test_animations_are_refused(tmp_path):
+    frames = [Image.fromarray(np.full((32, 32, 3), v, np.uint8)) for v in (0, 255)]
+    for name in ("anim.png", "anim.webp", "anim.tif"):
+        frames[0].save(str(tmp_path / name), save_all=True, append_images=frames[1:])
+        with pytest.raises(ValueError, match="frames"):
+            read_image(str(tmp_path / name))
+
+
+def test_oversized_images_are_refused_before_decoding(tmp_path, monkeypatch):
+    from metrics.lpips.data import images
+    # A PNG whose header claims 20000 x 10000 pixels: refused from the header alone.
+    small = tmp_path / "small.png"
+    Image.fromarray(_photo()).save(str(small))
+    data = bytearray(small.read_bytes())
+    data[16:24] = (20000).to_bytes(4, "big") + (10000).to_bytes(4, "big")
+    (tmp_path / "huge.png").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="200000000 pixels is more than"):
+        read_image(str(tmp_path / "huge.png"))
+    # Other formats, through Pillow, under the same limit.
+    Image.fromarray(_photo()).save(str(tmp_path / "photo.bmp"))
+    monkeypatch.setattr(images, "MAX_PIXELS", 1000)
+    with pytest.raises(ValueError, match="3072 pixels is more than the 1000"):
+        read_image(str(tmp_path / "photo.bmp"))

@@ -67,6 +67,32 @@ def test_input_errors(params_dir, pair):
         Scorer("alex", params_dir=params_dir, batch_size=0)
 
 
+def test_arrays_out_of_range_or_empty_are_refused(params_dir, random_batches):
+    scorer = Scorer("alex", params_dir=params_dir)
+    x0, x1, x2 = random_batches
+    bad = x1.copy()
+    bad[2, 0, 3, 4] = np.nan
+    for wrong, what in ((x1 * 255, "from"), (bad, "NaN present"), (x1 + 1.5, "from")):
+        with pytest.raises(ValueError, match="finite and lie in \\[-1, 1\\].*" + what):
+            scorer.score_inputs(x0, wrong)
+        with pytest.raises(ValueError, match="finite and lie in"):
+            scorer.score_2afc(x0, x2, wrong)
+        with pytest.raises(ValueError, match="finite and lie in"):
+            scorer.features(wrong)
+        with pytest.raises(ValueError, match="finite and lie in"):
+            scorer.score_one_to_many(x0[0], wrong)
+    empty = np.zeros((0, 3, 64, 64), np.float32)
+    with pytest.raises(ValueError, match="no images"):
+        scorer.score_inputs(empty, empty)
+    with pytest.raises(ValueError, match="no images"):
+        distance(np.zeros((0, 64, 64, 3), np.uint8), np.zeros((0, 64, 64, 3), np.uint8),
+                 params_dir=params_dir)
+    # The graph refuses an empty batch when it is built (NNabla ran it into SIGFPE).
+    empty_var = nn.Variable((0, 3, 64, 64))
+    with pytest.raises(ValueError, match="img0 holds no images"):
+        LPIPS("alex", params_dir=params_dir)(empty_var, empty_var)
+
+
 @pytest.fixture(scope="module")
 def random_batches():
     rng = np.random.default_rng(0)

@@ -92,6 +92,10 @@ def test_missing_file_names_the_folder_and_the_original_module_s_copy(tmp_path, 
     name = registry.get_weight_file("squeeze", "0.1").filename
     monkeypatch.chdir(str(tmp_path))
     chosen = tmp_path / "empty"
+    with pytest.raises(WeightsError, match="empty .from the params_dir argument.* does not exist"):
+        load_weights("squeeze", "0.1", str(chosen))  # a typo: no folder made, no download
+    assert not chosen.exists()
+    chosen.mkdir()
     with pytest.raises(WeightsError) as plain:
         load_weights("squeeze", "0.1", str(chosen))
     assert "Looked in {}, the folder chosen by the params_dir argument".format(chosen) in str(plain.value)
@@ -121,6 +125,7 @@ def test_download_success(server, params_dir, tmp_path):
     with open(os.path.join(params_dir, "alex_with_LPIPS.h5"), "rb") as f:
         routes["/lpips/alex_with_LPIPS.h5"] = route(f.read())
     cache = tmp_path / "cache"
+    cache.mkdir()
     net = LPIPS("alex", params_dir=str(cache))
     assert os.listdir(str(cache)) == ["alex_with_LPIPS.h5"]
     assert net.parameters()["conv0/conv/W"].shape == (64, 3, 11, 11)
@@ -138,9 +143,11 @@ def test_failed_download_leaves_nothing(server, params_dir, tmp_path, monkeypatc
     elif case == "offline":
         monkeypatch.setenv(registry.URL_BASE_ENV, "http://127.0.0.1:9/lpips")  # nothing listens
     cache = tmp_path / "cache"
-    with pytest.raises(WeightsError, match="download failed.*make setup"):
+    cache.mkdir()
+    with pytest.raises(WeightsError, match="download failed.*make setup") as failed:
         load_weights("alex", "0.1", str(cache))
-    assert not cache.exists() or os.listdir(str(cache)) == []
+    assert ".part" not in str(failed.value)  # no temporary file named: it is gone
+    assert os.listdir(str(cache)) == []
     # A later run with a working server fetches the right file, not a leftover.
     routes["/lpips/alex_with_LPIPS.h5"] = route(good)
     monkeypatch.setenv(registry.URL_BASE_ENV, base)

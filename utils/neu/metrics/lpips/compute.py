@@ -19,9 +19,9 @@ import sys
 
 import nnabla as nn
 
-from .cli.common import (EXIT_ENVIRONMENT, EXIT_INPUT, EXIT_INTERRUPTED, configure_logging,
-                         write_output)
-from .cli.interrupt import ctrl_c_between_items
+from .cli.common import (EXIT_ENVIRONMENT, EXIT_INPUT, OutputError,
+                         check_output_path, configure_logging, write_output)
+from .cli.interrupt import ctrl_c_between_items, exit_code
 from .cli.mpi import world
 from .cli.progress import Progress
 from .cli.scoring import score_pairs
@@ -115,6 +115,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
+    if args.heatmap_dir and os.path.exists(args.heatmap_dir) and not os.path.isdir(args.heatmap_dir):
+        parser.error("--heatmap-dir {} is a file, not a folder".format(args.heatmap_dir))
+    if args.outfile:
+        try:  # before any work: a wrong -o would otherwise be found after all the scoring
+            check_output_path(args.outfile)
+        except OutputError as e:
+            parser.error(str(e))
     try:
         mpi = world()
     except RuntimeError as e:
@@ -137,6 +144,10 @@ def main(argv=None):
         if mpi.rank > 0:
             return 0
         rows = [(p0, p1, scores[i]) for i, (p0, p1) in enumerate(pairs) if i in scores]
+        if not rows:
+            logger.error("all %d pair(s) were skipped (reasons above); no score file was "
+                         "written", len(skipped))
+            return EXIT_INPUT
         if args.format == "original":
             single = not args.all_pairs and all(os.path.isfile(p) and is_image(p)
                                                 for p in args.paths)
@@ -151,9 +162,12 @@ def main(argv=None):
     except InputError as e:
         logger.error("%s", e)
         return EXIT_INPUT
-    except KeyboardInterrupt:
+    except OutputError as e:
+        logger.error("%s", e)
+        return EXIT_ENVIRONMENT
+    except KeyboardInterrupt as e:
         logger.error("interrupted; no score file was written")
-        return EXIT_INTERRUPTED
+        return exit_code(e)
     summary = summarize([s for _, _, s in rows])
     if summary["count"]:
         logger.info("mean LPIPS over %d pair(s): %.6f (standard error %.6f)%s", summary["count"],

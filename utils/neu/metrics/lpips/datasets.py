@@ -18,8 +18,8 @@ import os
 import shutil
 import sys
 
-from .cli.common import (EXIT_ENVIRONMENT, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK,
-                         configure_logging)
+from .cli.common import EXIT_ENVIRONMENT, EXIT_INPUT, EXIT_OK, configure_logging
+from .cli.interrupt import exit_code, interrupted_at_once
 from .cli.progress import Progress
 from .data.download import DownloadError, UnreachableError, download_resumable, part_path
 from .evaluation import bapps_archives as archives
@@ -157,13 +157,14 @@ def main(argv=None):
     root = os.path.abspath(os.path.expanduser(args.dataroot))
     try:
         os.makedirs(root, exist_ok=True)
-        return fetch_bapps(root, args.subset, args.base_url, args.keep_archives, args.quiet)
-    except KeyboardInterrupt:
+        with interrupted_at_once():
+            return fetch_bapps(root, args.subset, args.base_url, args.keep_archives, args.quiet)
+    except KeyboardInterrupt as e:
         kept = [part_path(archives.archive_path(root, a)) for a in archives.chosen(args.subset)]
         kept = [p for p in kept if os.path.exists(p)]
         logger.error("interrupted%s", "; the bytes received are kept in {}: run again to "
                      "resume".format(", ".join(kept)) if kept else "")
-        return EXIT_INTERRUPTED
+        return exit_code(e)
     except OSError as e:
         logger.error("%s", e)
         return EXIT_ENVIRONMENT

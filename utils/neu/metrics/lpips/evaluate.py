@@ -19,9 +19,9 @@ import sys
 
 import nnabla as nn
 
-from .cli.common import (EXIT_ENVIRONMENT, EXIT_INPUT, EXIT_INTERRUPTED, configure_logging,
-                         write_output)
-from .cli.interrupt import ctrl_c_between_items
+from .cli.common import (EXIT_ENVIRONMENT, EXIT_INPUT, OutputError,
+                         check_output_path, configure_logging, write_output)
+from .cli.interrupt import ctrl_c_between_items, exit_code
 from .cli.progress import Progress
 from .data.report import FORMATS
 from .engines import BACKENDS, BackendError
@@ -94,6 +94,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
+    if args.outfile:
+        try:
+            check_output_path(args.outfile)
+        except OutputError as e:
+            parser.error(str(e))
     configure_logging(args.quiet)
     if args.plot:
         try:
@@ -129,9 +134,12 @@ def main(argv=None):
     except bapps.DatasetError as e:
         logger.error("%s", e)
         return EXIT_INPUT
-    except KeyboardInterrupt:
+    except OutputError as e:
+        logger.error("%s", e)
+        return EXIT_ENVIRONMENT
+    except KeyboardInterrupt as e:
         logger.error("interrupted; no results were written")
-        return EXIT_INTERRUPTED
+        return exit_code(e)
     return 0
 
 

@@ -160,6 +160,8 @@ class LPIPS(object):
         shape = tuple(x.shape)
         if len(shape) != 4 or shape[1] != 3:
             raise ValueError("{} must have shape (N, 3, H, W), got {}".format(name, shape))
+        if shape[0] == 0:
+            raise ValueError("{} holds no images (N = 0)".format(name))
         check_size(self.model, shape[2], shape[3], name)
 
     def _check_pair(self, img0, img1):

@@ -2,13 +2,14 @@
 # Licensed under the Apache License, Version 2.0.
 """Exit codes, logging and output, the same for every command."""
 import logging
+import os
 import sys
 
 from ..data.atomic import atomic_path
 
 logger = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_USAGE, EXIT_INPUT, EXIT_ENVIRONMENT, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
+EXIT_OK, EXIT_USAGE, EXIT_INPUT, EXIT_ENVIRONMENT = 0, 2, 3, 4  # 130/143: cli.interrupt
 
 
 def configure_logging(quiet=False, rank=0):
@@ -21,14 +22,51 @@ def configure_logging(quiet=False, rank=0):
     logging.getLogger("nnabla").setLevel(level)
 
 
+class OutputError(RuntimeError):
+    """An output cannot be written (a full disk, a closed pipe, a path that is no file)."""
+
+
+def check_output_path(outfile):
+    """Raises OutputError, before any work, when ``outfile`` cannot be a file we write: a
+    directory, or a path under a file. (A full disk is only found when writing.)"""
+    real = os.path.realpath(outfile)
+    if os.path.isdir(real):
+        raise OutputError("{} is a directory; -o takes a file name".format(outfile))
+    folder = os.path.dirname(real)
+    while not os.path.exists(folder):
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(folder):
+        raise OutputError("{} cannot be made: {} is a file, not a folder".format(outfile, folder))
+    if not os.path.exists(real) and not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError("{} cannot be made: no permission to write in {}".format(
+            outfile, folder))
+
+
+def _stdout_gone():
+    # Later writes (and the interpreter's own flush at exit) go nowhere instead of failing.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def write_output(text, outfile=None):
     """Writes ``text`` to stdout, or whole to ``outfile`` (atomically: an error or Ctrl-C
-    leaves the old file, or none)."""
+    leaves the old file, or none). Raises OutputError when it cannot."""
     if outfile is None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _stdout_gone()
+            raise OutputError("stdout was closed before all output was written") from None
+        except OSError as e:
+            _stdout_gone()
+            raise OutputError("cannot write to stdout: {}".format(e.strerror or e)) from None
         return
-    with atomic_path(outfile) as tmp:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
+    try:
+        with atomic_path(outfile) as tmp:
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(text)
+    except OSError as e:
+        raise OutputError("cannot write {}: {}".format(outfile, e.strerror or e)) from None
     logger.info("written to %s", outfile)

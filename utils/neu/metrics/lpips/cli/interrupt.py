@@ -1,33 +1,71 @@
 # Copyright 2026 The metrics.lpips authors.
 # Licensed under the Apache License, Version 2.0.
-"""Ctrl-C acted on between items, not wherever it lands."""
+"""Ctrl-C and SIGTERM acted on between items, not wherever they land."""
 import contextlib
 import signal
+
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + the signal's number, as shells report
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a job scheduler's pre-emption), handled as Ctrl-C is."""
+
+
+def _interruption(signum):
+    return Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def exit_code(interruption):
+    """The exit code for a caught KeyboardInterrupt: 143 after SIGTERM, else 130."""
+    return EXIT_TERMINATED if isinstance(interruption, Terminated) else EXIT_INTERRUPTED
+
+
+@contextlib.contextmanager
+def _handlers(handler):
+    try:
+        previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread: signals are not ours to handle
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
 
 
 @contextlib.contextmanager
 def ctrl_c_between_items():
-    """Yields a function that raises KeyboardInterrupt once Ctrl-C has been pressed, for a
-    loop to call between items. Raised wherever it lands, it can land inside the lock the
-    main thread waits on for a decoder, and CPython then fails with "cannot release
-    un-acquired lock" (seen in CI). A second Ctrl-C interrupts at once."""
-    pressed = []
+    """Yields a function that raises KeyboardInterrupt (:class:`Terminated` after SIGTERM)
+    once Ctrl-C has been pressed or SIGTERM received, for a loop to call between items. Raised
+    wherever it lands, it can land inside the lock the main thread waits on for a decoder,
+    and CPython then fails with "cannot release un-acquired lock" (seen in CI). A second
+    signal interrupts at once. One that came after the loop's last check (during the last
+    batch) is raised when the block ends, so that nothing is written."""
+    pressed, raised = [], []
 
-    def on_sigint(signum, frame):
+    def on_signal(signum, frame):
         if pressed:
-            raise KeyboardInterrupt
+            raise _interruption(signum)
         pressed.append(signum)
 
     def stop_if_pressed():
         if pressed:
-            raise KeyboardInterrupt
+            raised.append(True)
+            raise _interruption(pressed[0])
 
-    try:
-        previous = signal.signal(signal.SIGINT, on_sigint)
-    except ValueError:  # not the main thread: Ctrl-C is not ours to handle
+    with _handlers(on_signal):
         yield stop_if_pressed
-        return
-    try:
-        yield stop_if_pressed
-    finally:
-        signal.signal(signal.SIGINT, previous)
+        if not raised:
+            stop_if_pressed()
+
+
+@contextlib.contextmanager
+def interrupted_at_once():
+    """Ctrl-C and SIGTERM raise where they land (KeyboardInterrupt, :class:`Terminated`), for
+    work with no decoder threads whose clean-up runs in ``finally`` blocks (a download)."""
+    def on_signal(signum, frame):
+        raise _interruption(signum)
+
+    with _handlers(on_signal):
+        yield

@@ -3,22 +3,44 @@
 """Writing files so that readers see the old file or the whole new one, never a part."""
 import contextlib
 import os
+import stat
 import tempfile
+
+
+def _new_file_mode():
+    """What ``open()`` would give a new file: 0666 less the process's umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 @contextlib.contextmanager
 def atomic_path(dest):
     """Yields a temporary path beside ``dest``; renames it to ``dest`` when the block ends
-    normally, and removes it when the block raises (Ctrl-C included)."""
-    folder = os.path.dirname(os.path.abspath(dest))
+    normally, and removes it when the block raises (Ctrl-C included).
+
+    A symbolic link stays a link: its target is what gets replaced. A file keeps its
+    permissions; a new one gets the umask's. A FIFO or a device (``-o /dev/stdout``) cannot
+    be replaced and must not be: the path itself is yielded, to be written in place."""
+    real = os.path.realpath(dest)
+    try:
+        mode = os.stat(real).st_mode
+    except FileNotFoundError:
+        mode = None
+    if mode is not None and stat.S_ISDIR(mode):
+        raise IsADirectoryError("{} is a directory".format(dest))
+    if mode is not None and not stat.S_ISREG(mode):
+        yield real
+        return
+    folder = os.path.dirname(real)
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(dest) + ".",
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(real) + ".",
                                suffix=".part")
     os.close(fd)
-    os.chmod(tmp, 0o644)  # mkstemp makes it private; outputs and the cache are meant to be shared
+    os.chmod(tmp, stat.S_IMODE(mode) if mode is not None else _new_file_mode())
     try:
         yield tmp
-        os.replace(tmp, dest)
+        os.replace(tmp, real)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)

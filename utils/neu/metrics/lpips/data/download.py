@@ -8,15 +8,19 @@ kept in ``<dest>.part`` and the next call asks the server only for the rest).
 """
 import os
 import re
+import time
 
 import requests
 
 from .atomic import atomic_path
 
-# Small enough that a cut connection loses little: urllib3 drops a chunk it could not fill.
-CHUNK_BYTES = 1 << 16
+CHUNK_BYTES = 1 << 16  # at most, per read
 # Seconds to connect (an offline machine fails in this time) and between two received chunks.
 TIMEOUT = (10, 60)
+# A server that trickles (a byte every few seconds never trips the timeout above) is given up
+# on when fewer than MIN_BYTES_PER_WINDOW arrive in WINDOW_SECONDS.
+WINDOW_SECONDS = 60.0
+MIN_BYTES_PER_WINDOW = 64 * 1024
 
 
 class DownloadError(RuntimeError):
@@ -35,14 +39,36 @@ def _get(url, timeout, headers=None):
     return response
 
 
+def _arriving(response):
+    """The body in pieces as they arrive: a trickling server's few bytes come back at once
+    (``iter_content`` would wait for a whole chunk), so a stall can be seen."""
+    import urllib3
+    try:
+        while True:
+            piece = response.raw.read1(CHUNK_BYTES, decode_content=True)
+            if not piece:
+                return
+            yield piece
+    except (urllib3.exceptions.HTTPError, OSError) as e:  # what iter_content would wrap
+        raise requests.ConnectionError(str(e)) from None
+
+
 def _copy(response, out, progress=None):
-    """Writes the response body to ``out``; returns the number of bytes written."""
-    received = 0
-    for chunk in response.iter_content(CHUNK_BYTES):
+    """Writes the response body to ``out``; returns the number of bytes written. Raises
+    DownloadError when the transfer stalls (see ``MIN_BYTES_PER_WINDOW``)."""
+    received, window_start, window_bytes = 0, time.monotonic(), 0
+    for chunk in _arriving(response):
         out.write(chunk)
         received += len(chunk)
+        window_bytes += len(chunk)
         if progress is not None:
             progress(len(chunk))
+        now = time.monotonic()
+        if now - window_start >= WINDOW_SECONDS:
+            if window_bytes < MIN_BYTES_PER_WINDOW:
+                raise DownloadError("{}: stalled, {} bytes in the last {:.0f} s".format(
+                    response.url, window_bytes, now - window_start))
+            window_start, window_bytes = now, 0
     return received
 
 
@@ -136,7 +162,7 @@ def download_resumable(url, dest, on_start=None, progress=None, timeout=TIMEOUT)
         with open(part, "ab" if have else "wb") as out:
             try:
                 _copy(response, out, progress)
-            except requests.RequestException as e:
+            except (requests.RequestException, DownloadError) as e:
                 raise DownloadError("{}: cut off after {} of {} bytes ({}); they are kept in {}, "
                                     "run again to resume".format(url, out.tell(), total or "?",
                                                                  e, part)) from None

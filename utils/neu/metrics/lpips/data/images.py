@@ -64,15 +64,41 @@ def resize_to(img, shape):
 
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-# PNG colour types whose 8-bit pixels libpng returns as they are stored, as Pillow does:
+# PNG colour types whose pixels libpng returns as they are stored, as Pillow does for 8 bits:
 # gray, RGB, gray + alpha, RGBA (palettes are expanded differently: they take Pillow's path).
 _DIRECT_PNG_COLOUR_TYPES = (0, 2, 4, 6)
+# Pillow's decompression-bomb limit (2 x Image.MAX_IMAGE_PIXELS), for every reader: larger
+# images are refused before decoding, with a message, instead of exhausting memory.
+MAX_PIXELS = 178956970
+# Pillow image modes converted to RGB by Pillow itself (their raw channels are not RGB).
+_CONVERTED_MODES = ("CMYK", "YCbCr", "LAB", "HSV", "1")
 
 
-def read_8bit_png(path):
-    """The pixels of an 8-bit gray, RGB or RGBA PNG decoded by libpng through imagecodecs,
-    which takes half Pillow's time on small images (110 against 225 us a 64 px image,
-    measured), else None (other files, other PNGs, or imagecodecs not installed)."""
+def _check_pixels(width, height):
+    if width * height > MAX_PIXELS:
+        raise ValueError("{} x {} = {} pixels is more than the {} this reads (Pillow's "
+                         "decompression-bomb limit); scale it down first".format(
+                             width, height, width * height, MAX_PIXELS))
+
+
+def _png_chunks_before_data(data):
+    """Types of the chunks before the first IDAT."""
+    types, at = [], 8
+    while at + 8 <= len(data):
+        length = int.from_bytes(data[at:at + 4], "big")
+        kind = data[at + 4:at + 8]
+        if kind == b"IDAT":
+            break
+        types.append(kind)
+        at += 12 + length
+    return types
+
+
+def read_png(path):
+    """The pixels of an 8- or 16-bit gray, RGB or RGBA PNG decoded by libpng through
+    imagecodecs (uint8 or uint16; Pillow reads 16-bit RGB as 8 bits, and takes twice the
+    time on small images: 110 against 225 us a 64 px image, measured), else None (other
+    files, palette PNGs, or imagecodecs not installed). Animated PNGs are refused."""
     try:
         import imagecodecs
     except ImportError:
@@ -83,32 +109,51 @@ def read_8bit_png(path):
         data = f.read()
     # The signature, then IHDR: length and type, width, height, bit depth, colour type.
     if (len(data) < 26 or data[:8] != _PNG_SIGNATURE or data[12:16] != b"IHDR"
-            or data[24] != 8 or data[25] not in _DIRECT_PNG_COLOUR_TYPES):
+            or data[24] not in (8, 16) or data[25] not in _DIRECT_PNG_COLOUR_TYPES):
         return None
+    _check_pixels(int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big"))
+    if b"acTL" in _png_chunks_before_data(data):
+        frames = data.find(b"acTL")
+        count = int.from_bytes(data[frames + 4:frames + 8], "big") if frames > 0 else "several"
+        raise ValueError("an animated PNG ({} frames); LPIPS compares single images: save "
+                         "the frame to score as its own file".format(count))
     try:
         return imagecodecs.png_decode(data)
     except (RuntimeError, ValueError) as e:  # imagecodecs.PngError, or its message undecodable
         raise ValueError("corrupt PNG ({})".format(e)) from None
 
 
-def _read_8bit(path):
-    """The file's pixels when Pillow decodes it as 8-bit gray, RGB or RGBA (the common case,
-    read directly: imageio's wrapping costs about a fifth of a PNG's decoding), else None."""
+def _read_with_pillow(path):
+    """The file's pixels when Pillow decodes it: gray, RGB and RGBA as stored (read directly:
+    imageio's wrapping costs about a fifth of a PNG's decoding); CMYK, YCbCr, Lab, HSV and
+    bilevel converted to RGB by Pillow. None for the rest (palettes, 16 bits, float TIFFs):
+    imageio's plugins take those."""
     from PIL import Image
     with Image.open(path) as image:
-        return np.asarray(image) if image.mode in ("L", "RGB", "RGBA") else None
+        _check_pixels(*image.size)
+        frames = getattr(image, "n_frames", 1)
+        if frames > 1:
+            raise ValueError("{} frames (an animation or a multi-page file); LPIPS compares "
+                             "single images: save the frame to score as its own file".format(
+                                 frames))
+        if image.mode in ("L", "RGB", "RGBA"):
+            return np.asarray(image)
+        if image.mode in _CONVERTED_MODES:
+            return np.asarray(image.convert("RGB"))
+        return None
 
 
 def read_image(path):
     """Reads an image file as H x W x 3 (gray made RGB, alpha dropped), uint8 or uint16."""
     import imageio.v3 as iio
+    from PIL import Image
     try:
-        arr = read_8bit_png(path)
+        arr = read_png(path)
         if arr is None:
-            arr = _read_8bit(path)
-        if arr is None:  # palettes, 16 bits, TIFF variants...: imageio's plugins
+            arr = _read_with_pillow(path)
+        if arr is None:  # 16-bit colour, TIFF variants...: imageio's plugins
             arr = np.asarray(iio.imread(path))
-    except (OSError, ValueError, SyntaxError) as e:
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         raise ValueError("cannot read image {}: {}".format(path, e)) from None
     if arr.dtype not in (np.uint8, np.uint16):
         raise ValueError("{}: unsupported pixel type {} (8- and 16-bit images are)".format(

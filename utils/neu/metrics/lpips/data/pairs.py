@@ -20,11 +20,16 @@ def is_image(path):
 
 
 def list_images(folder):
-    """The image files directly inside ``folder``, sorted by name (other files are ignored)."""
+    """The image files directly inside ``folder``, sorted by name (other files, and hidden
+    ones such as macOS's ``._x.png`` companions, are ignored)."""
     if not os.path.isdir(folder):
         raise InputError("{} is not a directory".format(folder))
-    return sorted(f for f in os.listdir(folder)
-                  if is_image(f) and os.path.isfile(os.path.join(folder, f)))
+    try:
+        names = os.listdir(folder)
+    except OSError as e:
+        raise InputError("cannot list {}: {}".format(folder, e.strerror or e)) from None
+    return sorted(f for f in names if is_image(f) and not f.startswith(".")
+                  and os.path.isfile(os.path.join(folder, f)))
 
 
 def pairs_from_dirs(dir0, dir1, pair_by="name"):
@@ -55,8 +60,14 @@ def read_path_list(path):
     if not os.path.isfile(path):
         raise InputError("list file {} not found".format(path))
     base = os.path.dirname(os.path.abspath(path))
-    with open(path, encoding="utf-8") as f:
-        lines = [line.strip() for line in f]
+    try:
+        with open(path, encoding="utf-8-sig") as f:  # a byte-order mark is not part of a path
+            lines = [line.strip() for line in f]
+    except UnicodeDecodeError as e:
+        raise InputError("{} is not UTF-8 text (byte {} of it: {}); save the list as "
+                         "UTF-8".format(path, e.start, e.reason)) from None
+    except OSError as e:
+        raise InputError("cannot read {}: {}".format(path, e.strerror or e)) from None
     return [os.path.join(base, line) for line in lines if line and not line.startswith("#")]
 
 

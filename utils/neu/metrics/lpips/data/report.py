@@ -5,10 +5,21 @@ import csv
 import io
 import json
 import math
+import re
 
 FORMATS = ("text", "csv", "json")
 # What the original NNabla module's constructor printed on stdout, before any score.
 _ORIGINAL_BANNER = {"alex": "Use AlexNet's features\n", "vgg": "Use VGG's features\n"}
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(path):
+    """``path`` with control characters escaped (a newline as ``\\n``), so that a file name
+    cannot break a line-per-pair text output in two."""
+    return _CONTROL.sub(lambda m: _NAMED.get(m.group(), "\\x{:02x}".format(ord(m.group()))), path)
 
 
 def summarize(scores):
@@ -31,7 +42,8 @@ def render(rows, fmt, info=None, skipped=()):
     scores = [float(s) for _, _, s in rows]
     summary = summarize(scores)
     if fmt == "text":
-        return "".join("{:.6f}: {} - {}\n".format(s, p0, p1) for p0, p1, s in rows)
+        return "".join("{:.6f}: {} - {}\n".format(s, printable(p0), printable(p1))
+                       for p0, p1, s in rows)
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
@@ -58,7 +70,8 @@ def render_original(rows, model, single, outfile=None):
     if single:
         line = "".join("LPIPS: {:.3f}\n".format(s) for _, _, s in rows)
         return (stdout, line) if outfile else (stdout + line, None)
-    lines = "".join("{:.3f}: {} - {}\n".format(s, p0, p1) for p0, p1, s in rows)
+    lines = "".join("{:.3f}: {} - {}\n".format(s, printable(p0), printable(p1))
+                    for p0, p1, s in rows)
     if outfile is None:
         return stdout + lines, None
     stdout += "All the computed LPIPS scores are recorded to {}.\n".format(outfile)

@@ -31,6 +31,36 @@ from ..lpips import SCALE, SHIFT
 logger = logging.getLogger(__name__)
 
 _HEAD_EXPORT_SIDE = 4
+EXPORT_TEMP_PREFIX = "lpips-export-"
+# A partial export untouched this long was left by a killed process (an export takes seconds).
+ABANDONED_SECONDS = 3600
+
+
+def remove_abandoned(cache_folder):
+    """Deletes what killed exports left: ``.*.part`` files in ``cache_folder`` and
+    ``lpips-export-*`` folders in the system's temporary folder (up to 220 and 2 x 57 MB for
+    VGG), when untouched for ``ABANDONED_SECONDS``: another process may be exporting now."""
+    import shutil
+    import time
+    now = time.time()
+    candidates = []
+    if os.path.isdir(cache_folder):
+        candidates += [os.path.join(cache_folder, n) for n in os.listdir(cache_folder)
+                       if n.startswith(".") and n.endswith(".part")]
+    temp = tempfile.gettempdir()
+    candidates += [os.path.join(temp, n) for n in os.listdir(temp)
+                   if n.startswith(EXPORT_TEMP_PREFIX)]
+    for path in candidates:
+        try:
+            if now - os.stat(path).st_mtime < ABANDONED_SECONDS:
+                continue
+            logger.info("removing %s, left by an interrupted export", path)
+            if os.path.isdir(path):
+                shutil.rmtree(path)
+            else:
+                os.remove(path)
+        except OSError:
+            pass  # gone already, or not ours to remove: harmless
 
 
 class ExportError(RuntimeError):
@@ -46,7 +76,7 @@ def _export(net, inputs, outputs, path, dims, rewrite=None, opset=13):
     from nnabla.utils.converter.onnx import OnnxExporter
     from nnabla.utils.save import save
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(prefix=EXPORT_TEMP_PREFIX) as tmp:
         nnp_path, onnx_path = os.path.join(tmp, "graph.nnp"), os.path.join(tmp, "graph.onnx")
         with net.scope():
             save(nnp_path, {

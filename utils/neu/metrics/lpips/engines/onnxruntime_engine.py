@@ -130,6 +130,7 @@ class OnnxRuntimeEngine(object):
             kind = role + (suffix if role != "head" else "")
             path = self._paths[role] = onnx_cache_path(net, kind, params_dir)
             if not os.path.isfile(path):
+                onnx_export.remove_abandoned(os.path.dirname(path))
                 logger.info("exporting the %s %s to %s", net.model, kind, path)
                 export(path)
                 remove_stale_exports(path)

@@ -20,6 +20,16 @@ def _contiguous_float32(x):
     return np.ascontiguousarray(x, dtype=np.float32)  # what the engines are fed
 
 
+def _check_range(*arrays):
+    """The model's inputs lie in [-1, 1]: anything else (0..255 values, NaN) would be scored
+    as a plausible but meaningless number."""
+    for x in arrays:
+        lo, hi = np.min(x), np.max(x)
+        if not (lo >= -1 and hi <= 1):  # also false for NaN
+            raise ValueError("inputs must be finite and lie in [-1, 1]; got values from {} to "
+                             "{}{}".format(lo, hi, " (NaN present)" if np.isnan(lo) else ""))
+
+
 class Scorer(object):
     """Scores numpy image batches with one LPIPS model.
 
@@ -54,6 +64,7 @@ class Scorer(object):
 
     def features(self, x):
         """Trunk features of float32 (N, 3, H, W) images in [-1, 1]: a list of arrays."""
+        _check_range(x)
         return self.engine.features(_contiguous_float32(x))
 
     def score_features(self, feats0, feats1, size=None):
@@ -73,6 +84,8 @@ class Scorer(object):
             raise ValueError("the two batches differ in shape: {} and {}".format(x0.shape, x1.shape))
         if x0.ndim != 4 or x0.shape[1] != 3:
             raise ValueError("expected (N, 3, H, W) arrays, got {}".format(x0.shape))
+        if x0.shape[0] == 0:
+            raise ValueError("the batches hold no images (N = 0)")
         check_size(self.net.model, x0.shape[2], x0.shape[3], "the images")
 
     def _chunks(self, n, size):
@@ -90,6 +103,7 @@ class Scorer(object):
         """Scores float32 (N, 3, H, W) arrays in [-1, 1], one trunk pass per batch for both
         sides: (N,) float32 scores, and with ``spatial`` a tuple (scores, (N, H, W) maps)."""
         self._check_pair(x0, x1)
+        _check_range(x0, x1)
         return self._score_pairs(x0, x1, _contiguous_float32)
 
     def score_images(self, img0, img1):
@@ -102,6 +116,8 @@ class Scorer(object):
                 img0.shape, img1.shape))
         if img0.ndim != 4 or img0.shape[3] != 3:
             raise ValueError("expected N x H x W x 3 images, got shape {}".format(img0.shape))
+        if img0.shape[0] == 0:
+            raise ValueError("the batches hold no images (N = 0)")
         check_size(self.net.model, img0.shape[1], img0.shape[2], "the images")
         if img0.dtype != np.uint8 or img1.dtype != np.uint8:  # each side's type and range checked
             img0, img1 = to_unit_range(img0), to_unit_range(img1)
@@ -122,10 +138,11 @@ class Scorer(object):
         reference's features computed once."""
         ref = np.asarray(ref).reshape((1,) + tuple(xs.shape[1:]))
         self._check_pair(ref, xs[:1])
-        ref_feats = self.features(ref)
+        _check_range(ref, xs)
+        ref_feats = self.engine.features(_contiguous_float32(ref))
         parts = []
         for start, stop in self._chunks(len(xs), xs.shape[2:]):
-            feats = self.features(xs[start:stop])
+            feats = self.engine.features(_contiguous_float32(xs[start:stop]))
             tiled = [np.broadcast_to(r, f.shape) for r, f in zip(ref_feats, feats)]
             parts.append(self.score_features(tiled, feats, xs.shape[2:]))
         return self._merge(parts)
@@ -135,10 +152,12 @@ class Scorer(object):
         trunk passes per batch instead of four."""
         self._check_pair(ref, p0)
         self._check_pair(ref, p1)
+        _check_range(ref, p0, p1)
         d0, d1 = [], []
         for start, stop in self._chunks(len(ref), ref.shape[2:]):
             n = stop - start
-            feats = self.features(np.concatenate([ref[start:stop], p0[start:stop], p1[start:stop]]))
+            feats = self.engine.features(_contiguous_float32(
+                np.concatenate([ref[start:stop], p0[start:stop], p1[start:stop]])))
             fr, f0, f1 = ([f[k * n:(k + 1) * n] for f in feats] for k in range(3))
             d0.append(self.score_features(fr, f0, ref.shape[2:]))
             d1.append(self.score_features(fr, f1, ref.shape[2:]))

@@ -18,7 +18,7 @@ import os
 
 import numpy as np
 
-from ..data.images import read_8bit_png, to_rgb
+from ..data.images import read_png, to_rgb
 from ..data.pairs import InputError
 
 MODES = ("2afc", "jnd")
@@ -132,7 +132,9 @@ def load_patch(path, size=LOAD_SIZE):
     against 2.3 ms a 256 px patch (measured)."""
     from PIL import Image
     try:
-        pixels = read_8bit_png(path)
+        pixels = read_png(path)
+        if pixels is not None and pixels.dtype != np.uint8:
+            pixels = None  # 16 bits: Pillow's own reduction, as the reference's loader
         with (Image.fromarray(to_rgb(pixels)) if pixels is not None else
               Image.open(path)) as image:
             image = image.convert("RGB")

@@ -6,7 +6,8 @@
 A set is in place only when it is whole: an archive is unpacked into a hidden staging folder
 beside its destination and renamed into place in one step, carrying a marker file
 (``MARKER``) with what it came from. A folder without the marker was not finished here and
-is never taken as complete. Archive members that would land outside the staging folder
+is never taken as complete (a staging folder a killed run left is removed by the next; one
+run per DATAROOT at a time). Archive members that would land outside the staging folder
 (absolute paths, ``..``, links, devices) are refused before anything is written.
 
 The archives and their layout are those of the reference's ``scripts/download_dataset.sh``
@@ -117,7 +118,11 @@ def unpack(path, root, archive, progress=None):
     dest = destination(root, archive)
     parent = os.path.dirname(dest)
     os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".unpacking-{}-".format(archive.subset), dir=parent)
+    prefix = ".unpacking-{}-".format(archive.subset)
+    for name in os.listdir(parent):  # a killed run's half-unpacked staging folder
+        if name.startswith(prefix):
+            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+    staging = tempfile.mkdtemp(prefix=prefix, dir=parent)
     files = 0
     try:
         with open(path, "rb") as raw:

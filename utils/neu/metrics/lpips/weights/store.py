@@ -177,7 +177,12 @@ def _fetch(entry, path, params_dir):
     logger.info("downloading %s to %s", url, path)
 
     def check(tmp_path):
-        check_parameters(read_h5(tmp_path), entry.model, True, "downloaded " + url)
+        try:
+            params = read_h5(tmp_path)
+        except WeightsError:  # its message names the temporary file, deleted by now
+            raise ValueError("the answer is not an HDF5 parameter file (a login page or a "
+                             "proxy's error page?)") from None
+        check_parameters(params, entry.model, True, "downloaded " + url)
 
     try:
         download_file(url, path, check=check)
@@ -196,7 +201,13 @@ def load_weights(model, version="0.1", params_dir=None, lpips=True):
     (with instructions for offline use) when it cannot be had or does not fit.
     """
     entry = registry.get_weight_file(model, version)
-    path = os.path.join(resolve_params_dir(params_dir), entry.filename)
+    folder = resolve_params_dir(params_dir)
+    if (params_dir or os.environ.get(PARAMS_DIR_ENV)) and not os.path.isdir(folder):
+        # A folder named by the user must exist: a typo should not start a download.
+        raise WeightsError("the weights folder {} (from {}) {}".format(
+            folder, _folder_source(params_dir),
+            "is a file" if os.path.exists(folder) else "does not exist"))
+    path = os.path.join(folder, entry.filename)
     if not os.path.isfile(path):
         _fetch(entry, path, params_dir)
     stat = os.stat(path)
