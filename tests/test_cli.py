@@ -8,7 +8,9 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
+import time
 
 import imageio.v3 as iio
 import numpy as np
@@ -302,6 +304,8 @@ def test_wrong_output_paths_are_refused_before_any_work(params_dir, dirs, tmp_pa
     result = cli(ref, dist, "--params-dir", tmp_path / "typo")
     assert result.returncode == 4 and "does not exist" in result.stderr
     assert not (tmp_path / "typo").exists()
+    result = cli(ref, dist, "--params-dir", tmp_path / "plain")
+    assert result.returncode == 4 and "is a file" in result.stderr
 
 
 def test_outputs_that_fail_when_written_exit_4_without_traceback(params_dir, dirs):
@@ -309,6 +313,11 @@ def test_outputs_that_fail_when_written_exit_4_without_traceback(params_dir, dir
     result = cli(ref, dist, "-o", "/dev/full")
     assert result.returncode == 4 and "cannot write /dev/full" in result.stderr
     assert "Traceback" not in result.stderr
+    with open("/dev/full", "w") as full:  # stdout on a full disk
+        result = subprocess.run([sys.executable, "-m", "metrics.lpips.compute", str(ref), str(dist)],
+                                env=ENV, stdout=full, stderr=subprocess.PIPE, text=True)
+    assert result.returncode == 4 and "cannot write to stdout" in result.stderr
+    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
     proc = subprocess.Popen([sys.executable, "-m", "metrics.lpips.compute", str(ref), str(dist)],
                             env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     proc.stdout.close()  # the reader is gone before the scores come (a `| head -0`)
@@ -376,6 +385,48 @@ def test_interrupted_run_leaves_no_partial_file(params_dir, tmp_path, signum, co
     assert "interrupted" in err
     assert sorted(os.listdir(str(tmp_path))) == ["imgs", "maps"]  # no score file
     assert not [n for n in os.listdir(str(maps)) if n.endswith(".part")]
+
+
+def test_ctrl_c_during_an_export_stops_it_and_leaves_nothing(params_dir, tmp_path):
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    shutil.copy(os.path.join(params_dir, "vgg_with_LPIPS.h5"), str(weights))
+    sample = os.path.join(SAMPLES, "ref", "cat.png")
+    proc = subprocess.Popen([sys.executable, "-m", "metrics.lpips.compute", sample, sample,
+                             "--model", "vgg", "--params-dir", str(weights)], env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    started = time.time()
+    err = ctrl_c_after(proc, "exporting the vgg trunk")
+    assert proc.returncode == 130, err
+    # Stopped mid-export (the trunk never written), its temporary files removed on the way out.
+    cache = weights / "onnx"
+    assert not cache.exists() or os.listdir(str(cache)) == []
+    temp = tempfile.gettempdir()
+    assert not [n for n in os.listdir(temp) if n.startswith("lpips-export-")
+                and os.stat(os.path.join(temp, n)).st_mtime >= started]
+
+
+LOADING = """
+import os, signal, sys, time
+sys.argv[0] = "-m"  # as while python -m metrics.lpips.compute loads
+import metrics.lpips
+os.kill(os.getpid(), signal.{})
+time.sleep(10)
+"""
+
+
+@pytest.mark.parametrize("name, code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_signal_while_a_command_loads_exits_quietly(name, code):
+    # Raised inside NNabla's import, a KeyboardInterrupt printed a traceback and crashed
+    # NNabla's exit handler now and then (a segfault).
+    result = subprocess.run([sys.executable, "-c", LOADING.format(name)], env=ENV,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == code and "Traceback" not in result.stderr, result.stderr
+    # Imported as a library, the package leaves the process's signal handlers alone.
+    library = subprocess.run([sys.executable, "-c", "import signal, metrics.lpips; "
+                              "print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"],
+                             env=ENV, capture_output=True, text=True, timeout=60)
+    assert library.stdout.strip() == "True", library.stderr
 
 
 def test_ctrl_c_is_deferred_to_between_pairs():

@@ -21,7 +21,7 @@ import nnabla as nn
 
 from .cli.common import (EXIT_ENVIRONMENT, EXIT_INPUT, OutputError,
                          check_output_path, configure_logging, write_output)
-from .cli.interrupt import ctrl_c_between_items, exit_code
+from .cli.interrupt import ctrl_c_between_items, exit_code, interrupted_at_once
 from .cli.mpi import world
 from .cli.progress import Progress
 from .cli.scoring import score_pairs
@@ -76,18 +76,24 @@ def build_parser():
     return p
 
 
-def _score_share(args, pairs, mpi, stop_if_interrupted):
-    """Scores this rank's share. Returns (exit code, message, scores, skipped): errors are
-    returned rather than raised so that every rank reaches the gather."""
+def _make_scorer(args, mpi):
+    """The Scorer, or (exit code, message) when it cannot be made: errors are returned rather
+    than raised so that every MPI rank reaches the gather."""
     try:
         # Under MPI each local rank takes its own GPU and its share of the CPU cores.
         nn.set_default_context(choose_context(args.context, args.device_id + mpi.local_rank))
-        scorer = Scorer(model=args.model, version=args.version, params_dir=args.params_dir,
-                        batch_size=args.batch_size, spatial=bool(args.heatmap_dir),
-                        backend=args.backend, winograd=args.winograd,
-                        threads=max(1, (os.cpu_count() or 1) // mpi.local_size))
+        return Scorer(model=args.model, version=args.version, params_dir=args.params_dir,
+                      batch_size=args.batch_size, spatial=bool(args.heatmap_dir),
+                      backend=args.backend, winograd=args.winograd,
+                      threads=max(1, (os.cpu_count() or 1) // mpi.local_size))
     except (BackendError, ContextError, WeightsError) as e:
-        return EXIT_ENVIRONMENT, str(e), {}, []
+        return EXIT_ENVIRONMENT, str(e)
+
+
+def _score_share(args, pairs, mpi, scorer, stop_if_interrupted):
+    """Scores this rank's share. Returns (exit code, message, scores, skipped)."""
+    if isinstance(scorer, tuple):
+        return scorer + ({}, [])
     share = mpi.share(pairs)
     show = not args.quiet and mpi.rank == 0
     try:
@@ -132,8 +138,12 @@ def main(argv=None):
         pairs = _pairs_from_args(args, parser)
         logger.info("model %s, version %s, %d pair(s)%s", args.model, args.version, len(pairs),
                     ", {} MPI processes".format(mpi.size) if mpi.size > 1 else "")
+        # Set-up (an ONNX export takes seconds) has no decoder threads: Ctrl-C and SIGTERM act
+        # at once, and the export's temporary files are removed on the way out.
+        with interrupted_at_once():
+            scorer = _make_scorer(args, mpi)
         with ctrl_c_between_items() as stop_if_interrupted:
-            results = mpi.allgather(_score_share(args, pairs, mpi, stop_if_interrupted))
+            results = mpi.allgather(_score_share(args, pairs, mpi, scorer, stop_if_interrupted))
         failed = [r for r in results if r[0]]
         if failed:
             if mpi.rank == 0:
