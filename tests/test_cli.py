@@ -341,6 +341,9 @@ def test_output_through_links_and_special_files_keeps_them(params_dir, dirs, tmp
     assert cli(ref, dist, "-o", fifo).returncode == 0
     reader.join(timeout=60)
     assert stat.S_ISFIFO(os.stat(str(fifo)).st_mode) and len(received[0].splitlines()) == 3
+    # -o /dev/stdout, stdout being a pipe: written through, as the user meant.
+    result = cli(ref, dist, "-o", "/dev/stdout")
+    assert result.returncode == 0 and len(result.stdout.splitlines()) == 3, result.stderr
 
 
 def test_output_file_permissions(params_dir, dirs, tmp_path):

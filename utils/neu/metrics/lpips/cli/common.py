@@ -29,6 +29,8 @@ class OutputError(RuntimeError):
 def check_output_path(outfile):
     """Raises OutputError, before any work, when ``outfile`` cannot be a file we write: a
     directory, or a path under a file. (A full disk is only found when writing.)"""
+    if os.path.exists(outfile) and not os.path.isfile(outfile) and not os.path.isdir(outfile):
+        return  # a FIFO or a device (/dev/stdout): written in place
     real = os.path.realpath(outfile)
     if os.path.isdir(real):
         raise OutputError("{} is a directory; -o takes a file name".format(outfile))

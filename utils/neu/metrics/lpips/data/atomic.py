@@ -22,16 +22,16 @@ def atomic_path(dest):
     A symbolic link stays a link: its target is what gets replaced. A file keeps its
     permissions; a new one gets the umask's. A FIFO or a device (``-o /dev/stdout``) cannot
     be replaced and must not be: the path itself is yielded, to be written in place."""
-    real = os.path.realpath(dest)
     try:
-        mode = os.stat(real).st_mode
+        mode = os.stat(dest).st_mode  # through links, /proc's (/dev/stdout on a pipe) too
     except FileNotFoundError:
         mode = None
     if mode is not None and stat.S_ISDIR(mode):
         raise IsADirectoryError("{} is a directory".format(dest))
     if mode is not None and not stat.S_ISREG(mode):
-        yield real
+        yield dest
         return
+    real = os.path.realpath(dest)
     folder = os.path.dirname(real)
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(real) + ".",
