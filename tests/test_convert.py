@@ -112,6 +112,17 @@ def test_malicious_pickle_is_refused_before_it_runs(fmt, tmp_path):
     assert not os.path.exists(marker)
 
 
+@pytest.mark.parametrize("declared", [(64,), (2, 3), (1, 2)])
+def test_tensor_reaching_beyond_its_storage_is_refused(tmp_path, declared):
+    # One stored value, declared as more: numpy's as_strided would read the memory beyond.
+    path = str(tmp_path / "crafted.pth")
+    write_torch_zip(path, {"w": np.ones(1, np.float32)}, declared_shapes={"w": declared})
+    with pytest.raises(pickle.UnpicklingError, match="beyond its storage of 1 element"):
+        pickles.load_torch(path)
+    write_torch_zip(path, {"w": np.arange(6, dtype=np.float32)}, declared_shapes={"w": (2, 3)})
+    np.testing.assert_array_equal(pickles.load_torch(path)["w"], np.arange(6).reshape(2, 3))
+
+
 def test_tampered_carrier_is_refused(carriers, tmp_path):
     with zipfile.ZipFile(carriers[1]) as whl:
         whl.extractall(str(tmp_path))

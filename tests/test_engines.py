@@ -1,12 +1,14 @@
 """The engines: ONNX Runtime against NNabla, the on-disk export cache, and the choice."""
 import os
 import shutil
+import subprocess
 import sys
 import time
 
 import numpy as np
 import pytest
 
+from conftest import ROOT
 from metrics.lpips import Scorer
 from metrics.lpips.engines import BackendError
 from metrics.lpips.engines import onnxruntime_engine
@@ -100,6 +102,21 @@ def test_export_cache_follows_the_rewrite_code(params_dir, monkeypatch, tmp_path
     assert onnxruntime_engine.onnx_cache_path(net, "trunk", str(tmp_path)) == plain_before
 
 
+@pytest.mark.parametrize("module", ["lpips", "trunks", "distances"])
+def test_export_cache_follows_the_metric_code(params_dir, monkeypatch, tmp_path, module):
+    # The graphs are built from these modules: an edit to them must not meet an old export.
+    import importlib
+    source = importlib.import_module("metrics.lpips." + module)
+    net = Scorer("alex", params_dir=params_dir, backend="nnabla").net
+    before = {kind: onnxruntime_engine.onnx_cache_path(net, kind, str(tmp_path))
+              for kind in ("trunk", "head", "pairs-winograd")}
+    changed = tmp_path / (module + ".py")
+    changed.write_bytes(open(source.__file__, "rb").read() + b"# changed\n")
+    monkeypatch.setattr(source, "__file__", str(changed))
+    for kind, path in before.items():
+        assert onnxruntime_engine.onnx_cache_path(net, kind, str(tmp_path)) != path
+
+
 def test_export_cache_follows_the_input_scaling(params_dir, tmp_path):
     # Versions 0.1 and 0.0 share the trunk's weights but not its input scaling.
     v01, v00 = (Scorer("alex", version=v, params_dir=params_dir, backend="nnabla").net
@@ -149,3 +166,40 @@ def test_explicit_onnxruntime_without_it_is_an_error(params_dir, monkeypatch):
 def test_unknown_backend_lists_the_valid_ones(params_dir):
     with pytest.raises(ValueError, match="auto, nnabla, onnxruntime"):
         Scorer("alex", params_dir=params_dir, backend="tensorrt")
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "garbage"])
+@pytest.mark.parametrize("role", ["trunk", "pairs"])
+def test_a_damaged_cache_entry_is_rebuilt(params_dir, tmp_path, damage, role, caplog):
+    shutil.copy(os.path.join(params_dir, "alex_with_LPIPS.h5"), str(tmp_path))
+    x0, x1 = (np.random.default_rng(k).random((2, 3, 64, 64), dtype=np.float32) * 2 - 1
+              for k in (1, 2))
+    first = Scorer("alex", params_dir=str(tmp_path), backend="onnxruntime")
+    expected = first.score_inputs(x0, x1), first.features(x0)[2]
+    entry = next(tmp_path.glob("onnx/alex-{}-*.onnx".format(role)))
+    size = entry.stat().st_size
+    entry.write_bytes({"truncated": entry.read_bytes()[:size // 3], "empty": b"",
+                       "garbage": b"\x00not a protobuf" * 100}[damage])
+    with caplog.at_level("WARNING"):
+        again = Scorer("alex", params_dir=str(tmp_path), backend="onnxruntime")
+        np.testing.assert_array_equal(again.score_inputs(x0, x1), expected[0])
+        np.testing.assert_array_equal(again.features(x0)[2], expected[1])
+    assert "cannot be used" in caplog.text and "exporting its graphs again" in caplog.text
+    assert entry.stat().st_size == size  # rebuilt whole
+
+
+def test_a_blocked_export_cache_falls_back_or_says_why(params_dir, tmp_path, caplog):
+    shutil.copy(os.path.join(params_dir, "alex_with_LPIPS.h5"), str(tmp_path))
+    (tmp_path / "onnx").write_text("a file where the cache folder goes")
+    with caplog.at_level("WARNING"):
+        scorer = Scorer("alex", params_dir=str(tmp_path))  # auto: NNabla, with a warning
+    assert scorer.backend == "nnabla" and "NNabla runs the model instead" in caplog.text
+    with pytest.raises(BackendError, match="cannot cache its exported graphs"):
+        Scorer("alex", params_dir=str(tmp_path), backend="onnxruntime")
+    sample = os.path.join(ROOT, "utils", "neu", "metrics", "lpips", "samples", "ref", "cat.png")
+    result = subprocess.run([sys.executable, "-m", "metrics.lpips.compute", sample, sample,
+                             "--params-dir", str(tmp_path), "--backend", "onnxruntime"],
+                            env=dict(os.environ, PYTHONPATH=os.path.join(ROOT, "utils", "neu")),
+                            capture_output=True, text=True)
+    assert result.returncode == 4 and "cannot cache" in result.stderr
+    assert "Traceback" not in result.stderr

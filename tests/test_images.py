@@ -111,3 +111,29 @@ def test_oversized_images_are_refused_before_decoding(tmp_path, monkeypatch):
     monkeypatch.setattr(images, "MAX_PIXELS", 1000)
     with pytest.raises(ValueError, match="3072 pixels is more than the 1000"):
         read_image(str(tmp_path / "photo.bmp"))
+
+
+def test_exif_orientation_is_applied_as_the_reference_does(tmp_path):
+    # Stored 64 wide and 48 high, tagged "rotate 90 degrees clockwise" (orientation 6): viewers
+    # and OpenCV's imread (the reference's lpips.load_image) show it 48 wide and 64 high.
+    stored = _photo()
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(stored).save(str(tmp_path / "turned.jpg"), quality=95, exif=exif)
+    got = read_image(str(tmp_path / "turned.jpg"))
+    assert got.shape == (64, 48, 3)
+    upright = np.rot90(stored, k=-1)  # clockwise
+    assert np.abs(got.astype(int) - upright.astype(int)).mean() < 4
+
+
+def test_float_tiffs_are_read_in_0_1_and_other_ranges_refused(tmp_path):
+    import tifffile  # comes with scikit-image; Pillow cannot write (or read) float RGB TIFFs
+    rng = np.random.default_rng(1)
+    values = rng.random((40, 50, 3), dtype=np.float32)
+    tifffile.imwrite(str(tmp_path / "hdr.tif"), values, photometric="rgb")
+    got = read_image(str(tmp_path / "hdr.tif"))
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, values)
+    tifffile.imwrite(str(tmp_path / "bright.tif"), values * 4, photometric="rgb")
+    with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
+        read_image(str(tmp_path / "bright.tif"))

@@ -93,6 +93,18 @@ def test_arrays_out_of_range_or_empty_are_refused(params_dir, random_batches):
         LPIPS("alex", params_dir=params_dir)(empty_var, empty_var)
 
 
+def test_distance_keeps_one_scorer_per_context(params_dir, pair):
+    from nnabla.ext_utils import get_extension_context
+    from metrics.lpips.engines import scorer as scorer_module
+    a, b = pair
+    scorer_module._scorers.clear()
+    first = distance(a, b, params_dir=params_dir)
+    assert distance(a, b, params_dir=params_dir) == first and len(scorer_module._scorers) == 1
+    nn.set_default_context(get_extension_context("cpu", type_config="half"))
+    distance(a, b, params_dir=params_dir)
+    assert len(scorer_module._scorers) == 2  # not the engine chosen for the other context
+
+
 @pytest.fixture(scope="module")
 def random_batches():
     rng = np.random.default_rng(0)

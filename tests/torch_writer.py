@@ -56,8 +56,10 @@ class _Tensor(object):
                                __import__("collections").OrderedDict()))
 
 
-def write_torch_zip(path, arrays):
-    """Writes ``arrays`` (name -> float32 array) as a torch zip state dict."""
+def write_torch_zip(path, arrays, declared_shapes=None):
+    """Writes ``arrays`` (name -> float32 array) as a torch zip state dict; ``declared_shapes``
+    (name -> shape) makes the file claim other shapes than the data it holds."""
+    declared_shapes = declared_shapes or {}
     import collections
     with _fake_torch() as torch:
         class Pickler(pickle.Pickler):
@@ -70,7 +72,7 @@ def write_torch_zip(path, arrays):
         for i, (name, value) in enumerate(arrays.items()):
             blobs[str(i)] = value.astype("<f4").tobytes()
             state[name] = _Tensor(torch._utils._rebuild_tensor_v2, _Storage(str(i), value.size),
-                                  value.shape)
+                                  declared_shapes.get(name, value.shape))
         buf = io.BytesIO()
         Pickler(buf, protocol=2).dump(state)
     with zipfile.ZipFile(path, "w") as z:

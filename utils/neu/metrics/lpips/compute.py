@@ -106,6 +106,20 @@ def _score_share(args, pairs, mpi, scorer, stop_if_interrupted):
     return 0, None, scores, skipped
 
 
+def _check_outputs_spare_inputs(args, pairs, parser):
+    """Usage error, before any work, when ``-o`` is one of the inputs (an image, a path list)
+    or the heat-map folder is a folder of input images: the run would destroy what it reads,
+    or mix its maps with the images (a later run would pair them)."""
+    real = os.path.realpath
+    images = {real(p) for pair in pairs for p in pair}
+    lists = {real(p) for p in args.paths if os.path.isfile(p)}
+    if args.outfile and real(args.outfile) in images | lists:
+        parser.error("-o {} is one of the inputs; it would be overwritten".format(args.outfile))
+    if args.heatmap_dir and real(args.heatmap_dir) in {os.path.dirname(p) for p in images}:
+        parser.error("--heatmap-dir {} holds input images; its maps would mix with them".format(
+            args.heatmap_dir))
+
+
 def _pairs_from_args(args, parser):
     if args.all_pairs:
         if args.paths:
@@ -136,6 +150,7 @@ def main(argv=None):
     configure_logging(args.quiet, mpi.rank)  # rank 0 speaks for the run
     try:
         pairs = _pairs_from_args(args, parser)
+        _check_outputs_spare_inputs(args, pairs, parser)
         logger.info("model %s, version %s, %d pair(s)%s", args.model, args.version, len(pairs),
                     ", {} MPI processes".format(mpi.size) if mpi.size > 1 else "")
         # Set-up (an ONNX export takes seconds) has no decoder threads: Ctrl-C and SIGTERM act

@@ -128,14 +128,16 @@ def _read_with_pillow(path):
     imageio's wrapping costs about a fifth of a PNG's decoding); CMYK, YCbCr, Lab, HSV and
     bilevel converted to RGB by Pillow. None for the rest (palettes, 16 bits, float TIFFs):
     imageio's plugins take those."""
-    from PIL import Image
-    with Image.open(path) as image:
-        _check_pixels(*image.size)
-        frames = getattr(image, "n_frames", 1)
+    from PIL import Image, ImageOps
+    with Image.open(path) as opened:
+        _check_pixels(*opened.size)
+        frames = getattr(opened, "n_frames", 1)
         if frames > 1:
             raise ValueError("{} frames (an animation or a multi-page file); LPIPS compares "
                              "single images: save the frame to score as its own file".format(
                                  frames))
+        turned = opened.getexif().get(0x0112, 1) not in (0, 1)  # EXIF Orientation tag
+        image = ImageOps.exif_transpose(opened) if turned else opened
         if image.mode in ("L", "RGB", "RGBA"):
             return np.asarray(image)
         if image.mode in _CONVERTED_MODES:
@@ -143,21 +145,57 @@ def _read_with_pillow(path):
         return None
 
 
+def _read_tiff_with_libtiff(path):
+    """A TIFF Pillow cannot open (float32 RGB, from scientific and HDR pipelines), decoded by
+    libtiff through imagecodecs; None when it is no TIFF or imagecodecs is missing."""
+    if not os.fspath(path).lower().endswith((".tif", ".tiff")):
+        return None
+    try:
+        import imagecodecs
+    except ImportError:
+        return None
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        return imagecodecs.tiff_decode(data)
+    except Exception as e:  # imagecodecs.TiffError, or its message undecodable
+        raise ValueError("cannot decode TIFF ({})".format(e)) from None
+
+
+def _check_float(arr, path):
+    """Floating-point images (float TIFFs) are read as [0, 1]: other values are refused, not
+    clipped or rescaled into a plausible score."""
+    arr = arr.astype(np.float32)
+    if arr.size and (not np.all(np.isfinite(arr)) or arr.min() < 0 or arr.max() > 1):
+        raise ValueError("{}: a floating-point image's values must lie in [0, 1]; got {}".format(
+            path, _describe(arr)))
+    return arr
+
+
 def read_image(path):
-    """Reads an image file as H x W x 3 (gray made RGB, alpha dropped), uint8 or uint16."""
+    """Reads an image file as H x W x 3 (gray made RGB, alpha dropped): uint8, uint16, or
+    float32 in [0, 1] (float TIFFs). JPEGs and TIFFs are turned as their EXIF orientation says,
+    as viewers and the reference's loader (OpenCV's ``imread``) do."""
     import imageio.v3 as iio
     from PIL import Image
     try:
         arr = read_png(path)
         if arr is None:
-            arr = _read_with_pillow(path)
-        if arr is None:  # 16-bit colour, TIFF variants...: imageio's plugins
+            try:
+                arr = _read_with_pillow(path)
+            except Image.UnidentifiedImageError:
+                arr = _read_tiff_with_libtiff(path)
+                if arr is None:
+                    raise
+        if arr is None:  # 16-bit colour, float gray, TIFF variants...: imageio's plugins
             arr = np.asarray(iio.imread(path))
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         raise ValueError("cannot read image {}: {}".format(path, e)) from None
-    if arr.dtype not in (np.uint8, np.uint16):
-        raise ValueError("{}: unsupported pixel type {} (8- and 16-bit images are)".format(
-            path, arr.dtype))
+    if arr.dtype.kind == "f":
+        arr = _check_float(arr, path)
+    elif arr.dtype not in (np.uint8, np.uint16):
+        raise ValueError("{}: unsupported pixel type {} (8- and 16-bit integer images and "
+                         "float images in [0, 1] are)".format(path, arr.dtype))
     try:
         return to_rgb(arr)
     except ValueError as e:

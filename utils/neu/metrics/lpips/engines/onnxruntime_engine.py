@@ -22,11 +22,14 @@ logger = logging.getLogger(__name__)
 
 
 def _code_digest(kind):
-    """A short digest of the code that builds a ``kind`` graph: the exporter, and the Winograd
-    rewrite for the ``-winograd`` kinds. Entries made by other code are never used again."""
+    """A short digest of the code that builds a ``kind`` graph: the metric's modules the graphs
+    are built from (``lpips``, ``trunks``, ``distances``), the exporter, and the Winograd rewrite
+    for the ``-winograd`` kinds. Entries made by other code are never used again."""
     from . import onnx_export, winograd
+    from .. import distances, lpips, trunks
     h = hashlib.sha256(kind.encode("utf-8"))
-    for module in [onnx_export] + ([winograd] if kind.endswith("winograd") else []):
+    modules = [lpips, trunks, distances, onnx_export]
+    for module in modules + ([winograd] if kind.endswith("winograd") else []):
         with open(module.__file__, "rb") as f:
             h.update(f.read())
     return h.hexdigest()[:8]
@@ -125,23 +128,52 @@ class OnnxRuntimeEngine(object):
                    ("head", lambda path: onnx_export.export_head(net, path)),
                    ("pairs", lambda path: onnx_export.export_pairs(
                        self._paths["trunk"], self._paths["head"], path))]
-        self._paths, self._sessions = {}, {}
-        for role, export in exports:  # all up front: export errors belong to the set-up
-            kind = role + (suffix if role != "head" else "")
-            path = self._paths[role] = onnx_cache_path(net, kind, params_dir)
+        self._model, self._exports, self._sessions = net.model, exports, {}
+        self._kinds = {role: role + (suffix if role != "head" else "") for role, _ in exports}
+        self._paths = {role: onnx_cache_path(net, kind, params_dir)
+                       for role, kind in self._kinds.items()}
+        try:  # all up front: export errors belong to the set-up
+            self._export_missing()
+        except Exception as e:  # a damaged trunk or head cannot be joined into pairs
+            self._rebuild(e)
+
+    def _export_missing(self):
+        from . import onnx_export
+        for role, export in self._exports:
+            path = self._paths[role]
             if not os.path.isfile(path):
                 onnx_export.remove_abandoned(os.path.dirname(path))
-                logger.info("exporting the %s %s to %s", net.model, kind, path)
+                logger.info("exporting the %s %s to %s", self._model, self._kinds[role], path)
                 export(path)
                 remove_stale_exports(path)
 
+    def _rebuild(self, error):
+        """A cached graph that does not load (a disk error, an interrupted copy of the cache)
+        is exported again, with the graphs made from it, instead of failing every run."""
+        logger.warning("a cached ONNX graph of the %s model cannot be used (%s); exporting "
+                       "its graphs again", self._model, str(error).splitlines()[0][:200])
+        for path in self._paths.values():
+            if os.path.exists(path):
+                os.remove(path)
+        self._export_missing()
+
+    def _session(self, role):
+        source = self._paths.get(role)
+        if source is None:  # the uint8 conversion: built in memory, too small to cache
+            source = _uint8_to_input_graph()
+        return self._ort.InferenceSession(source, self._options,
+                                          providers=["CPUExecutionProvider"])
+
     def _run(self, role, feed):
         if role not in self._sessions:
-            source = self._paths.get(role)
-            if source is None:  # the uint8 conversion: built in memory, too small to cache
-                source = _uint8_to_input_graph()
-            self._sessions[role] = self._ort.InferenceSession(
-                source, self._options, providers=["CPUExecutionProvider"])
+            try:
+                self._sessions[role] = self._session(role)
+            except Exception as e:  # ONNX Runtime's errors share no useful base class
+                if role not in self._paths:
+                    raise
+                self._sessions.clear()  # the others may have come from the same damaged set
+                self._rebuild(e)
+                self._sessions[role] = self._session(role)
         return self._sessions[role].run(None, feed)
 
     def to_input(self, images):

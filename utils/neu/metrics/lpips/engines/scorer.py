@@ -10,6 +10,8 @@ images, and 2AFC triplets (reference, p0, p1) in three trunk passes instead of f
 """
 import numpy as np
 
+import nnabla as nn
+
 from ..data.images import to_unit_range
 from ..lpips import LPIPS
 from ..trunks import check_size
@@ -182,7 +184,8 @@ def distance(img0, img1, model="alex", version="0.1", params_dir=None, lpips=Tru
     """LPIPS between numpy images (see :meth:`Scorer.__call__` for shapes and ranges).
 
     Keeps one :class:`Scorer` per configuration, so repeated calls reuse built graphs."""
-    key = (model, version, params_dir, lpips)
+    ctx = nn.get_current_context()  # the engine was chosen for it (cuDNN or CPU)
+    key = (model, version, params_dir, lpips, tuple(ctx.backend), ctx.array_class, ctx.device_id)
     if key not in _scorers:
         _scorers[key] = Scorer(model=model, version=version, params_dir=params_dir, lpips=lpips)
     return _scorers[key](img0, img1)

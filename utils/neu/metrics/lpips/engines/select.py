@@ -35,15 +35,24 @@ def make_engine(net, backend="auto", params_dir=None, threads=None, winograd=Tru
         raise ValueError("unknown backend {!r}; expected one of {}".format(
             backend, ", ".join(BACKENDS)))
     on_cpu = nn.get_current_context().backend[0].startswith("cpu")
+    chosen = backend
     if backend == "auto":
         backend = "onnxruntime" if on_cpu and onnxruntime_available() else "nnabla"
+    engine = None
     if backend == "onnxruntime":
         if not on_cpu:
             raise BackendError("the onnxruntime backend runs on the CPU; use the nnabla backend "
                                "with a GPU context")
         from .onnxruntime_engine import OnnxRuntimeEngine
-        engine = OnnxRuntimeEngine(net, params_dir, threads, winograd)
-    else:
+        try:
+            engine = OnnxRuntimeEngine(net, params_dir, threads, winograd)
+        except OSError as e:  # the export cache cannot be written: read-only, blocked, full
+            if chosen != "auto":
+                raise BackendError("the onnxruntime backend cannot cache its exported graphs: "
+                                   "{}".format(e)) from None
+            logger.warning("ONNX Runtime cannot be used (its export cache: %s); NNabla runs "
+                           "the model instead, more slowly", e)
+    if engine is None:
         from .nnabla_engine import NNablaEngine
         engine = NNablaEngine(net)
     logger.info("backend: %s%s", engine.name,

@@ -71,12 +71,31 @@ class _TensorRef(object):
 
     def materialize(self, storages):
         flat = storages[self.storage[0]]
+        self._check_bounds(len(flat))
         if not self.size:
             return flat[self.offset].copy()
         item = flat.itemsize
         view = np.lib.stride_tricks.as_strided(
             flat[self.offset:], shape=self.size, strides=[s * item for s in self.stride])
         return np.ascontiguousarray(view)
+
+    def _check_bounds(self, length):
+        """The file's declared offset, sizes and strides must stay inside its storage:
+        ``as_strided`` trusts them and would read the memory beyond."""
+        bad = (len(self.size) != len(self.stride) or self.offset < 0
+               or any(n < 0 for n in self.size) or any(s < 0 for s in self.stride))
+        if not bad:
+            if not self.size:
+                last = self.offset
+            elif 0 in self.size:
+                last = self.offset - 1  # an empty tensor reads nothing
+            else:
+                last = self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride))
+            bad = last >= length
+        if bad:
+            raise pickle.UnpicklingError(
+                "a tensor declares offset {}, size {} and stride {} beyond its storage of {} "
+                "elements".format(self.offset, self.size, self.stride, length))
 
 
 def _rebuild_tensor_v2(storage, offset, size, stride, requires_grad=False, hooks=None,

@@ -192,6 +192,7 @@ def _fetch(entry, path, params_dir):
 
 
 _loaded = {}  # (path, mtime, size) -> params: one read per file and process
+_checked = {}  # that key -> the lpips flags it was checked for
 
 
 def load_weights(model, version="0.1", params_dir=None, lpips=True):
@@ -216,5 +217,11 @@ def load_weights(model, version="0.1", params_dir=None, lpips=True):
         params = read_h5(path)
         check_parameters(params, model, lpips, path)
         _check_digest(params, entry, path)
-        _loaded[key] = params
-    return _loaded[key]
+        for value in params.values():
+            value.setflags(write=False)  # shared by every caller: nobody may change it
+        _loaded[key], _checked[key] = params, {lpips}
+    params = _loaded[key]
+    if lpips not in _checked[key]:  # checked without the lin layers, now needed with them
+        check_parameters(params, model, lpips, path)
+        _checked[key].add(lpips)
+    return collections.OrderedDict(params)  # the caller's own dict
