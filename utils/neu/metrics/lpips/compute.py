@@ -21,7 +21,7 @@ import nnabla as nn
 
 from .cli.common import (EXIT_ENVIRONMENT, EXIT_INPUT, OutputError,
                          check_output_path, configure_logging, write_output)
-from .cli.interrupt import ctrl_c_between_items, exit_code, interrupted_at_once
+from .cli.interrupt import ctrl_c_between_items, exit_at_once, exit_code
 from .cli.mpi import world
 from .cli.progress import Progress
 from .cli.scoring import score_pairs
@@ -153,9 +153,7 @@ def main(argv=None):
         _check_outputs_spare_inputs(args, pairs, parser)
         logger.info("model %s, version %s, %d pair(s)%s", args.model, args.version, len(pairs),
                     ", {} MPI processes".format(mpi.size) if mpi.size > 1 else "")
-        # Set-up (an ONNX export takes seconds) has no decoder threads: Ctrl-C and SIGTERM act
-        # at once, and the export's temporary files are removed on the way out.
-        with interrupted_at_once():
+        with exit_at_once("interrupted; no score file was written"):  # an export takes seconds
             scorer = _make_scorer(args, mpi)
         with ctrl_c_between_items() as stop_if_interrupted:
             results = mpi.allgather(_score_share(args, pairs, mpi, scorer, stop_if_interrupted))

@@ -21,7 +21,7 @@ import nnabla as nn
 
 from .cli.common import (EXIT_ENVIRONMENT, EXIT_INPUT, OutputError,
                          check_output_path, configure_logging, write_output)
-from .cli.interrupt import ctrl_c_between_items, exit_code
+from .cli.interrupt import ctrl_c_between_items, exit_at_once, exit_code
 from .cli.progress import Progress
 from .data.report import FORMATS
 from .engines import BACKENDS, BackendError
@@ -109,8 +109,9 @@ def main(argv=None):
     try:
         judged_sets = _judged_sets(args, parser)
         nn.set_default_context(choose_context(args.context, args.device_id))
-        distance = Distance(args.metric, args.model, args.version, args.params_dir,
-                            args.colorspace, args.batch_size, args.backend)
+        with exit_at_once("interrupted; no results were written"):  # an export takes seconds
+            distance = Distance(args.metric, args.model, args.version, args.params_dir,
+                                args.colorspace, args.batch_size, args.backend)
     except bapps.DatasetError as e:
         logger.error("%s", e)
         return EXIT_INPUT

@@ -7,6 +7,34 @@ import stat
 import tempfile
 
 
+_PENDING = set()  # temporary paths in use now, for remove_pending
+
+
+@contextlib.contextmanager
+def pending(path):
+    """Registers ``path`` (a temporary file or folder) for :func:`remove_pending` while the
+    block runs."""
+    _PENDING.add(path)
+    try:
+        yield path
+    finally:
+        _PENDING.discard(path)
+
+
+def remove_pending():
+    """Deletes the temporary files and folders in use now: for a process that must end at
+    once (a signal during an export), which will not run its ``finally`` blocks."""
+    import shutil
+    for path in list(_PENDING):
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        elif os.path.exists(path):
+            try:
+                os.remove(path)
+            except OSError:
+                pass
+
+
 def _new_file_mode():
     """What ``open()`` would give a new file: 0666 less the process's umask."""
     mask = os.umask(0)
@@ -39,8 +67,9 @@ def atomic_path(dest):
     os.close(fd)
     os.chmod(tmp, stat.S_IMODE(mode) if mode is not None else _new_file_mode())
     try:
-        yield tmp
-        os.replace(tmp, real)
+        with pending(tmp):
+            yield tmp
+            os.replace(tmp, real)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)

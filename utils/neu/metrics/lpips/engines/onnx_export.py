@@ -25,7 +25,7 @@ import numpy as np
 
 import nnabla as nn
 
-from ..data.atomic import atomic_path
+from ..data.atomic import atomic_path, pending
 from ..lpips import SCALE, SHIFT
 
 logger = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ def _export(net, inputs, outputs, path, dims, rewrite=None, opset=13):
     from nnabla.utils.converter.onnx import OnnxExporter
     from nnabla.utils.save import save
 
-    with tempfile.TemporaryDirectory(prefix=EXPORT_TEMP_PREFIX) as tmp:
+    with tempfile.TemporaryDirectory(prefix=EXPORT_TEMP_PREFIX) as tmp, pending(tmp):
         nnp_path, onnx_path = os.path.join(tmp, "graph.nnp"), os.path.join(tmp, "graph.onnx")
         with net.scope():
             save(nnp_path, {

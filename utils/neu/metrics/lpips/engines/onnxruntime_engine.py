@@ -11,10 +11,11 @@ import hashlib
 import logging
 import os
 import re
+import tempfile
 
 import numpy as np
 
-from ..weights import resolve_params_dir
+from ..weights.store import default_params_dir
 from .nnabla_engine import NNablaEngine, NNablaHead
 from .select import BackendError
 
@@ -51,14 +52,39 @@ def _params_digest(net, kind):
     return h.hexdigest()[:12]
 
 
-def onnx_cache_path(net, kind, params_dir=None):
-    """Where an exported graph is cached:
-    ``<params dir>/onnx/<model>-<kind>-<code digest>-<parameters digest>.onnx``, ``kind`` being
-    ``trunk``, ``head`` or ``pairs`` (trunk and head joined), the first and last with
-    ``-winograd`` for Winograd convolutions. A changed exporter, rewrite, weight file or option
-    never meets a stale entry."""
-    folder = os.path.join(resolve_params_dir(params_dir), "onnx")
-    return os.path.join(folder, "{}-{}-{}-{}.onnx".format(
+CACHE_DIR_ENV = "NNABLA_LPIPS_CACHE_DIR"
+
+
+def _writable_folder(folder):
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK | os.X_OK)
+
+
+def cache_folder():
+    """Where exported graphs are cached: ``$NNABLA_LPIPS_CACHE_DIR``, else
+    ``<NNabla data home>/lpips/onnx``, else (neither writable) a temporary folder, with a
+    warning. Never the weights folder a user names, which may be read-only or shared."""
+    for folder in (os.environ.get(CACHE_DIR_ENV), os.path.join(default_params_dir(), "onnx")):
+        if folder and _writable_folder(folder):
+            return os.path.abspath(folder)
+        if folder:
+            logger.warning("cannot write the ONNX export cache in %s", folder)
+    folder = os.path.join(tempfile.gettempdir(), "lpips-onnx-cache-{}".format(os.getuid()))
+    logger.warning("caching exported graphs in %s (set $%s to keep them)", folder,
+                   CACHE_DIR_ENV)
+    return folder
+
+
+def onnx_cache_path(net, kind, folder=None):
+    """Where an exported graph is cached: ``<folder>/<model>-<kind>-<code digest>-<parameters
+    digest>.onnx`` (``folder`` defaults to :func:`cache_folder`), ``kind`` being ``trunk``,
+    ``head`` or ``pairs`` (trunk and head joined), the first and last with ``-winograd`` for
+    Winograd convolutions. A changed exporter, rewrite, weight file or option never meets a
+    stale entry, so one cache serves every weights folder."""
+    return os.path.join(folder or cache_folder(), "{}-{}-{}-{}.onnx".format(
         net.model, kind, _code_digest(kind), _params_digest(net, kind)))
 
 
@@ -108,7 +134,7 @@ class OnnxRuntimeEngine(object):
 
     name = "onnxruntime"
 
-    def __init__(self, net, params_dir=None, threads=None, winograd=True):
+    def __init__(self, net, threads=None, winograd=True):
         try:
             import onnxruntime as ort
             from . import onnx_export
@@ -130,7 +156,8 @@ class OnnxRuntimeEngine(object):
                        self._paths["trunk"], self._paths["head"], path))]
         self._model, self._exports, self._sessions = net.model, exports, {}
         self._kinds = {role: role + (suffix if role != "head" else "") for role, _ in exports}
-        self._paths = {role: onnx_cache_path(net, kind, params_dir)
+        folder = cache_folder()
+        self._paths = {role: onnx_cache_path(net, kind, folder)
                        for role, kind in self._kinds.items()}
         try:  # all up front: export errors belong to the set-up
             self._export_missing()

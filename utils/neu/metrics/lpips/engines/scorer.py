@@ -55,7 +55,7 @@ class Scorer(object):
         self.net = LPIPS(model=model, params_dir=params_dir, version=version, lpips=lpips)
         self.batch_size = batch_size
         self.spatial = bool(spatial)
-        self.engine = make_engine(self.net, backend, params_dir, threads, winograd)
+        self.engine = make_engine(self.net, backend, threads, winograd)
         self._pixels_per_pass = (self.net.trunk.pixels_per_pass
                                  if self.backend == "onnxruntime" else None)
 

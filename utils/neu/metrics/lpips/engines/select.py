@@ -25,7 +25,7 @@ def onnxruntime_available():
     return True
 
 
-def make_engine(net, backend="auto", params_dir=None, threads=None, winograd=True):
+def make_engine(net, backend="auto", threads=None, winograd=True):
     """The engine for ``net`` (an :class:`~metrics.lpips.lpips.LPIPS`) and ``backend`` (one of
     ``BACKENDS``): ``auto`` takes ONNX Runtime when NNabla computes on the CPU and ONNX Runtime
     is installed, else NNabla; an explicit backend that cannot run raises
@@ -45,7 +45,7 @@ def make_engine(net, backend="auto", params_dir=None, threads=None, winograd=Tru
                                "with a GPU context")
         from .onnxruntime_engine import OnnxRuntimeEngine
         try:
-            engine = OnnxRuntimeEngine(net, params_dir, threads, winograd)
+            engine = OnnxRuntimeEngine(net, threads, winograd)
         except OSError as e:  # the export cache cannot be written: read-only, blocked, full
             if chosen != "auto":
                 raise BackendError("the onnxruntime backend cannot cache its exported graphs: "
