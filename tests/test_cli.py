@@ -225,7 +225,10 @@ def test_failure_midway_leaves_no_outfile(params_dir, dirs, tmp_path):
     assert not out.exists() and os.listdir(str(tmp_path)) == sorted(os.listdir(str(tmp_path)))
     assert not [f for f in os.listdir(str(tmp_path)) if f.endswith(".part")]
     out.write_text("previous results\n")
-    assert cli(ref, dist, "-o", out).returncode == 3
+    # The scores before the bad pair are in the journal: a plain rerun is told to resume.
+    result = cli(ref, dist, "-o", out)
+    assert result.returncode == 2 and "pass --resume" in result.stderr
+    assert cli(ref, dist, "-o", out, "--resume").returncode == 3
     assert out.read_text() == "previous results\n"
 
 
@@ -406,8 +409,50 @@ def test_interrupted_run_leaves_no_partial_file(params_dir, tmp_path, signum, co
     err = ctrl_c_after(proc, "/780 pairs scored", signum)
     assert proc.returncode == code, err
     assert "interrupted" in err
-    assert sorted(os.listdir(str(tmp_path))) == ["imgs", "maps"]  # no score file
+    # No score file; the journal of what was scored; no half-written map.
+    assert sorted(os.listdir(str(tmp_path))) == ["imgs", "maps", "scores.txt.partial"]
     assert not [n for n in os.listdir(str(maps)) if n.endswith(".part")]
+    journal_lines = (tmp_path / "scores.txt.partial").read_text().splitlines()
+    done = len(journal_lines) - 1  # the header, then one line a pair
+    assert 0 < done < 780
+    # --resume scores only the rest (counted by its progress report), and the file equals an
+    # uninterrupted run's; the journal is gone.
+    resumed = cli("--all-pairs", folder, "--batch-size", 4, "-o", out, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming: {} of 780 pair(s) scored before".format(done) in resumed.stderr
+    assert "/{} pairs scored".format(780 - done) in resumed.stderr
+    whole = tmp_path / "whole.txt"
+    assert cli("--all-pairs", folder, "-o", whole).returncode == 0
+    assert out.read_text() == whole.read_text()
+    assert not (tmp_path / "scores.txt.partial").exists()
+
+
+def test_a_journal_of_other_settings_is_refused(params_dir, dirs, tmp_path):
+    ref, dist = dirs
+    out = tmp_path / "scores.txt"
+    (tmp_path / "scores.txt.partial").write_text(json.dumps(
+        {"format": "metrics.lpips journal 1", "settings": {"model": "vgg"}}) + "\n")
+    result = cli(ref, dist, "-o", out, "--resume")
+    assert result.returncode == 2 and "written for other inputs or settings" in result.stderr
+    assert "model: alex here, vgg there" in result.stderr and not out.exists()
+    result = cli(ref, dist, "--resume")
+    assert result.returncode == 2 and "needs -o" in result.stderr
+
+
+def test_scores_stream_to_stdout_in_input_order(params_dir, dirs):
+    ref, dist = dirs
+    proc = subprocess.Popen([sys.executable, "-m", "metrics.lpips.compute", str(ref), str(dist),
+                             "--batch-size", "1", "-q"], env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = proc.stdout.readline()  # arrives while the other pairs are still to be scored
+    rest, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    lines = [first] + rest.splitlines(keepends=True)
+    assert [os.path.basename(l.split(" - ")[1].strip()) for l in lines] == [
+        "cat.png", "coffee.png", "rocket.png"]
+    assert "".join(lines) == cli(ref, dist, "-q", "--batch-size", 32).stdout
+    csv_out = cli(ref, dist, "--format", "csv", "--batch-size", 1).stdout.splitlines()
+    assert csv_out[0] == "path0,path1,lpips" and csv_out[-1].startswith("# count=3 mean=")
 
 
 def test_ctrl_c_during_an_export_stops_it_and_leaves_nothing(params_dir, tmp_path):

@@ -21,6 +21,7 @@ import nnabla as nn
 
 from .cli.common import (EXIT_ENVIRONMENT, EXIT_INPUT, OutputError,
                          check_output_path, configure_logging, write_output)
+from .cli import journal
 from .cli.interrupt import ctrl_c_between_items, exit_at_once, exit_code
 from .cli.mpi import world
 from .cli.progress import Progress
@@ -72,6 +73,9 @@ def build_parser():
                    help="report and skip a pair that cannot be scored instead of stopping")
     p.add_argument("--heatmap-dir", metavar="DIR",
                    help="also save each pair's spatial LPIPS map there as a colour PNG")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run from the journal next to -o "
+                        "(<outfile>.partial): only the pairs not scored yet are scored")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     return p
 
@@ -90,20 +94,77 @@ def _make_scorer(args, mpi):
         return EXIT_ENVIRONMENT, str(e)
 
 
-def _score_share(args, pairs, mpi, scorer, stop_if_interrupted):
-    """Scores this rank's share. Returns (exit code, message, scores, skipped)."""
+def _score_share(args, pairs, mpi, scorer, stop_if_interrupted, done=(), on_batch=None):
+    """Scores this rank's share, less the pairs ``done`` already. Returns (exit code,
+    message, scores, skipped)."""
     if isinstance(scorer, tuple):
         return scorer + ({}, [])
-    share = mpi.share(pairs)
+    share = [(i, pair) for i, pair in mpi.share(pairs) if i not in done]
     show = not args.quiet and mpi.rank == 0
     try:
         with Progress(len(share), "pairs", "scored", enabled=show) as progress:
             scores, skipped = score_pairs(scorer, share, resize=args.resize,
                                           skip_bad=args.skip_bad, heatmap_dir=args.heatmap_dir,
-                                          progress=progress, stop=stop_if_interrupted)
+                                          progress=progress, stop=stop_if_interrupted,
+                                          on_batch=on_batch)
     except InputError as e:
         return EXIT_INPUT, str(e), {}, []
     return 0, None, scores, skipped
+
+
+class _InOrder(object):
+    """Prints each pair's line once every pair before it is done, so that a pipe reading
+    stdout sees the scores as they come, in input order."""
+
+    def __init__(self, line):
+        self._line, self._next, self._waiting = line, 0, {}
+
+    def __call__(self, scored, skipped):
+        for i, p0, p1, s in scored:
+            self._waiting[i] = self._line(p0, p1, s)
+        for item in skipped:
+            self._waiting[item[0]] = ""
+        shown = []
+        while self._next in self._waiting:
+            shown.append(self._waiting.pop(self._next))
+            self._next += 1
+        if shown:
+            write_output("".join(shown))
+
+
+def _streaming(args, mpi):
+    """The line printer when scores go to stdout as they come (text and CSV, one process)."""
+    if args.outfile or mpi.size > 1 or args.format not in ("text", "csv"):
+        return None
+    if args.format == "csv":
+        write_output(render([], "csv").split("\n", 1)[0] + "\n")  # the header, first
+    return _InOrder(lambda p0, p1, s: render([(p0, p1, s)], args.format).split("\n")[
+        1 if args.format == "csv" else 0] + "\n")
+
+
+def _journal(args, pairs, mpi, parser):
+    """(journal or None, scores done, skipped done): the run's journal next to ``-o``, and
+    with ``--resume`` what an interrupted run's journal holds."""
+    if not args.outfile or (os.path.exists(args.outfile) and not os.path.isfile(args.outfile)):
+        if args.resume:
+            parser.error("--resume needs -o FILE: the journal lives next to the output file")
+        return None, {}, []
+    settings = journal.settings_of(args, pairs)
+    done, skipped = {}, []
+    # Every rank looks before any makes its own (the gather is the barrier).
+    found = sorted(set(p for paths in mpi.allgather(journal.journal_paths(args.outfile))
+                       for p in paths))
+    if found and not args.resume:
+        parser.error("{} holds the scores of an interrupted run: pass --resume to continue it, "
+                     "or delete it to start again".format(found[0]))
+    if args.resume:
+        try:
+            done, skipped = journal.read(args.outfile, settings)
+        except (journal.JournalError, OSError) as e:
+            parser.error(str(e))
+        logger.info("resuming: %d of %d pair(s) scored before, %d skipped", len(done), len(pairs),
+                    len(skipped))
+    return journal.Journal(args.outfile, settings, mpi.rank, mpi.size), done, skipped
 
 
 def _check_outputs_spare_inputs(args, pairs, parser):
@@ -155,15 +216,32 @@ def main(argv=None):
                     ", {} MPI processes".format(mpi.size) if mpi.size > 1 else "")
         with exit_at_once("interrupted; no score file was written"):  # an export takes seconds
             scorer = _make_scorer(args, mpi)
-        with ctrl_c_between_items() as stop_if_interrupted:
-            results = mpi.allgather(_score_share(args, pairs, mpi, scorer, stop_if_interrupted))
+        log, done, done_skipped = _journal(args, pairs, mpi, parser)
+        stream = _streaming(args, mpi)
+
+        def on_batch(scored, skipped):
+            if log is not None:
+                log.record(scored, skipped)
+            if stream is not None:
+                stream(scored, skipped)
+
+        try:
+            with ctrl_c_between_items() as stop_if_interrupted:
+                results = mpi.allgather(_score_share(args, pairs, mpi, scorer,
+                                                     stop_if_interrupted,
+                                                     set(done) | {k[0] for k in done_skipped},
+                                                     on_batch))
+        finally:
+            if log is not None:
+                log.close()
         failed = [r for r in results if r[0]]
         if failed:
             if mpi.rank == 0:
                 logger.error("%s", failed[0][1])
             return failed[0][0]
-        scores = {i: s for r in results for i, s in r[2].items()}
-        skipped = sorted(item for r in results for item in r[3])
+        scores = dict(done)
+        scores.update((i, s) for r in results for i, s in r[2].items())
+        skipped = sorted(set(done_skipped) | {item for r in results for item in r[3]})
         if mpi.rank > 0:
             return 0
         rows = [(p0, p1, scores[i]) for i, (p0, p1) in enumerate(pairs) if i in scores]
@@ -178,10 +256,15 @@ def main(argv=None):
             if saved is not None:
                 write_output(saved, args.outfile)
             write_output(shown)
+        elif stream is not None:  # the scores are out already; CSV's summary line ends it
+            if args.format == "csv":
+                write_output(render(rows, "csv").rsplit("\n", 2)[1] + "\n")
         else:
             info = {"model": args.model, "version": args.version}
             write_output(render(rows, args.format, info, [item[1:] for item in skipped]),
                          args.outfile)
+        if log is not None:
+            log.remove()  # the output is whole: the journal has served
     except InputError as e:
         logger.error("%s", e)
         return EXIT_INPUT

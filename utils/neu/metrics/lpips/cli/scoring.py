@@ -12,14 +12,15 @@ logger = logging.getLogger(__name__)
 
 
 def score_pairs(scorer, pairs, resize=False, skip_bad=False, heatmap_dir=None, progress=None,
-                stop=None):
+                stop=None, on_batch=None):
     """Scores ``pairs``, a list of (index, (path0, path1)), in batches of equal shapes.
 
     ``scorer`` must be spatial when ``heatmap_dir`` is given (each pair's map is saved there
     as ``<index>_<name of path0>.png``). ``progress`` (a :class:`~.progress.Progress`) is
     updated per batch; ``stop`` is called between pairs and after every batch, and raises to
     end the run. A pair that cannot be read raises :class:`InputError`, or with ``skip_bad``
-    is logged and listed.
+    is logged and listed. ``on_batch(scored, skipped)`` gets each batch's results as they come
+    ([(index, path0, path1, score)], [(index, path0, path1, reason)]), before ``stop``.
 
     Returns ({index: score}, [(index, path0, path1, reason) skipped])."""
     scores, skipped = {}, []
@@ -31,16 +32,22 @@ def score_pairs(scorer, pairs, resize=False, skip_bad=False, heatmap_dir=None, p
             path0, path1 = out.item
             logger.warning("skipped %s - %s: %s", path0, path1, out.error)
             skipped.append((out.index, path0, path1, str(out.error)))
+            if on_batch is not None:
+                on_batch([], [skipped[-1]])
         else:
             result = scorer.score_images(*out.arrays)
             values, maps = result if heatmap_dir else (result, None)
-            for k, (index, (path0, _)) in enumerate(zip(out.indices, out.items)):
+            batch = []
+            for k, (index, (path0, path1)) in enumerate(zip(out.indices, out.items)):
                 scores[index] = float(values[k])
+                batch.append((index, path0, path1, scores[index]))
                 if maps is not None:
                     from ..data.heatmap import save_heatmap
                     stem = os.path.splitext(os.path.basename(path0))[0]
                     save_heatmap(os.path.join(heatmap_dir, "{:05d}_{}.png".format(index, stem)),
                                  maps[k])
+            if on_batch is not None:
+                on_batch(batch, [])
             if stop is not None:
                 stop()
         if progress is not None:
