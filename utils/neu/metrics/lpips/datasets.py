@@ -65,28 +65,27 @@ def _offline_hint(root, todo, base_url):
     return "\n".join(lines)
 
 
-def _space_check(root, archive):
-    """An ``on_start`` for the download: room for the rest of the archive and its unpacked
-    files (PNGs barely compress: about the archive's size again)."""
-    def check(total, have):
-        if total is None:
-            return
-        free = shutil.disk_usage(root).free
-        needed = (total - have) + total
-        if free < needed:
-            raise NoSpaceError("{} needs {:.2f} GB free in {} (the rest of the archive and its "
-                               "unpacked files); {:.2f} GB are".format(
-                                   archive.name, needed / 1e9, root, free / 1e9))
-    return check
+def _check_space(root, archive, total, have):
+    """Room for the rest of the archive and its unpacked files (PNGs barely compress: about
+    the archive's size again), before any byte is written."""
+    if total is None:
+        return
+    free = shutil.disk_usage(root).free
+    needed = (total - have) + total
+    if free < needed:
+        raise NoSpaceError("{} needs {:.2f} GB free in {} (the rest of the archive and its "
+                           "unpacked files); {:.2f} GB are".format(
+                               archive.name, needed / 1e9, root, free / 1e9))
 
 
 def _download(root, archive, base_url, quiet):
+    """Fetches the archive to ``archives.archive_path``, resuming what an earlier run left."""
     path = archives.archive_path(root, archive)
     source = archives.url(archive, base_url)
     bar = []
 
     def on_start(total, have):
-        _space_check(root, archive)(total, have)
+        _check_space(root, archive, total, have)
         size = "{:.1f} MB".format(total / 1e6) if total is not None else "size not stated"
         if have:
             logger.info("resuming %s at %.1f MB of %s", source, have / 1e6, size)
@@ -101,7 +100,6 @@ def _download(root, archive, base_url, quiet):
     finally:
         for b in bar:
             b.close()
-    return path
 
 
 def _unpack(root, archive, path, quiet):

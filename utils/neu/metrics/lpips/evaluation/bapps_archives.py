@@ -15,14 +15,11 @@ The archives and their layout are those of the reference's ``scripts/download_da
 """
 import collections
 import json
-import logging
 import os
 import shutil
 import tarfile
 import tempfile
 import zlib
-
-logger = logging.getLogger(__name__)
 
 BASE_URL = "https://perceptual-similarity.s3.us-west-2.amazonaws.com/dataset"
 MARKER = ".bapps-complete.json"
