@@ -13,6 +13,7 @@ first writes all scores, in input order. Exit codes: 0 done, 2 usage error, 3 in
 (a file, an image, a pairing), 4 environment error (weights, compute context), 130 interrupted.
 """
 import argparse
+import functools
 import logging
 import os
 import sys
@@ -25,9 +26,11 @@ from .cli import journal
 from .cli.interrupt import ctrl_c_between_items, exit_at_once, exit_code
 from .cli.mpi import world
 from .cli.progress import Progress
+from .data.atomic import written_in_place
 from .cli.scoring import score_pairs
 from .data.pairs import PAIR_BY, InputError, all_pairs, is_image, resolve_pairs
-from .data.report import FORMATS, render, render_original, summarize
+from .data.report import (CSV_HEADER, FORMATS, csv_summary, line, render, render_original,
+                          summarize)
 from .engines import BACKENDS, BackendError, Scorer
 from .engines.context import CONTEXTS, ContextError, choose_context
 from .trunks import TRUNKS
@@ -137,15 +140,14 @@ def _streaming(args, mpi):
     if args.outfile or mpi.size > 1 or args.format not in ("text", "csv"):
         return None
     if args.format == "csv":
-        write_output(render([], "csv").split("\n", 1)[0] + "\n")  # the header, first
-    return _InOrder(lambda p0, p1, s: render([(p0, p1, s)], args.format).split("\n")[
-        1 if args.format == "csv" else 0] + "\n")
+        write_output(CSV_HEADER)
+    return _InOrder(functools.partial(line, args.format))
 
 
 def _journal(args, pairs, mpi, parser):
     """(journal or None, scores done, skipped done): the run's journal next to ``-o``, and
     with ``--resume`` what an interrupted run's journal holds."""
-    if not args.outfile or (os.path.exists(args.outfile) and not os.path.isfile(args.outfile)):
+    if not args.outfile or written_in_place(args.outfile):
         if args.resume:
             parser.error("--resume needs -o FILE: the journal lives next to the output file")
         return None, {}, []
@@ -258,7 +260,7 @@ def main(argv=None):
             write_output(shown)
         elif stream is not None:  # the scores are out already; CSV's summary line ends it
             if args.format == "csv":
-                write_output(render(rows, "csv").rsplit("\n", 2)[1] + "\n")
+                write_output(csv_summary([s for _, _, s in rows]))
         else:
             info = {"model": args.model, "version": args.version}
             write_output(render(rows, args.format, info, [item[1:] for item in skipped]),

@@ -5,7 +5,7 @@ import logging
 import os
 import sys
 
-from ..data.atomic import atomic_path
+from ..data.atomic import atomic_path, written_in_place
 
 logger = logging.getLogger(__name__)
 
@@ -29,8 +29,8 @@ class OutputError(RuntimeError):
 def check_output_path(outfile):
     """Raises OutputError, before any work, when ``outfile`` cannot be a file we write: a
     directory, or a path under a file. (A full disk is only found when writing.)"""
-    if os.path.exists(outfile) and not os.path.isfile(outfile) and not os.path.isdir(outfile):
-        return  # a FIFO or a device (/dev/stdout): written in place
+    if written_in_place(outfile):
+        return
     real = os.path.realpath(outfile)
     if os.path.isdir(real):
         raise OutputError("{} is a directory; -o takes a file name".format(outfile))

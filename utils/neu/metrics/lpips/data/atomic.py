@@ -35,6 +35,16 @@ def remove_pending():
                 pass
 
 
+def written_in_place(path):
+    """Whether ``path`` is a FIFO or a device (``/dev/stdout``, through links, /proc's too):
+    such a target cannot be replaced, and must not be; it is written as it is."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
 def _new_file_mode():
     """What ``open()`` would give a new file: 0666 less the process's umask."""
     mask = os.umask(0)
@@ -50,16 +60,13 @@ def atomic_path(dest):
     A symbolic link stays a link: its target is what gets replaced. A file keeps its
     permissions; a new one gets the umask's. A FIFO or a device (``-o /dev/stdout``) cannot
     be replaced and must not be: the path itself is yielded, to be written in place."""
-    try:
-        mode = os.stat(dest).st_mode  # through links, /proc's (/dev/stdout on a pipe) too
-    except FileNotFoundError:
-        mode = None
-    if mode is not None and stat.S_ISDIR(mode):
-        raise IsADirectoryError("{} is a directory".format(dest))
-    if mode is not None and not stat.S_ISREG(mode):
+    if written_in_place(dest):
         yield dest
         return
+    if os.path.isdir(dest):
+        raise IsADirectoryError("{} is a directory".format(dest))
     real = os.path.realpath(dest)
+    mode = os.stat(real).st_mode if os.path.exists(real) else None
     folder = os.path.dirname(real)
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(real) + ".",

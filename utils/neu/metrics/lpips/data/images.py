@@ -82,16 +82,16 @@ def _check_pixels(width, height):
 
 
 def _png_chunks_before_data(data):
-    """Types of the chunks before the first IDAT."""
-    types, at = [], 8
+    """{type: offset of its data} of the chunks before the first IDAT."""
+    chunks, at = {}, 8
     while at + 8 <= len(data):
         length = int.from_bytes(data[at:at + 4], "big")
         kind = data[at + 4:at + 8]
         if kind == b"IDAT":
             break
-        types.append(kind)
+        chunks.setdefault(kind, at + 8)
         at += 12 + length
-    return types
+    return chunks
 
 
 def read_png(path):
@@ -112,9 +112,9 @@ def read_png(path):
             or data[24] not in (8, 16) or data[25] not in _DIRECT_PNG_COLOUR_TYPES):
         return None
     _check_pixels(int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big"))
-    if b"acTL" in _png_chunks_before_data(data):
-        frames = data.find(b"acTL")
-        count = int.from_bytes(data[frames + 4:frames + 8], "big") if frames > 0 else "several"
+    animation = _png_chunks_before_data(data).get(b"acTL")  # its data: frames, plays
+    if animation is not None:
+        count = int.from_bytes(data[animation:animation + 4], "big")
         raise ValueError("an animated PNG ({} frames); LPIPS compares single images: save "
                          "the frame to score as its own file".format(count))
     try:

@@ -32,6 +32,25 @@ def summarize(scores):
     return {"count": n, "mean": mean, "stderr": math.sqrt(var / n)}
 
 
+CSV_HEADER = "path0,path1,lpips\n"
+
+
+def line(fmt, path0, path1, score):
+    """One pair's line in the ``text`` or ``csv`` format (lines stand alone, so that they can
+    be printed as the pairs are scored)."""
+    if fmt == "text":
+        return "{:.6f}: {} - {}\n".format(score, printable(path0), printable(path1))
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow([path0, path1, repr(float(score))])
+    return buf.getvalue()
+
+
+def csv_summary(scores):
+    """The CSV format's last line: ``# count= mean= stderr=``."""
+    return "# count={count} mean={mean!r} stderr={stderr!r}\n".format(
+        **summarize([float(s) for s in scores]))
+
+
 def render(rows, fmt, info=None, skipped=()):
     """``rows``: (path0, path1, score) in input order; ``skipped``: (path0, path1, reason).
 
@@ -39,20 +58,13 @@ def render(rows, fmt, info=None, skipped=()):
     csv: header ``path0,path1,lpips`` with full precision, then a ``#`` summary line;
     json: the settings, every pair, the skipped pairs and the summary.
     """
-    scores = [float(s) for _, _, s in rows]
-    summary = summarize(scores)
-    if fmt == "text":
-        return "".join("{:.6f}: {} - {}\n".format(s, printable(p0), printable(p1))
-                       for p0, p1, s in rows)
-    if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(["path0", "path1", "lpips"])
-        for p0, p1, s in rows:
-            writer.writerow([p0, p1, repr(float(s))])
-        buf.write("# count={count} mean={mean!r} stderr={stderr!r}\n".format(**summary))
-        return buf.getvalue()
+    if fmt in ("text", "csv"):
+        lines = [line(fmt, p0, p1, s) for p0, p1, s in rows]
+        if fmt == "csv":
+            lines = [CSV_HEADER] + lines + [csv_summary([s for _, _, s in rows])]
+        return "".join(lines)
     if fmt == "json":
+        summary = summarize([float(s) for _, _, s in rows])
         doc = dict(info or {})
         doc["pairs"] = [{"path0": p0, "path1": p1, "lpips": float(s)} for p0, p1, s in rows]
         doc["skipped"] = [{"path0": p0, "path1": p1, "reason": r} for p0, p1, r in skipped]

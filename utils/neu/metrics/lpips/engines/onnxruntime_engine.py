@@ -166,10 +166,12 @@ class OnnxRuntimeEngine(object):
 
     def _export_missing(self):
         from . import onnx_export
+        missing = [role for role, _ in self._exports if not os.path.isfile(self._paths[role])]
+        if missing:
+            onnx_export.remove_abandoned(os.path.dirname(self._paths[missing[0]]))
         for role, export in self._exports:
             path = self._paths[role]
-            if not os.path.isfile(path):
-                onnx_export.remove_abandoned(os.path.dirname(path))
+            if role in missing:
                 logger.info("exporting the %s %s to %s", self._model, self._kinds[role], path)
                 export(path)
                 remove_stale_exports(path)
