@@ -60,7 +60,8 @@ def test_export_is_cached_on_disk(params_dir, tmp_path, own_cache):
     exported = sorted(os.listdir(str(tmp_path / "onnx")))
     assert [name.split("-")[:-2] for name in exported] == [["alex", "head"],
                                                            ["alex", "pairs", "winograd"],
-                                                           ["alex", "trunk", "winograd"]]
+                                                           ["alex", "trunk", "winograd"],
+                                                           ["alex", "weights"]]
     stamps = [os.stat(str(tmp_path / "onnx" / name)).st_mtime_ns for name in exported]
     Scorer("alex", params_dir=str(tmp_path), backend="onnxruntime")
     assert [os.stat(str(tmp_path / "onnx" / name)).st_mtime_ns for name in exported] == stamps
@@ -68,10 +69,57 @@ def test_export_is_cached_on_disk(params_dir, tmp_path, own_cache):
     Scorer("alex", params_dir=str(tmp_path), backend="onnxruntime", lpips=False)
     added = sorted(set(os.listdir(str(tmp_path / "onnx"))) - set(exported))
     assert [name.split("-")[1] for name in added] == ["head", "pairs"]
-    # Direct convolutions are a trunk and pairs graph of their own.
+    # Direct convolutions are a trunk and pairs graph of their own, reading the same weights.
     Scorer("alex", params_dir=str(tmp_path), backend="onnxruntime", winograd=False)
     added = sorted(set(os.listdir(str(tmp_path / "onnx"))) - set(exported) - set(added))
     assert [name.split("-")[1:-2] for name in added] == [["pairs"], ["trunk"]]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_the_cache_holds_about_one_copy_of_the_weights(model, params_dir, squeeze_params_dir,
+                                                       own_cache):
+    # One configuration: at most 1.2x the .h5. Each further one (the other version,
+    # direct convolutions, no lin layers) adds its graphs, not another copy of the weights.
+    folder = squeeze_params_dir if model == "squeeze" else params_dir
+    weights = os.path.getsize(os.path.join(folder, model + "_with_LPIPS.h5"))
+    x = np.zeros((2, 3, 64, 64), np.float32)
+    sizes = []
+    for version in ("0.1", "0.0"):
+        for winograd in (True, False):
+            for use_lpips in (True, False):
+                scorer = Scorer(model, version=version, params_dir=folder, lpips=use_lpips,
+                                backend="onnxruntime", winograd=winograd)
+                scorer.score_inputs(x[:1], x[1:])
+                scorer.features(x)
+                sizes.append(sum(path.stat().st_size for path in own_cache.iterdir()))
+    assert len(list(own_cache.glob("*.onnx.data"))) == 1
+    assert sizes[0] <= 1.2 * weights, (sizes[0], weights)
+    assert max(np.diff(sizes)) <= 0.1 * weights, (sizes, weights)
+
+
+def test_winograd_transforms_are_made_at_load_and_not_kept(params_dir, monkeypatch, own_cache):
+    # The cache stores the filters; each session gets the transforms made from them, which
+    # ONNX Runtime copies: the engine keeps no reference (235 MB for VGG) once it is created.
+    from metrics.lpips.engines import onnx_weights
+    handed = []
+
+    def recording(path, checked):
+        made = supply(path, checked)
+        handed.extend(made.values())
+        return made
+
+    supply = onnx_weights.initializers_to_supply
+    monkeypatch.setattr(onnx_weights, "initializers_to_supply", recording)
+    scorer = Scorer("vgg", params_dir=params_dir, backend="onnxruntime")
+    x0, x1 = (np.random.default_rng(k).random((2, 3, 64, 64), dtype=np.float32) * 2 - 1
+              for k in (1, 2))
+    first = scorer.score_inputs(x0, x1)
+    assert len(handed) == 11  # conv2_1 ... conv5_3
+    for array in handed:
+        array[...] = 0
+    np.testing.assert_array_equal(scorer.score_inputs(x0, x1), first)
+    np.testing.assert_allclose(first, Scorer("vgg", params_dir=params_dir, backend="onnxruntime",
+                                             winograd=False).score_inputs(x0, x1), atol=1e-5)
 
 
 def test_exports_a_killed_process_left_are_removed(params_dir, tmp_path, monkeypatch, own_cache):
@@ -101,22 +149,24 @@ def test_export_cache_follows_the_rewrite_code(params_dir, monkeypatch, tmp_path
     net = Scorer("alex", params_dir=params_dir, backend="nnabla").net
     before = onnxruntime_engine.onnx_cache_path(net, "trunk-winograd", str(tmp_path))
     plain_before = onnxruntime_engine.onnx_cache_path(net, "trunk", str(tmp_path))
+    weights_before = onnxruntime_engine.onnx_cache_path(net, "weights", str(tmp_path))
     changed = tmp_path / "winograd.py"
     changed.write_bytes(open(winograd.__file__, "rb").read() + b"# changed\n")
     monkeypatch.setattr(winograd, "__file__", str(changed))
     assert onnxruntime_engine.onnx_cache_path(net, "trunk-winograd", str(tmp_path)) != before
     assert onnxruntime_engine.onnx_cache_path(net, "trunk", str(tmp_path)) == plain_before
+    assert onnxruntime_engine.onnx_cache_path(net, "weights", str(tmp_path)) == weights_before
 
 
-@pytest.mark.parametrize("module", ["lpips", "trunks", "distances"])
+@pytest.mark.parametrize("module", ["lpips", "trunks", "distances", "engines.onnx_weights"])
 def test_export_cache_follows_the_metric_code(params_dir, monkeypatch, tmp_path, module):
-    # The graphs are built from these modules: an edit to them must not meet an old export.
+    # The entries are built from these modules: an edit to them must not meet an old export.
     import importlib
     source = importlib.import_module("metrics.lpips." + module)
     net = Scorer("alex", params_dir=params_dir, backend="nnabla").net
     before = {kind: onnxruntime_engine.onnx_cache_path(net, kind, str(tmp_path))
-              for kind in ("trunk", "head", "pairs-winograd")}
-    changed = tmp_path / (module + ".py")
+              for kind in ("trunk", "head", "pairs-winograd", "weights")}
+    changed = tmp_path / (module.split(".")[-1] + ".py")
     changed.write_bytes(open(source.__file__, "rb").read() + b"# changed\n")
     monkeypatch.setattr(source, "__file__", str(changed))
     for kind, path in before.items():
@@ -140,7 +190,8 @@ def test_export_removes_entries_of_other_code(params_dir, tmp_path, own_cache):
     folder = own_cache
     folder.mkdir(exist_ok=True)
     stale = ["alex-trunk-winograd-0123456789abcdef.onnx",  # the earlier naming
-             "alex-trunk-winograd-00000000-111111111111.onnx", "alex-head-00000000-111111111111.onnx"]
+             "alex-trunk-winograd-00000000-111111111111.onnx", "alex-head-00000000-111111111111.onnx",
+             "alex-weights-00000000-111111111111.onnx.data"]
     kept = ["alex-trunk-winograd-{}-222222222222.onnx".format(code),  # other weights, same code
             "alex-trunk-00000000-111111111111.onnx",  # a kind not exported here
             "vgg-trunk-winograd-00000000-111111111111.onnx", "notes.txt"]
@@ -149,7 +200,7 @@ def test_export_removes_entries_of_other_code(params_dir, tmp_path, own_cache):
     Scorer("alex", params_dir=str(tmp_path), backend="onnxruntime")
     names = set(os.listdir(str(folder)))
     assert not names & set(stale)
-    assert set(kept) <= names and len(names) == len(kept) + 3  # + head, trunk, pairs
+    assert set(kept) <= names and len(names) == len(kept) + 4  # + weights, head, trunk, pairs
 
 
 def test_export_prints_nothing(params_dir, tmp_path, capfd):
@@ -174,18 +225,20 @@ def test_unknown_backend_lists_the_valid_ones(params_dir):
         Scorer("alex", params_dir=params_dir, backend="tensorrt")
 
 
-@pytest.mark.parametrize("damage", ["truncated", "empty", "garbage"])
-@pytest.mark.parametrize("role", ["trunk", "pairs"])
+@pytest.mark.parametrize("damage", ["truncated", "empty", "garbage", "zeroed"])
+@pytest.mark.parametrize("role", ["trunk", "pairs", "weights"])
 def test_a_damaged_cache_entry_is_rebuilt(params_dir, tmp_path, damage, role, caplog, own_cache):
     shutil.copy(os.path.join(params_dir, "alex_with_LPIPS.h5"), str(tmp_path))
     x0, x1 = (np.random.default_rng(k).random((2, 3, 64, 64), dtype=np.float32) * 2 - 1
               for k in (1, 2))
     first = Scorer("alex", params_dir=str(tmp_path), backend="onnxruntime")
     expected = first.score_inputs(x0, x1), first.features(x0)[2]
-    entry = next(tmp_path.glob("onnx/alex-{}-*.onnx".format(role)))
+    entry = next(tmp_path.glob("onnx/alex-{}-*.onnx*".format(role)))
     size = entry.stat().st_size
-    entry.write_bytes({"truncated": entry.read_bytes()[:size // 3], "empty": b"",
-                       "garbage": b"\x00not a protobuf" * 100}[damage])
+    data = entry.read_bytes()  # "zeroed": as a crash can leave a file whose data never landed
+    entry.write_bytes({"truncated": data[:size // 3], "empty": b"",
+                       "garbage": b"\x00not a protobuf" * 100,
+                       "zeroed": data[:size // 3] + bytes(size // 3) + data[2 * (size // 3):]}[damage])
     with caplog.at_level("WARNING"):
         again = Scorer("alex", params_dir=str(tmp_path), backend="onnxruntime")
         np.testing.assert_array_equal(again.score_inputs(x0, x1), expected[0])

@@ -5,6 +5,9 @@
 Two graphs are exported: the trunk ([-1, 1] images -> tapped features) and the head (two
 lists of features -> scores, the same :mod:`distances` code as everywhere else); a third,
 for scoring pairs in one run, joins them (:func:`export_pairs`).
+The trunk's parameters are stored once, outside the graphs, in a weights file that every
+trunk and pairs graph of the model reads (ONNX external data, :mod:`onnx_weights`), so the
+cache holds about one copy of the ``.h5``.
 NNabla's exporter (``nnabla-converter``, installed with ``--no-deps``: it runs without the
 TensorFlow its metadata asks for) records the shapes the graph was built with, so:
   * inputs and outputs get symbolic batch, height and width;
@@ -27,6 +30,7 @@ import nnabla as nn
 
 from ..data.atomic import atomic_path, pending
 from ..lpips import SCALE, SHIFT
+from . import onnx_weights
 
 logger = logging.getLogger(__name__)
 
@@ -67,10 +71,9 @@ class ExportError(RuntimeError):
     """A graph could not be exported to ONNX."""
 
 
-def _export(net, inputs, outputs, path, dims, rewrite=None, opset=13):
-    """Exports the NNabla graph from ``inputs`` to ``outputs`` (ordered dicts name -> Variable)
-    to ``path``, with ``dims`` {name: symbolic names per axis, None to keep} applied, then
-    ``rewrite`` (a function changing the ONNX model in place), if given."""
+def _export(net, inputs, outputs, dims, opset=13):
+    """The NNabla graph from ``inputs`` to ``outputs`` (ordered dicts name -> Variable) as an
+    ONNX model, with ``dims`` {name: symbolic names per axis, None to keep} applied."""
     import onnx
     from nnabla.utils.converter.nnabla import NnpImporter
     from nnabla.utils.converter.onnx import OnnxExporter
@@ -96,9 +99,7 @@ def _export(net, inputs, outputs, path, dims, rewrite=None, opset=13):
         for node in model.graph.node:
             if node.op_type == "MaxPool":
                 node.attribute.append(onnx.helper.make_attribute("ceil_mode", 1))
-    if rewrite is not None:
-        rewrite(model)
-    return _save(model, path)
+    return model
 
 
 def _save(model, path):
@@ -185,11 +186,13 @@ def _prepend_scaling(model):
     graph.node.extend(nodes)
 
 
-def export_trunk(net, path, winograd=False):
+def export_trunk(net, path, weights_path, winograd=False):
     """Writes the trunk of ``net`` (an :class:`~metrics.lpips.lpips.LPIPS`) as ONNX: input
     ``x`` (N, 3, H, W) in [-1, 1] (scaled in the graph when ``net.apply_scale``); outputs
-    ``f0``, ``f1``, ... the tapped activations. With ``winograd``, the convolutions that gain
-    from it are rewritten into Winograd's algorithm (see :mod:`winograd`)."""
+    ``f0``, ``f1``, ... the tapped activations. Its parameters go to ``weights_path``, a file
+    beside ``path`` shared by the model's graphs (written if missing). With ``winograd``, the
+    convolutions that gain from it are rewritten into Winograd's algorithm (see
+    :mod:`winograd`)."""
     size = net.trunk.export_size
     with nn.auto_forward(False), net.scope():
         x = nn.Variable((1, 3, size, size))
@@ -198,15 +201,21 @@ def export_trunk(net, path, winograd=False):
     dims = {"x": ("N", None, "H", "W")}
     dims.update({name: ("N", None, name + "_h", name + "_w") for name in outputs})
 
-    def finish(model):
-        if winograd:
-            from . import winograd as winograd_rewrite
-            tiles = net.trunk.winograd_tiles
-            winograd_rewrite.rewrite(model, dict(tiles) if tiles else None)
-        if net.apply_scale:
-            _prepend_scaling(model)
-
-    return _export(net, {"x": x}, outputs, path, dims, finish)
+    model = _export(net, {"x": x}, outputs, dims)
+    layout = onnx_weights.weights_layout(model)  # before any rewrite: the same for every variant
+    if winograd:
+        from . import winograd as winograd_rewrite
+        tiles = net.trunk.winograd_tiles
+        winograd_rewrite.rewrite(model, dict(tiles) if tiles else None)
+    if net.apply_scale:
+        _prepend_scaling(model)
+    import onnx
+    onnx.checker.check_model(model)  # with its bytes: the checker cannot follow the file
+    onnx_weights.use_weights_file(model, layout, weights_path,
+                                  onnx_weights.write_weights(layout, weights_path))
+    with atomic_path(path) as tmp_path:
+        onnx.save(model, tmp_path)
+    return path
 
 
 def export_head(net, path):
@@ -221,7 +230,7 @@ def export_head(net, path):
     for i, (a, b) in enumerate(feats):
         inputs["a{}".format(i)], inputs["b{}".format(i)] = a, b
         dims["a{}".format(i)] = dims["b{}".format(i)] = ("N", None, "h{}".format(i), "w{}".format(i))
-    return _export(net, inputs, {"score": score}, path, dims)
+    return _save(_export(net, inputs, {"score": score}, dims), path)
 
 
 def export_pairs(trunk_path, head_path, path):
@@ -231,7 +240,9 @@ def export_pairs(trunk_path, head_path, path):
     features never leave ONNX Runtime."""
     import onnx
     from onnx import helper
-    model, head = onnx.load(trunk_path), onnx.load(head_path).graph
+    # The trunk's parameters stay in its weights file, which the pairs graph reads too.
+    model = onnx.load(trunk_path, load_external_data=False)
+    head = onnx.load(head_path).graph
     graph = model.graph
     for i, tap in enumerate(value.name for value in graph.output):
         graph.node.append(helper.make_node("Split", [tap], ["a{}".format(i), "b{}".format(i)],
@@ -246,4 +257,6 @@ def export_pairs(trunk_path, head_path, path):
         graph.initializer.append(tensor)
     del graph.output[:]
     graph.output.extend(head.output)
-    return _save(model, path)
+    with atomic_path(path) as tmp_path:
+        onnx.save(model, tmp_path)
+    return path

@@ -23,13 +23,14 @@ logger = logging.getLogger(__name__)
 
 
 def _code_digest(kind):
-    """A short digest of the code that builds a ``kind`` graph: the metric's modules the graphs
-    are built from (``lpips``, ``trunks``, ``distances``), the exporter, and the Winograd rewrite
-    for the ``-winograd`` kinds. Entries made by other code are never used again."""
-    from . import onnx_export, winograd
+    """A short digest of the code that builds a ``kind`` entry: the metric's modules the graphs
+    are built from (``lpips``, ``trunks``, ``distances``), the exporter and its weights file,
+    and the Winograd rewrite for the ``-winograd`` kinds. Entries made by other code are never
+    used again."""
+    from . import onnx_export, onnx_weights, winograd
     from .. import distances, lpips, trunks
     h = hashlib.sha256(kind.encode("utf-8"))
-    modules = [lpips, trunks, distances, onnx_export]
+    modules = [lpips, trunks, distances, onnx_export, onnx_weights]
     for module in modules + ([winograd] if kind.endswith("winograd") else []):
         with open(module.__file__, "rb") as f:
             h.update(f.read())
@@ -37,8 +38,16 @@ def _code_digest(kind):
 
 
 def _params_digest(net, kind):
-    """A short digest of the parameters and options a ``kind`` graph of ``net`` bakes in (the
-    trunk record's export settings included)."""
+    """A short digest of the parameters and options a ``kind`` entry of ``net`` bakes in (the
+    trunk record's export settings included). The ``weights`` file holds the trunk's
+    parameters alone, so the graphs of every version and option share it."""
+    if kind == "weights":
+        h = hashlib.sha256("{} weights".format(net.model).encode("utf-8"))
+        for name, value in sorted(net.parameters().items()):
+            if not name.startswith("lin"):
+                h.update(name.encode("utf-8"))
+                h.update(value.d.tobytes())
+        return h.hexdigest()[:12]
     has_trunk, has_head = not kind.startswith("head"), not kind.startswith("trunk")
     trunk = net.trunk
     export = (trunk.export_size, trunk.ceil_mode_pools, trunk.winograd_tiles) if has_trunk else None
@@ -79,22 +88,24 @@ def cache_folder():
 
 
 def onnx_cache_path(net, kind, folder=None):
-    """Where an exported graph is cached: ``<folder>/<model>-<kind>-<code digest>-<parameters
+    """Where a cache entry is: ``<folder>/<model>-<kind>-<code digest>-<parameters
     digest>.onnx`` (``folder`` defaults to :func:`cache_folder`), ``kind`` being ``trunk``,
     ``head`` or ``pairs`` (trunk and head joined), the first and last with ``-winograd`` for
-    Winograd convolutions. A changed exporter, rewrite, weight file or option never meets a
-    stale entry, so one cache serves every weights folder."""
-    return os.path.join(folder or cache_folder(), "{}-{}-{}-{}.onnx".format(
-        net.model, kind, _code_digest(kind), _params_digest(net, kind)))
+    Winograd convolutions; or ``weights``, the trunk's parameters those graphs read
+    (``.onnx.data``). A changed exporter, rewrite, weight file or option never meets a stale
+    entry, so one cache serves every weights folder."""
+    return os.path.join(folder or cache_folder(), "{}-{}-{}-{}.onnx{}".format(
+        net.model, kind, _code_digest(kind), _params_digest(net, kind),
+        ".data" if kind == "weights" else ""))
 
 
 def remove_stale_exports(path):
-    """Deletes the cached graphs of ``path``'s model and kind that other versions of the code
-    made (so upgrades do not pile up files of up to 235 MB); those of other weights stay."""
+    """Deletes the cache entries of ``path``'s model and kind that other versions of the code
+    made (so upgrades do not pile up files of up to 60 MB); those of other weights stay."""
     folder, name = os.path.split(path)
     model_kind, code, _ = name.rsplit("-", 2)
-    # <model>-<kind>-<code>-<params>.onnx, or this module's earlier <model>-<kind>-<digest>.onnx
-    entry = re.compile(re.escape(model_kind) + r"-([0-9a-f]+)(-[0-9a-f]+)?\.onnx$")
+    # <model>-<kind>-<code>-<params>.onnx[.data], or the earliest <model>-<kind>-<digest>.onnx
+    entry = re.compile(re.escape(model_kind) + r"-([0-9a-f]+)(-[0-9a-f]+)?\.onnx(\.data)?$")
     for other in os.listdir(folder):
         match = entry.match(other)
         if match and (match.group(2) is None or match.group(1) != code):
@@ -141,21 +152,20 @@ class OnnxRuntimeEngine(object):
         except ImportError as e:
             raise BackendError("the onnxruntime backend needs onnxruntime, onnx and "
                                "nnabla-converter (`make setup` installs them): {}".format(e)) from None
-        self._ort = ort
+        self._ort, self._threads = ort, threads or os.cpu_count() or 1
         self._maps_head = NNablaHead(net)
-        self._options = ort.SessionOptions()
-        self._options.intra_op_num_threads = threads or os.cpu_count() or 1
-        self._options.inter_op_num_threads = 1
-        # Sessions (conversion, trunk, head, pairs) run in turn: idle workers must sleep, not
-        # spin, or they take the cores from the next session (measured: 1.6x slower at 64 px).
-        self._options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self._whole = set()  # weights files whose checksum was verified
         suffix = "-winograd" if winograd else ""
-        exports = [("trunk", lambda path: onnx_export.export_trunk(net, path, winograd)),
+        # The trunk export writes the weights file too (kept if there already).
+        exports = [("weights", None),
+                   ("trunk", lambda path: onnx_export.export_trunk(
+                       net, path, self._paths["weights"], winograd)),
                    ("head", lambda path: onnx_export.export_head(net, path)),
                    ("pairs", lambda path: onnx_export.export_pairs(
                        self._paths["trunk"], self._paths["head"], path))]
         self._model, self._exports, self._sessions = net.model, exports, {}
-        self._kinds = {role: role + (suffix if role != "head" else "") for role, _ in exports}
+        self._kinds = {role: role + (suffix if role in ("trunk", "pairs") else "")
+                       for role, _ in exports}
         folder = cache_folder()
         self._paths = {role: onnx_cache_path(net, kind, folder)
                        for role, kind in self._kinds.items()}
@@ -169,11 +179,14 @@ class OnnxRuntimeEngine(object):
         missing = [role for role, _ in self._exports if not os.path.isfile(self._paths[role])]
         if missing:
             onnx_export.remove_abandoned(os.path.dirname(self._paths[missing[0]]))
+        if "weights" in missing:
+            missing.append("trunk")
         for role, export in self._exports:
             path = self._paths[role]
-            if role in missing:
+            if role in missing and export is not None:
                 logger.info("exporting the %s %s to %s", self._model, self._kinds[role], path)
                 export(path)
+            if role in missing:
                 remove_stale_exports(path)
 
     def _rebuild(self, error):
@@ -187,11 +200,21 @@ class OnnxRuntimeEngine(object):
         self._export_missing()
 
     def _session(self, role):
-        source = self._paths.get(role)
+        from .onnx_weights import initializers_to_supply
+        options = self._ort.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = self._threads, 1
+        # Sessions (conversion, trunk, head, pairs) run in turn: idle workers must sleep, not
+        # spin, or they take the cores from the next session (measured: 1.6x slower at 64 px).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        source = self._paths.get(role)  # a path: ONNX Runtime finds the weights file beside it
         if source is None:  # the uint8 conversion: built in memory, too small to cache
             source = _uint8_to_input_graph()
-        return self._ort.InferenceSession(source, self._options,
-                                          providers=["CPUExecutionProvider"])
+        else:
+            made = initializers_to_supply(source, self._whole)
+            if made:  # copied by ONNX Runtime when it creates the session (tested)
+                options.add_external_initializers(
+                    list(made), [self._ort.OrtValue.ortvalue_from_numpy(a) for a in made.values()])
+        return self._ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
 
     def _run(self, role, feed):
         if role not in self._sessions:
@@ -201,6 +224,7 @@ class OnnxRuntimeEngine(object):
                 if role not in self._paths:
                     raise
                 self._sessions.clear()  # the others may have come from the same damaged set
+                self._whole.clear()
                 self._rebuild(e)
                 self._sessions[role] = self._session(role)
         return self._sessions[role].run(None, feed)

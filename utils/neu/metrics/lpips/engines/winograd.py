@@ -10,14 +10,19 @@ F(2, 5). This module rewrites the eligible ``Conv`` nodes of an ONNX graph into 
 algorithm, written with plain ONNX operators and dynamic in batch and size:
 
     input tiles d -> V = B^T d B  (cheap: small integer matrices)
-    M[xi, nu] = U[xi, nu] @ V[xi, nu]   with U = G g G^T precomputed in float64
+    M[xi, nu] = U[xi, nu] @ V[xi, nu]   with U = G g G^T in float64, then float32
     y = A^T M A
+
+U is 4x the size of the filters for F(4, 3). The rewrite records which filters each U is
+made from (:data:`DERIVED_KEY` in the model's metadata), so that a cache can store the
+filters alone and make U again with :func:`filter_transform` when it loads the graph.
 
 The rounding differs from a direct convolution. With the interpolation points below (0, +-1,
 +-2 and infinity) LPIPS scores move by about 1e-6 at most (measured against the golden values
 and the NNabla graph; the tests hold them to 1e-5). Larger tiles, F(3, 5) and F(4, 5) with
 +-1/2 as points, were measured too: faster for AlexNet, but 1.1e-5 off on spatial maps.
 """
+import json
 from fractions import Fraction
 
 import numpy as np
@@ -29,6 +34,9 @@ POINTS = (0, 1, -1, 2, -2)  # interpolation points before infinity, for alpha = 
 # Below these channel counts the transforms cost more than the multiplies saved (measured
 # per layer with ONNX Runtime on 2 cores: 64 -> 64 channels is 1.5x slower, 64 -> 128 even).
 MIN_INPUT_CHANNELS, MIN_OUTPUT_CHANNELS = 64, 128
+# Metadata of a rewritten model: JSON {U's initializer: {"from": its filters' initializer,
+# "m": m}}; the filters' initializer may be gone from the graph (nothing else reads it).
+DERIVED_KEY = "lpips.winograd.filter_transforms"
 
 
 def _poly_mul(p, q):
@@ -98,15 +106,32 @@ def _arange(g, stop, step=1):
     return g.op("Mul", [g.op("Range", [g.ints(0), g.op("Squeeze", [stop]), g.ints(1)]), g.ints(step)])
 
 
-def _winograd_conv(g, x, weight, bias, pad, m, output):
-    """Appends nodes computing ``output`` = Conv(x, weight, bias) with stride 1 and ``pad`` on
-    every side, by Winograd's F(m, r). ``x`` and ``output`` are in (H, W, N, C) layout, where
-    a pixel of every image and channel is one contiguous row."""
+def filter_transform(weight, m):
+    """U (alpha^2, C_in, C_out) float32 for the filters ``weight`` (C_out, C_in, r, r):
+    U[xi * alpha + nu, i, o] = (G w[o, i] G^T)[xi, nu], computed in float64."""
     c_out, c_in, r, _ = weight.shape
     alpha = m + r - 1
-    at, gm, bt = transforms(m, r)
-    u = np.einsum("ak,oikl,bl->abio", gm, weight.astype(np.float64), gm)
-    u = u.reshape(alpha * alpha, c_in, c_out).astype(np.float32)
+    gm = transforms(m, r)[1]
+    # sum_kl G[xi, k] G[nu, l] w[k, l]: a product by the Kronecker matrix (alpha^2, r^2),
+    # a few input channels at a time so the float64 intermediate stays small.
+    kron = np.einsum("ak,bl->abkl", gm, gm).reshape(alpha * alpha, r * r)
+    filters = np.asarray(weight, np.float32).reshape(c_out, c_in, r * r).transpose(2, 1, 0)
+    u = np.empty((alpha * alpha, c_in, c_out), np.float32)
+    step = max(1, 8192 // c_out)
+    for i in range(0, c_in, step):
+        block = filters[:, i:i + step].astype(np.float64).reshape(r * r, -1)
+        u[:, i:i + step] = (kron @ block).reshape(alpha * alpha, -1, c_out)
+    return u
+
+
+def _winograd_conv(g, x, u, weight_shape, bias, pad, m, output):
+    """Appends nodes computing ``output`` = Conv(x, weight, bias) with stride 1 and ``pad`` on
+    every side, by Winograd's F(m, r), from ``u`` (the name of the weight's
+    :func:`filter_transform`) and ``bias`` (a name, or None). ``x`` and ``output`` are in
+    (H, W, N, C) layout, where a pixel of every image and channel is one contiguous row."""
+    c_out, c_in, r, _ = weight_shape
+    alpha = m + r - 1
+    at, _, bt = transforms(m, r)
     bt, at = bt.astype(np.float32), at.astype(np.float32)
 
     shape = g.op("Shape", [x])
@@ -129,7 +154,7 @@ def _winograd_conv(g, x, weight, bias, pad, m, output):
     # V = B^T d B, separably (xi, then nu), then one product per tile position.
     v = g.op("MatMul", [g.const(bt, "BT"), g.op("Reshape", [d, g.ints(alpha, -1)])])
     v = g.op("MatMul", [g.const(bt, "BT"), g.op("Reshape", [v, g.ints(alpha, alpha, -1)])])
-    prod = g.op("MatMul", [g.op("Reshape", [v, g.ints(alpha * alpha, -1, c_in)]), g.const(u, "U")])
+    prod = g.op("MatMul", [g.op("Reshape", [v, g.ints(alpha * alpha, -1, c_in)]), u])
     # Y = A^T M A, separably: (i, j, th, tw, N, C_out).
     y = g.op("MatMul", [g.const(at, "AT"), g.op("Reshape", [prod, g.ints(alpha, -1)])])
     y = g.op("MatMul", [g.const(at, "AT"), g.op("Reshape", [y, g.ints(m, alpha, -1)])])
@@ -145,7 +170,7 @@ def _winograd_conv(g, x, weight, bias, pad, m, output):
     y = g.op("Gather", [y, index], axis=0)
     if bias is None:
         return g.op("Identity", [y], output)
-    return g.op("Add", [y, g.const(bias.astype(np.float32), "bias")], output)
+    return g.op("Add", [y, bias], output)
 
 
 def _winograd_pad(node, weight, tiles):
@@ -193,6 +218,7 @@ def rewrite(model, tiles=None):
     from onnx import helper, numpy_helper
     tiles = TILE_FOR_KERNEL if tiles is None else tiles
     graph = model.graph
+    derived = {}  # U's name -> {"from": the filters' name, "m": m}
     weights = {t.name: t for t in graph.initializer}
     nodes = list(graph.node)
     del graph.node[:]
@@ -220,10 +246,13 @@ def rewrite(model, tiles=None):
             pad = _winograd_pad(node, w, tiles) if w.ndim == 4 else None
         out = node.output[0]
         if pad is not None:
-            bias = numpy_helper.to_array(weights[node.input[2]]) if len(node.input) > 2 else None
+            bias = node.input[2] if len(node.input) > 2 and node.input[2] else None
             rowwise[out], channels[out] = out + "/hwnc", w.shape[0]
-            _winograd_conv(_Graph(graph, out + "/winograd"), as_rowwise(node.input[0], w.shape[1]),
-                           w, bias, pad, tiles[w.shape[2]], rowwise[out])
+            m, g = tiles[w.shape[2]], _Graph(graph, out + "/winograd")
+            u = g.const(filter_transform(w, m), "U")
+            derived[u] = {"from": node.input[1], "m": m}
+            _winograd_conv(g, as_rowwise(node.input[0], w.shape[1]), u, w.shape, bias, pad, m,
+                           rowwise[out])
             replaced += 1
         elif node.op_type in _LAYOUT_FREE and node.input[0] not in plain:
             rowwise[out], channels[out] = out + "/hwnc", channels[node.input[0]]
@@ -242,4 +271,9 @@ def rewrite(model, tiles=None):
     kept = [t for t in graph.initializer if t.name in used]
     del graph.initializer[:]
     graph.initializer.extend(kept)
+    if derived:
+        entries = [p for p in model.metadata_props if p.key == DERIVED_KEY]
+        entry = entries[0] if entries else model.metadata_props.add(key=DERIVED_KEY)
+        derived.update(json.loads(entry.value or "{}"))
+        entry.value = json.dumps(derived, sort_keys=True)
     return replaced
