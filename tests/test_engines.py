@@ -274,3 +274,30 @@ def test_exports_never_go_to_the_weights_folder(params_dir, tmp_path, monkeypatc
     with caplog.at_level("WARNING"):
         folder = onnxruntime_engine.cache_folder()
     assert folder.startswith(tempfile.gettempdir()) and "set $NNABLA_LPIPS_CACHE_DIR" in caplog.text
+
+
+def test_image_size_decides_winograd_or_direct(params_dir, monkeypatch, own_cache):
+    # Images over the trunk's winograd_max_pixels run direct convolutions (faster there, and
+    # leaner): the same scores as asking for them, within rounding of Winograd's.
+    import dataclasses
+    import onnx
+    from metrics.lpips import trunks
+    monkeypatch.setitem(trunks.TRUNKS, "alex", dataclasses.replace(
+        trunks.TRUNKS["alex"], winograd_max_pixels=64 * 64))
+    rng = np.random.default_rng(5)
+    x = rng.random((2, 3, 96, 80), dtype=np.float32) * 2 - 1
+    small = x[:, :, :64, :64]
+    by_size, direct, always = (Scorer("alex", params_dir=params_dir, backend="onnxruntime",
+                                      winograd=w) for w in (None, False, True))
+    np.testing.assert_array_equal(by_size.score_inputs(small[:1], small[1:]),
+                                  always.score_inputs(small[:1], small[1:]))
+    assert by_size.engine._direct is None  # 64 x 64: Winograd's graphs
+    np.testing.assert_array_equal(by_size.score_inputs(x[:1], x[1:]),
+                                  direct.score_inputs(x[:1], x[1:]))
+    np.testing.assert_array_equal(by_size.features(x)[4], direct.features(x)[4])
+    assert by_size.engine._direct is not None
+    np.testing.assert_allclose(always.score_inputs(x[:1], x[1:]), direct.score_inputs(x[:1], x[1:]),
+                               atol=1e-5)
+    for scorer, winograd in ((by_size, True), (always, True), (direct, False)):
+        graph = onnx.load(scorer.engine._paths["pairs"], load_external_data=False).graph
+        assert any(node.op_type == "MatMul" for node in graph.node) == winograd

@@ -58,9 +58,10 @@ def build_parser():
     p.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="trunk backend: auto (ONNX Runtime on the CPU when installed, else "
                         "NNabla; default), nnabla, onnxruntime")
-    p.add_argument("--no-winograd", dest="winograd", action="store_false",
-                   help="onnxruntime backend: direct convolutions only (slower; scores differ "
-                        "from the default's by ~1e-6)")
+    p.add_argument("--no-winograd", dest="winograd", action="store_const", const=False,
+                   help="onnxruntime backend: direct convolutions only (the default uses them "
+                        "for images over 256x256 px, VGG 512x512; Winograd's below; scores "
+                        "differ by ~1e-6)")
     p.add_argument("-d", "--device-id", type=int, default=0, help="GPU device id (default 0)")
     p.add_argument("--batch-size", type=int, default=32, help="pairs per forward pass (default 32)")
     p.add_argument("-o", "--outfile", help="write the scores here instead of stdout")

@@ -109,7 +109,9 @@ class Trunk:
     ``export_size`` is the side at which it is exported to ONNX (one where no pool needs
     padding); ``winograd_tiles`` pairs kernel sizes with Winograd output tiles, None for the
     defaults; ``pixels_per_pass`` caps the pixels of a pair per ONNX Runtime pass, past which
-    passes only get slower (the working set leaves the caches) and cost memory.
+    passes only get slower (the working set leaves the caches) and cost memory;
+    ``winograd_max_pixels`` is the image size (H x W) above which direct convolutions are
+    faster than Winograd's (``benchmarks/bench_big.py --sweep``).
     """
     name: str
     build: typing.Callable
@@ -120,16 +122,20 @@ class Trunk:
     export_size: int = 64
     winograd_tiles: typing.Optional[typing.Tuple[typing.Tuple[int, int], ...]] = None
     pixels_per_pass: int = 1 << 19
+    winograd_max_pixels: int = 256 * 256
 
 
 TRUNKS = collections.OrderedDict((t.name, t) for t in [
     # AlexNet's 3x3 layers see odd maps (3x3 at 64 px, 15x15 at 256 px), which 3x3 Winograd
-    # tiles fit and 4x4 ones overhang: 64 px pairs 10-13% faster, 256 px 1-5% slower.
+    # tiles fit and 4x4 ones overhang: 64 px pairs 10-13% faster, 256 px 1-5% slower. One
+    # pair: Winograd 0.069 s at 512 px against 0.058 direct, 0.326 against 0.224 at 1024;
+    # VGG 0.97 against 1.08 s at 512 px, 5.2 against 4.3 s at 1024 (bench_big.py --sweep).
     Trunk("alex", alex_features, ("relu1", "relu2", "relu3", "relu4", "relu5"),
           (64, 192, 384, 256, 256), 31, winograd_tiles=((3, 3), (5, 2))),
     # VGG is fastest at 2 pairs of 256 px and 8-16 of 64 px per pass.
     Trunk("vgg", vgg_features, ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3"),
-          (64, 128, 256, 512, 512), 16, pixels_per_pass=1 << 17),
+          (64, 128, 256, 512, 512), 16, pixels_per_pass=1 << 17,
+          winograd_max_pixels=512 * 512),
     # Exported at 31 px, where no ceil-mode pool pads: 31 -> 15 -> 7 -> 3 -> 1.
     Trunk("squeeze", squeeze_features, ("relu1", "relu2", "relu3", "relu4", "relu5", "relu6", "relu7"),
           (64, 128, 256, 384, 384, 512, 512), 17, ceil_mode_pools=True, export_size=31),

@@ -140,12 +140,14 @@ class OnnxRuntimeEngine(object):
     """Runs the trunk and the distance head of ``net`` (an :class:`~metrics.lpips.lpips.LPIPS`)
     with ONNX Runtime on the CPU, from exports cached on disk (made when missing); each
     session is created when first used. Inputs are float32 (N, 3, H, W) arrays in [-1, 1].
-    With ``winograd`` (the default), the trunk's wide 3x3 and 5x5 convolutions use Winograd's
-    algorithm: 1.4-1.8x faster, equal to the direct convolution to ~1e-6."""
+    The trunk's wide 3x3 and 5x5 convolutions use Winograd's algorithm (1.4-1.8x faster up to
+    a few hundred pixels a side, equal to the direct convolution to ~1e-6): with ``winograd``
+    None (the default) for images of up to the trunk's ``winograd_max_pixels`` and direct
+    convolutions above, where those are faster and need less memory; True always; False never."""
 
     name = "onnxruntime"
 
-    def __init__(self, net, threads=None, winograd=True):
+    def __init__(self, net, threads=None, winograd=None):
         try:
             import onnxruntime as ort
             from . import onnx_export
@@ -154,12 +156,15 @@ class OnnxRuntimeEngine(object):
                                "nnabla-converter (`make setup` installs them): {}".format(e)) from None
         self._ort, self._threads = ort, threads or os.cpu_count() or 1
         self._maps_head = NNablaHead(net)
+        # Images above this many pixels run direct convolutions (that engine made when needed).
+        self._net, self._direct = net, None
+        self._winograd_max = net.trunk.winograd_max_pixels if winograd is None else None
         self._whole = set()  # weights files whose checksum was verified
-        suffix = "-winograd" if winograd else ""
+        suffix = "" if winograd is False else "-winograd"
         # The trunk export writes the weights file too (kept if there already).
         exports = [("weights", None),
                    ("trunk", lambda path: onnx_export.export_trunk(
-                       net, path, self._paths["weights"], winograd)),
+                       net, path, self._paths["weights"], winograd is not False)),
                    ("head", lambda path: onnx_export.export_head(net, path)),
                    ("pairs", lambda path: onnx_export.export_pairs(
                        self._paths["trunk"], self._paths["head"], path))]
@@ -239,8 +244,21 @@ class OnnxRuntimeEngine(object):
             return NNablaEngine.to_input(images)
         return self._run("uint8", {"images": np.ascontiguousarray(images)})[0]
 
+    def _for_size(self, x):
+        """The engine for a pass of ``x``: this one, or for images of more than
+        ``winograd_max_pixels`` the same model with direct convolutions (its graphs read the
+        same cached weights)."""
+        if self._winograd_max is None or x.shape[2] * x.shape[3] <= self._winograd_max:
+            return self
+        if self._direct is None:
+            self._direct = OnnxRuntimeEngine(self._net, self._threads, winograd=False)
+        return self._direct
+
     def features(self, x):
         """The trunk's taps for ``x``: a list of (N, C_l, h_l, w_l) arrays."""
+        engine = self._for_size(x)
+        if engine is not self:
+            return engine.features(x)
         return self._run("trunk", {"x": x})
 
     def distances(self, feats0, feats1, size=None):
@@ -257,6 +275,9 @@ class OnnxRuntimeEngine(object):
     def pair_distances(self, x, size=None):
         """Scores of the pairs (x[i], x[N + i]) of 2N images, as :meth:`distances`; without
         maps, trunk and head run as one graph and the features never leave ONNX Runtime."""
+        engine = self._for_size(x)
+        if engine is not self:
+            return engine.pair_distances(x, size)
         if size is None:
             return self._run("pairs", {"x": x})[0].reshape(-1)
         n = len(x) // 2

@@ -44,12 +44,14 @@ class Scorer(object):
         backend (str): ``auto`` (ONNX Runtime on the CPU when installed, else NNabla),
             ``nnabla`` or ``onnxruntime``.
         threads (int, optional): CPU threads for ONNX Runtime (default: all cores).
-        winograd (bool): ONNX Runtime computes the wide convolutions with Winograd's
-            algorithm (faster; scores equal to the direct convolution's within ~1e-6).
+        winograd (bool, optional): ONNX Runtime computes the wide convolutions with Winograd's
+            algorithm (faster; scores equal to the direct convolution's within ~1e-6): None
+            (default) where that is faster (images of up to the trunk's
+            ``winograd_max_pixels``), True always, False never.
     """
 
     def __init__(self, model="alex", version="0.1", params_dir=None, lpips=True, batch_size=32,
-                 spatial=False, backend="auto", threads=None, winograd=True):
+                 spatial=False, backend="auto", threads=None, winograd=None):
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError("batch_size must be a positive integer, got {!r}".format(batch_size))
         self.net = LPIPS(model=model, params_dir=params_dir, version=version, lpips=lpips)

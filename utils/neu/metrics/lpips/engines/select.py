@@ -25,7 +25,7 @@ def onnxruntime_available():
     return True
 
 
-def make_engine(net, backend="auto", threads=None, winograd=True):
+def make_engine(net, backend="auto", threads=None, winograd=None):
     """The engine for ``net`` (an :class:`~metrics.lpips.lpips.LPIPS`) and ``backend`` (one of
     ``BACKENDS``): ``auto`` takes ONNX Runtime when NNabla computes on the CPU and ONNX Runtime
     is installed, else NNabla; an explicit backend that cannot run raises
@@ -56,5 +56,6 @@ def make_engine(net, backend="auto", threads=None, winograd=True):
         from .nnabla_engine import NNablaEngine
         engine = NNablaEngine(net)
     logger.info("backend: %s%s", engine.name,
-                " (Winograd convolutions)" if engine.name == "onnxruntime" and winograd else "")
+                " (Winograd convolutions)" if engine.name == "onnxruntime" and winograd is not False
+                else "")
     return engine
