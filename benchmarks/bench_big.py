@@ -2,14 +2,16 @@
 CLI on 4 MP and 24 MP PNG pairs against the PyTorch reference in the same run.
 
     PYTHONPATH=utils/neu .venv/bin/python benchmarks/bench_big.py --sweep [--models alex vgg] \
-        [--sides 256 512 1024 2048]
+        [--sides 256 512 1024 2048] [--variants winograd direct nnabla] [--what score|maps]
     PYTHONPATH=utils/neu .venv/bin/python benchmarks/bench_big.py \
         [--reference-python /path/to/python-with-torch-and-lpips] [--models alex vgg] \
         [--cases 4mp 24mp] [--reference-limit-gb 20]
 
-``--sweep`` scores one random pair of side x side images on ONNX Runtime, with Winograd and
-with direct convolutions, each in a fresh process after a 64 px warm-up: seconds for the pair
-and peak RSS, from which the engine's size threshold (``Trunk.winograd_max_pixels``) is read. The default run writes a pair of PNGs per
+``--sweep`` scores one random pair of side x side images, untiled, per variant (ONNX Runtime
+with Winograd's convolutions, with direct ones as large images get them, NNabla), each in a
+fresh process after a 64 px warm-up: seconds for the pair and peak RSS. The engine's size
+threshold (``Trunk.winograd_max_pixels``) is read from the times; ``--what maps`` computes
+the per-tap maps a tile pass computes, whose peak-memory slopes give ``Trunk.bytes_per_pixel``. The default run writes a pair of PNGs per
 case (smooth noise and a distorted copy) and runs ``python -m metrics.lpips.compute`` on it
 with default settings (best of two runs, the first of which may fill the export cache), then the reference (``lpips.LPIPS``, random trunk, ``load_image`` and
 ``im2tensor`` as its ``lpips_2imgs.py``) under an address-space limit so that a reference
@@ -31,16 +33,24 @@ LIB = os.path.join(os.path.dirname(HERE), "utils", "neu")
 CASES = {"4mp": (2448, 1632), "24mp": (6000, 4000)}  # width, height
 
 
-def sweep_worker(model, side, winograd):
+VARIANTS = {"winograd": dict(backend="onnxruntime", winograd=True),
+            "direct": dict(backend="onnxruntime", winograd=False),
+            "nnabla": dict(backend="nnabla")}
+
+
+def sweep_worker(model, side, variant, what):
+    """One pair of side x side images, untiled: its score (``what`` = score) or its per-tap
+    maps (``maps``, what a tile pass computes)."""
     sys.path.insert(0, LIB)
     from metrics.lpips import Scorer
-    scorer = Scorer(model, backend="onnxruntime", winograd=winograd)
+    scorer = Scorer(model, max_memory=float("inf"), **VARIANTS[variant])
     rng = np.random.default_rng(0)
-    small = rng.random((2, 3, 64, 64), dtype=np.float32) * 2 - 1
-    scorer.score_inputs(small[:1], small[1:])
     x = rng.random((2, 3, side, side), dtype=np.float32) * 2 - 1
+    run = (lambda z: scorer.score_inputs(z[:1], z[1:])) if what == "score" else \
+        scorer.engine.pair_layer_maps
+    run(rng.random((2, 3, 64, 64), dtype=np.float32) * 2 - 1)  # sessions made
     start = time.perf_counter()
-    scorer.score_inputs(x[:1], x[1:])
+    run(x)
     print(json.dumps({"seconds": time.perf_counter() - start}))
 
 
@@ -64,26 +74,26 @@ def run_measured(args, env=None, limit_gb=None):
     return json.loads(out.stdout)
 
 
-def sweep(models, sides, rounds):
+def sweep(models, sides, rounds, variants, what):
     env = dict(os.environ, PYTHONPATH=LIB)
-    print("{:6s} {:>6s} {:>14s} {:>14s} {:>12s} {:>12s}".format(
-        "model", "side", "winograd s", "direct s", "winograd MB", "direct MB"))
+    print("{} of one pair, untiled: seconds and peak RSS (MB) per variant".format(what))
+    print("{:6s} {:>6s} ".format("model", "side") + " ".join(
+        "{:>10s} {:>7s}".format(v + " s", "MB") for v in variants))
     for model in models:
         for side in sides:
-            row = {}
-            for winograd in (True, False):
+            cells = []
+            for variant in variants:
                 best, peak = None, 0
                 for _ in range(rounds):
                     r = run_measured([sys.executable, __file__, "--sweep-worker", model, str(side),
-                                      str(int(winograd))], env)
+                                      variant, what], env)
                     if r["rc"]:
                         raise RuntimeError(r["err"])
                     seconds = json.loads(r["out"].strip().splitlines()[-1])["seconds"]
                     best = seconds if best is None else min(best, seconds)
                     peak = max(peak, r["peak_mb"])
-                row[winograd] = (best, peak)
-            print("{:6s} {:6d} {:14.3f} {:14.3f} {:12.0f} {:12.0f}".format(
-                model, side, row[True][0], row[False][0], row[True][1], row[False][1]))
+                cells.append("{:10.3f} {:7.0f}".format(best, peak))
+            print("{:6s} {:6d} ".format(model, side) + " ".join(cells), flush=True)
 
 
 def write_pair(folder, width, height):
@@ -152,13 +162,16 @@ def main():
     parser.add_argument("--cases", nargs="+", choices=sorted(CASES), default=["4mp", "24mp"])
     parser.add_argument("--reference-python")
     parser.add_argument("--reference-limit-gb", type=float, default=20.0)
-    parser.add_argument("--sweep-worker", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--variants", nargs="+", choices=sorted(VARIANTS),
+                        default=["winograd", "direct"])
+    parser.add_argument("--what", choices=["score", "maps"], default="score")
+    parser.add_argument("--sweep-worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.sweep_worker:
-        model, side, winograd = args.sweep_worker
-        return sweep_worker(model, int(side), bool(int(winograd)))
+        model, side, variant, what = args.sweep_worker
+        return sweep_worker(model, int(side), variant, what)
     if args.sweep:
-        return sweep(args.models, args.sides, args.rounds)
+        return sweep(args.models, args.sides, args.rounds, args.variants, args.what)
     big_cases(args.models, args.cases, args.reference_python, args.reference_limit_gb)
 
 

@@ -291,11 +291,11 @@ def test_image_size_decides_winograd_or_direct(params_dir, monkeypatch, own_cach
                                       winograd=w) for w in (None, False, True))
     np.testing.assert_array_equal(by_size.score_inputs(small[:1], small[1:]),
                                   always.score_inputs(small[:1], small[1:]))
-    assert by_size.engine._direct is None  # 64 x 64: Winograd's graphs
+    assert by_size.engine._large is None  # 64 x 64: Winograd's graphs
     np.testing.assert_array_equal(by_size.score_inputs(x[:1], x[1:]),
                                   direct.score_inputs(x[:1], x[1:]))
     np.testing.assert_array_equal(by_size.features(x)[4], direct.features(x)[4])
-    assert by_size.engine._direct is not None
+    assert by_size.engine._large is not None
     np.testing.assert_allclose(always.score_inputs(x[:1], x[1:]), direct.score_inputs(x[:1], x[1:]),
                                atol=1e-5)
     for scorer, winograd in ((by_size, True), (always, True), (direct, False)):

@@ -33,6 +33,7 @@ from .data.report import (CSV_HEADER, FORMATS, csv_summary, line, render, render
                           summarize)
 from .engines import BACKENDS, BackendError, Scorer
 from .engines.context import CONTEXTS, ContextError, choose_context
+from .engines.tiling import GIB, TileTooLarge
 from .trunks import TRUNKS
 from .weights import WeightsError, registry
 
@@ -64,6 +65,9 @@ def build_parser():
                         "differ by ~1e-6)")
     p.add_argument("-d", "--device-id", type=int, default=0, help="GPU device id (default 0)")
     p.add_argument("--batch-size", type=int, default=32, help="pairs per forward pass (default 32)")
+    p.add_argument("--max-memory", type=float, metavar="GIB",
+                   help="memory the scoring may take, in GiB (default a third of the memory "
+                        "available); larger pairs are scored tile by tile, with the same result")
     p.add_argument("-o", "--outfile", help="write the scores here instead of stdout")
     p.add_argument("--format", choices=FORMATS + ("original",), default="text",
                    help="text (score: path0 - path1), csv or json (full precision and a "
@@ -93,6 +97,7 @@ def _make_scorer(args, mpi):
         return Scorer(model=args.model, version=args.version, params_dir=args.params_dir,
                       batch_size=args.batch_size, spatial=bool(args.heatmap_dir),
                       backend=args.backend, winograd=args.winograd,
+                      max_memory=None if args.max_memory is None else args.max_memory * GIB,
                       threads=max(1, (os.cpu_count() or 1) // mpi.local_size))
     except (BackendError, ContextError, WeightsError) as e:
         return EXIT_ENVIRONMENT, str(e)
@@ -113,6 +118,8 @@ def _score_share(args, pairs, mpi, scorer, stop_if_interrupted, done=(), on_batc
                                           on_batch=on_batch)
     except InputError as e:
         return EXIT_INPUT, str(e), {}, []
+    except TileTooLarge as e:
+        return EXIT_ENVIRONMENT, str(e), {}, []
     return 0, None, scores, skipped
 
 
@@ -199,6 +206,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
+    if args.max_memory is not None and not args.max_memory > 0:
+        parser.error("--max-memory must be a positive number of GiB")
     if args.heatmap_dir and os.path.exists(args.heatmap_dir) and not os.path.isdir(args.heatmap_dir):
         parser.error("--heatmap-dir {} is a file, not a folder".format(args.heatmap_dir))
     if args.outfile:

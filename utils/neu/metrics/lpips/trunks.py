@@ -111,7 +111,17 @@ class Trunk:
     defaults; ``pixels_per_pass`` caps the pixels of a pair per ONNX Runtime pass, past which
     passes only get slower (the working set leaves the caches) and cost memory;
     ``winograd_max_pixels`` is the image size (H x W) above which direct convolutions are
-    faster than Winograd's (``benchmarks/bench_big.py --sweep``).
+    faster than Winograd's (``benchmarks/bench_big.py --sweep``); ``bytes_per_pixel`` is the
+    peak memory a pass adds per pixel of its images, per engine (``winograd``, ``direct`` as
+    large images run it, ``nnabla``), for the memory budget: the slopes of peak memory between
+    512 and 1024 px pairs that ``bench_big.py --sweep --what maps --variants winograd direct
+    nnabla`` measured, plus a fifth; the direct slope grows with the pass (VGG: 567 between
+    512 and 1024 px, 852 from there to a 2400 x 1800 pair), so it is the larger one's.
+
+    Tiling (see ``engines/tiling.py``): ``tap_strides`` are the taps' strides in input pixels;
+    ``tile_align`` is the deepest one, and a multiple of every pool's; ``tile_halo`` (a
+    multiple of it) is at least how far the deepest tap's receptive field reaches past its
+    own stride on either side (max(P, R - s - P) for receptive field R, padding P, stride s).
     """
     name: str
     build: typing.Callable
@@ -123,6 +133,11 @@ class Trunk:
     winograd_tiles: typing.Optional[typing.Tuple[typing.Tuple[int, int], ...]] = None
     pixels_per_pass: int = 1 << 19
     winograd_max_pixels: int = 256 * 256
+    bytes_per_pixel: typing.Tuple[typing.Tuple[str, int], ...] = (
+        ("winograd", 260), ("direct", 100), ("nnabla", 230))  # measured 216, 74, 188 (alex)
+    tap_strides: typing.Tuple[int, ...] = ()
+    tile_align: int = 16
+    tile_halo: int = 96
 
 
 TRUNKS = collections.OrderedDict((t.name, t) for t in [
@@ -130,15 +145,24 @@ TRUNKS = collections.OrderedDict((t.name, t) for t in [
     # tiles fit and 4x4 ones overhang: 64 px pairs 10-13% faster, 256 px 1-5% slower. One
     # pair: Winograd 0.069 s at 512 px against 0.058 direct, 0.326 against 0.224 at 1024;
     # VGG 0.97 against 1.08 s at 512 px, 5.2 against 4.3 s at 1024 (bench_big.py --sweep).
+    # relu5: receptive field 163, padding 66, stride 16 -> halo >= max(66, 81).
     Trunk("alex", alex_features, ("relu1", "relu2", "relu3", "relu4", "relu5"),
-          (64, 192, 384, 256, 256), 31, winograd_tiles=((3, 3), (5, 2))),
+          (64, 192, 384, 256, 256), 31, winograd_tiles=((3, 3), (5, 2)),
+          tap_strides=(4, 8, 16, 16, 16), tile_halo=96),
     # VGG is fastest at 2 pairs of 256 px and 8-16 of 64 px per pass.
+    # relu5_3: receptive field 196, padding 90, stride 16 -> halo >= max(90, 90).
     Trunk("vgg", vgg_features, ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3"),
           (64, 128, 256, 512, 512), 16, pixels_per_pass=1 << 17,
-          winograd_max_pixels=512 * 512),
+          winograd_max_pixels=512 * 512,
+          bytes_per_pixel=(("winograd", 1750), ("direct", 900), ("nnabla", 2600)),  # 1444, 852, 2156
+          tap_strides=(1, 2, 4, 8, 16), tile_halo=96),
     # Exported at 31 px, where no ceil-mode pool pads: 31 -> 15 -> 7 -> 3 -> 1.
+    # relu7: receptive field 207, padding 88, stride 16 -> halo >= max(88, 103).
     Trunk("squeeze", squeeze_features, ("relu1", "relu2", "relu3", "relu4", "relu5", "relu6", "relu7"),
-          (64, 128, 256, 384, 384, 512, 512), 17, ceil_mode_pools=True, export_size=31),
+          (64, 128, 256, 384, 384, 512, 512), 17, ceil_mode_pools=True, export_size=31,
+          # Not measured (no SqueezeNet weights here): twice AlexNet's.
+          bytes_per_pixel=(("winograd", 520), ("direct", 180), ("nnabla", 460)),
+          tap_strides=(2, 4, 8, 16, 16, 16, 16), tile_halo=112),
 ])
 
 

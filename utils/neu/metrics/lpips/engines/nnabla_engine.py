@@ -17,25 +17,58 @@ class NNablaHead(object):
         self._graphs = {}  # (feature shapes, image size or None) -> (inputs0, inputs1, outputs)
 
     def _graph(self, shapes, size):
+        """``size``: (H, W) for scores and maps, None for scores, "layers" for the per-tap maps."""
         key = (shapes, size)
         if key not in self._graphs:
             with nn.auto_forward(False), nn.no_grad():
                 inputs0 = [nn.Variable(s) for s in shapes]
                 inputs1 = [nn.Variable(s) for s in shapes]
                 layer_maps = self.net.layer_distances(inputs0, inputs1)
-                outputs = [self.net.reduce(layer_maps)[0]]
-                if size is not None:
-                    outputs.append(self.net.reduce(layer_maps, size)[0])
+                if size == "layers":
+                    outputs = layer_maps
+                    for output in outputs:
+                        output.persistent = True  # requested outputs survive clear_buffer
+                else:
+                    outputs = [self.net.reduce(layer_maps)[0]]
+                    if size is not None:
+                        outputs.append(self.net.reduce(layer_maps, size)[0])
             self._graphs[key] = (inputs0, inputs1, outputs)
         return self._graphs[key]
 
-    def __call__(self, feats0, feats1, size=None):
-        """(N,) float32 scores; with ``size`` = (H, W), a tuple (scores, (N, H, W) maps)."""
-        inputs0, inputs1, outputs = self._graph(tuple(f.shape for f in feats0),
-                                                None if size is None else tuple(size))
+    def _run(self, feats0, feats1, size):
+        inputs0, inputs1, outputs = self._graph(tuple(f.shape for f in feats0), size)
         for v, f in zip(inputs0 + inputs1, list(feats0) + list(feats1)):
             v.d = f
         nn.forward_all(outputs, clear_buffer=True)
+        return outputs
+
+    def layer_maps(self, feats0, feats1):
+        """The per-tap (N, 1, h_l, w_l) distance maps, as float32 arrays."""
+        return [output.d.copy() for output in self._run(feats0, feats1, "layers")]
+
+    def reduce_maps(self, layer_maps, size=None):
+        """What :meth:`__call__` returns, from per-tap distance maps (arrays) instead of
+        features: the same reductions, graphs built per shape and reused."""
+        key = (tuple(m.shape for m in layer_maps), "reduce", size)
+        if key not in self._graphs:
+            with nn.auto_forward(False), nn.no_grad():
+                inputs = [nn.Variable(m.shape) for m in layer_maps]
+                total, layers = self.net.reduce(inputs)
+                outputs = [total] + layers
+                if size is not None:
+                    outputs.append(self.net.reduce(inputs, size)[0])
+                for output in outputs:
+                    output.persistent = True
+            self._graphs[key] = (inputs, None, outputs)
+        inputs, _, outputs = self._graphs[key]
+        for v, m in zip(inputs, layer_maps):
+            v.d = m
+        nn.forward_all(outputs, clear_buffer=True)
+        return [output.d.copy() for output in outputs]
+
+    def __call__(self, feats0, feats1, size=None):
+        """(N,) float32 scores; with ``size`` = (H, W), a tuple (scores, (N, H, W) maps)."""
+        outputs = self._run(feats0, feats1, None if size is None else tuple(size))
         scores = outputs[0].d.reshape(-1).copy()
         return scores if size is None else (scores, outputs[1].d[:, 0].copy())
 
@@ -76,6 +109,16 @@ class NNablaEngine(object):
         """(N,) scores between two equal-shaped feature lists; with ``size`` = (H, W) of the
         images, a tuple (scores, (N, H, W) spatial maps)."""
         return self.head(feats0, feats1, size)
+
+    def pair_layer_maps(self, x):
+        """The per-tap (N, 1, h_l, w_l) distance maps of the pairs (x[i], x[N + i])."""
+        n = len(x) // 2
+        feats = self.features(x)
+        return self.head.layer_maps([f[:n] for f in feats], [f[n:] for f in feats])
+
+    def reduce_maps(self, layer_maps, size=None):
+        """[total, per tap..., and with ``size`` the (N, 1, H, W) map] from per-tap maps."""
+        return self.head.reduce_maps(layer_maps, size)
 
     def pair_distances(self, x, size=None):
         """Scores of the pairs (x[i], x[N + i]) of 2N images, as :meth:`distances`."""

@@ -218,26 +218,32 @@ def export_trunk(net, path, weights_path, winograd=False):
     return path
 
 
-def export_head(net, path):
+def export_head(net, path, per_tap=False):
     """Writes the distance head of ``net`` as ONNX: inputs ``a0``, ``b0``, ``a1``, ``b1``, ...
-    (the two images' features per tap); output ``score`` (N, 1, 1, 1)."""
+    (the two images' features per tap); output ``score`` (N, 1, 1, 1), or with ``per_tap``
+    the distance maps ``d0``, ``d1``, ... (N, 1, h_l, w_l) before their spatial means."""
     side = _HEAD_EXPORT_SIDE
     with nn.auto_forward(False):
         feats = [(nn.Variable((1, c, side, side)), nn.Variable((1, c, side, side)))
                  for c in net.trunk.channels]
-        score = net.reduce(net.layer_distances([a for a, _ in feats], [b for _, b in feats]))[0]
+        maps = net.layer_distances([a for a, _ in feats], [b for _, b in feats])
     inputs, dims = {}, {"score": ("N", None, None, None)}
     for i, (a, b) in enumerate(feats):
         inputs["a{}".format(i)], inputs["b{}".format(i)] = a, b
         dims["a{}".format(i)] = dims["b{}".format(i)] = ("N", None, "h{}".format(i), "w{}".format(i))
-    return _save(_export(net, inputs, {"score": score}, dims), path)
+        dims["d{}".format(i)] = ("N", None, "h{}".format(i), "w{}".format(i))
+    if per_tap:
+        outputs = {"d{}".format(i): m for i, m in enumerate(maps)}
+    else:
+        outputs = {"score": net.reduce(maps)[0]}
+    return _save(_export(net, inputs, outputs, dims), path)
 
 
 def export_pairs(trunk_path, head_path, path):
     """Writes the graph that scores pairs in one run, from an exported trunk and head: input
-    ``x`` (2N, 3, H, W), the N first images then the N second ones, in [-1, 1]; output
-    ``score`` (N, 1, 1, 1). Each tap is split in halves between the two graphs, so the
-    features never leave ONNX Runtime."""
+    ``x`` (2N, 3, H, W), the N first images then the N second ones, in [-1, 1]; outputs the
+    head's (``score`` (N, 1, 1, 1), or its per-tap maps). Each tap is split in halves between
+    the two graphs, so the features never leave ONNX Runtime."""
     import onnx
     from onnx import helper
     # The trunk's parameters stay in its weights file, which the pairs graph reads too.

@@ -147,29 +147,36 @@ class OnnxRuntimeEngine(object):
 
     name = "onnxruntime"
 
-    def __init__(self, net, threads=None, winograd=None):
+    def __init__(self, net, threads=None, winograd=None, arena=True):
         try:
             import onnxruntime as ort
             from . import onnx_export
         except ImportError as e:
             raise BackendError("the onnxruntime backend needs onnxruntime, onnx and "
                                "nnabla-converter (`make setup` installs them): {}".format(e)) from None
-        self._ort, self._threads = ort, threads or os.cpu_count() or 1
+        self._ort, self._threads, self._arena = ort, threads or os.cpu_count() or 1, arena
         self._maps_head = NNablaHead(net)
-        # Images above this many pixels run direct convolutions (that engine made when needed).
-        self._net, self._direct = net, None
-        self._winograd_max = net.trunk.winograd_max_pixels if winograd is None else None
+        # Images of more pixels run direct convolutions without an arena (that engine made
+        # when needed), unless Winograd's are asked for everywhere.
+        self._net, self._large = net, None
+        self._large_from = (net.trunk.winograd_max_pixels if winograd is not True and arena
+                            else None)
         self._whole = set()  # weights files whose checksum was verified
         suffix = "" if winograd is False else "-winograd"
-        # The trunk export writes the weights file too (kept if there already).
+        # The trunk export writes the weights file too (kept if there already). The per-tap
+        # maps (for tiled scoring) are exported when first needed.
         exports = [("weights", None),
                    ("trunk", lambda path: onnx_export.export_trunk(
                        net, path, self._paths["weights"], winograd is not False)),
                    ("head", lambda path: onnx_export.export_head(net, path)),
                    ("pairs", lambda path: onnx_export.export_pairs(
-                       self._paths["trunk"], self._paths["head"], path))]
+                       self._paths["trunk"], self._paths["head"], path)),
+                   ("head-maps", lambda path: onnx_export.export_head(net, path, per_tap=True)),
+                   ("pairs-maps", lambda path: onnx_export.export_pairs(
+                       self._paths["trunk"], self._paths["head-maps"], path))]
         self._model, self._exports, self._sessions = net.model, exports, {}
-        self._kinds = {role: role + (suffix if role in ("trunk", "pairs") else "")
+        self._on_demand = {"head-maps", "pairs-maps"}
+        self._kinds = {role: role + (suffix if role.startswith(("trunk", "pairs")) else "")
                        for role, _ in exports}
         folder = cache_folder()
         self._paths = {role: onnx_cache_path(net, kind, folder)
@@ -179,9 +186,11 @@ class OnnxRuntimeEngine(object):
         except Exception as e:  # a damaged trunk or head cannot be joined into pairs
             self._rebuild(e)
 
-    def _export_missing(self):
+    def _export_missing(self, wanted=()):
+        """Exports the missing graphs every engine needs, and the on-demand ones ``wanted``."""
         from . import onnx_export
-        missing = [role for role, _ in self._exports if not os.path.isfile(self._paths[role])]
+        missing = [role for role, _ in self._exports if not os.path.isfile(self._paths[role])
+                   and (role not in self._on_demand or role in wanted)]
         if missing:
             onnx_export.remove_abandoned(os.path.dirname(self._paths[missing[0]]))
         if "weights" in missing:
@@ -211,6 +220,7 @@ class OnnxRuntimeEngine(object):
         # Sessions (conversion, trunk, head, pairs) run in turn: idle workers must sleep, not
         # spin, or they take the cores from the next session (measured: 1.6x slower at 64 px).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.enable_cpu_mem_arena = self._arena
         source = self._paths.get(role)  # a path: ONNX Runtime finds the weights file beside it
         if source is None:  # the uint8 conversion: built in memory, too small to cache
             source = _uint8_to_input_graph()
@@ -223,6 +233,8 @@ class OnnxRuntimeEngine(object):
 
     def _run(self, role, feed):
         if role not in self._sessions:
+            if role in self._on_demand and not os.path.isfile(self._paths[role]):
+                self._export_missing(wanted=("head-maps", "pairs-maps"))
             try:
                 self._sessions[role] = self._session(role)
             except Exception as e:  # ONNX Runtime's errors share no useful base class
@@ -246,13 +258,22 @@ class OnnxRuntimeEngine(object):
 
     def _for_size(self, x):
         """The engine for a pass of ``x``: this one, or for images of more than
-        ``winograd_max_pixels`` the same model with direct convolutions (its graphs read the
-        same cached weights)."""
-        if self._winograd_max is None or x.shape[2] * x.shape[3] <= self._winograd_max:
+        ``winograd_max_pixels`` the same model with direct convolutions and no memory arena
+        (its graphs read the same cached weights)."""
+        if self._large_from is None or x.shape[2] * x.shape[3] <= self._large_from:
             return self
-        if self._direct is None:
-            self._direct = OnnxRuntimeEngine(self._net, self._threads, winograd=False)
-        return self._direct
+        return self._large_engine()
+
+    def _large_engine(self):
+        """This model with direct convolutions and no memory arena, made when first needed."""
+        if not self._arena:
+            return self
+        if self._large is None:
+            # Large passes vary in shape (tiles, edges): an arena keeps the largest block of
+            # each, growing by powers of two (measured: 2.2 GB after two 736 px VGG tiles,
+            # 1.1 GB without; at 256 px the arena is worth 10% to VGG, so small images keep it).
+            self._large = OnnxRuntimeEngine(self._net, self._threads, winograd=False, arena=False)
+        return self._large
 
     def features(self, x):
         """The trunk's taps for ``x``: a list of (N, C_l, h_l, w_l) arrays."""
@@ -260,6 +281,19 @@ class OnnxRuntimeEngine(object):
         if engine is not self:
             return engine.features(x)
         return self._run("trunk", {"x": x})
+
+    def pair_layer_maps(self, x):
+        """The per-tap (N, 1, h_l, w_l) distance maps of the pairs (x[i], x[N + i]), trunk and
+        per-tap head in one graph. For tiled scoring, so always by the engine large images
+        get (direct convolutions, no arena), whose memory the budget knows."""
+        engine = self._large_engine()
+        if engine is not self:
+            return engine.pair_layer_maps(x)
+        return self._run("pairs-maps", {"x": x})
+
+    def reduce_maps(self, layer_maps, size=None):
+        """[total, per tap..., and with ``size`` the (N, 1, H, W) map] from per-tap maps."""
+        return self._maps_head.reduce_maps(layer_maps, size)
 
     def distances(self, feats0, feats1, size=None):
         """(N,) scores between two equal-shaped feature lists; with ``size`` = (H, W) of the

@@ -8,6 +8,8 @@ ONNX Runtime, pairs are scored by trunk and head joined in one graph, so their f
 become arrays. Features are plain arrays, so they can be reused: one reference against many
 images, and 2AFC triplets (reference, p0, p1) in three trunk passes instead of four.
 """
+import logging
+
 import numpy as np
 
 import nnabla as nn
@@ -15,7 +17,10 @@ import nnabla as nn
 from ..data.images import to_unit_range
 from ..lpips import LPIPS
 from ..trunks import check_size
+from . import tiling
 from .select import make_engine
+
+logger = logging.getLogger(__name__)
 
 
 def _contiguous_float32(x):
@@ -46,20 +51,45 @@ class Scorer(object):
         threads (int, optional): CPU threads for ONNX Runtime (default: all cores).
         winograd (bool, optional): ONNX Runtime computes the wide convolutions with Winograd's
             algorithm (faster; scores equal to the direct convolution's within ~1e-6): None
-            (default) where that is faster (images of up to the trunk's
+            (default) where that is faster (passes of up to the trunk's
             ``winograd_max_pixels``), True always, False never.
+        max_memory (int, optional): bytes of memory scoring may take (the process's peak,
+            estimated); default a third of the memory available. Passes are sized to fit, and a
+            pair too large for it is scored tile by tile, with the same result (see
+            :mod:`~metrics.lpips.engines.tiling`). ``float("inf")`` never tiles.
     """
 
     def __init__(self, model="alex", version="0.1", params_dir=None, lpips=True, batch_size=32,
-                 spatial=False, backend="auto", threads=None, winograd=None):
+                 spatial=False, backend="auto", threads=None, winograd=None, max_memory=None):
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError("batch_size must be a positive integer, got {!r}".format(batch_size))
+        if max_memory is not None and not max_memory > 0:
+            raise ValueError("max_memory must be a positive number of bytes, got {!r}".format(
+                max_memory))
         self.net = LPIPS(model=model, params_dir=params_dir, version=version, lpips=lpips)
         self.batch_size = batch_size
         self.spatial = bool(spatial)
+        self.max_memory = tiling.default_budget() if max_memory is None else max_memory
         self.engine = make_engine(self.net, backend, threads, winograd)
         self._pixels_per_pass = (self.net.trunk.pixels_per_pass
                                  if self.backend == "onnxruntime" else None)
+        self._winograd = winograd
+
+    def _pass_bytes(self, pixels, image_pixels=None):
+        """The estimated peak memory of the process for a pass of ``pixels`` (all its images,
+        of ``image_pixels`` each; None for a tile pass): its memory now plus the trunk's
+        measured bytes per pixel for the engine that runs it."""
+        trunk = self.net.trunk
+        if self.backend != "onnxruntime":
+            kind = "nnabla"
+        elif image_pixels is None or (self._winograd is not True
+                                      and image_pixels > trunk.winograd_max_pixels):
+            kind = "direct"  # and no arena (see OnnxRuntimeEngine._for_size)
+        else:
+            kind = "winograd"  # small images: Winograd's, or direct with an arena
+        # A tenth more for what the slopes leave out: each pass's input, the decoded images'
+        # copies, the allocator's slack (measured: 13% over a 0.4 GiB budget without it).
+        return int(1.1 * (tiling.resident_bytes() + dict(trunk.bytes_per_pixel)[kind] * pixels))
 
     @property
     def backend(self):
@@ -92,11 +122,35 @@ class Scorer(object):
             raise ValueError("the batches hold no images (N = 0)")
         check_size(self.net.model, x0.shape[2], x0.shape[3], "the images")
 
-    def _chunks(self, n, size):
-        step = self.batch_size
+    def _chunks(self, n, size, images=2):
+        """Passes over ``n`` items of ``images`` images of ``size`` each: at most
+        ``batch_size`` items, the trunk's ``pixels_per_pass`` and what fits ``max_memory``."""
+        step, pixels = self.batch_size, images * size[0] * size[1]
         if self._pixels_per_pass:
             step = min(step, max(1, self._pixels_per_pass // (size[0] * size[1])))
+        if self.max_memory != float("inf"):
+            image = size[0] * size[1]
+            while step > 1 and self._pass_bytes(step * pixels, image) > self.max_memory:
+                step //= 2
         return [(s, min(s + step, n)) for s in range(0, n, step)]
+
+    def _tile_core(self, size):
+        """None when a pair of ``size`` fits ``max_memory`` whole, else the core side of the
+        tiles that do (raises TileTooLarge, before any work, when none does)."""
+        image = size[0] * size[1]
+        if self.max_memory == float("inf") or self._pass_bytes(2 * image, image) <= self.max_memory:
+            return None
+        kept = tiling.whole_map_bytes(self.net, size[0], size[1], self.spatial)
+
+        def estimate(pixels):
+            return kept + self._pass_bytes(pixels)
+
+        tiling.core_side(self.net.trunk, estimate, self.max_memory, *size)  # raises at once
+        # The tile engine's sessions, made by one smallest pass, take memory too (measured:
+        # 150-250 MB for VGG): the estimate starts from the resident memory after them.
+        side = self.net.trunk.min_size
+        self.engine.pair_layer_maps(np.zeros((2, 3, side, side), np.float32))
+        return tiling.core_side(self.net.trunk, estimate, self.max_memory, *size)
 
     def _merge(self, parts):
         if self.spatial:
@@ -131,11 +185,29 @@ class Scorer(object):
         """Scores the pairs (a[i], b[i]), each pass's two halves joined and made the engine's
         input by ``to_input``."""
         size = a.shape[1:3] if channel_last else a.shape[2:]
+        core = self._tile_core(size)
         parts = []
+        if core is not None:
+            rows, cols = tiling.tile_grid(size[0], size[1], core, self.net.trunk.tile_halo)
+            logger.info("a %dx%d pair exceeds the memory budget (%.2f GiB): scoring it in "
+                        "tiles, %d x %d of %d px with a %d px halo", size[1], size[0],
+                        self.max_memory / tiling.GIB, rows, cols, core, self.net.trunk.tile_halo)
+            for i in range(len(a)):
+                parts.append(self._score_pair_tiled(a[i:i + 1], b[i:i + 1], to_input,
+                                                    channel_last, core, size))
+            return self._merge(parts)
         for start, stop in self._chunks(len(a), size):
             both = to_input(np.concatenate([a[start:stop], b[start:stop]]))
             parts.append(self.engine.pair_distances(both, self._map_size(size)))
         return self._merge(parts)
+
+    def _score_pair_tiled(self, a, b, to_input, channel_last, core, size):
+        """One pair scored tile by tile (:func:`tiling.layer_maps_tiled`), then reduced by the
+        same NNabla graphs as untiled maps."""
+        maps = tiling.layer_maps_tiled(self.engine, self.net, a, b, to_input, channel_last, core)
+        reduced = self.engine.reduce_maps(maps, self._map_size(size))
+        scores = reduced[0].reshape(-1)
+        return (scores, reduced[-1][:, 0]) if self.spatial else scores
 
     def score_one_to_many(self, ref, xs):
         """Scores one (3, H, W) or (1, 3, H, W) reference against (N, 3, H, W) images, the
@@ -145,7 +217,7 @@ class Scorer(object):
         _check_range(ref, xs)
         ref_feats = self.engine.features(_contiguous_float32(ref))
         parts = []
-        for start, stop in self._chunks(len(xs), xs.shape[2:]):
+        for start, stop in self._chunks(len(xs), xs.shape[2:], images=1):
             feats = self.engine.features(_contiguous_float32(xs[start:stop]))
             tiled = [np.broadcast_to(r, f.shape) for r, f in zip(ref_feats, feats)]
             parts.append(self.score_features(tiled, feats, xs.shape[2:]))
@@ -158,7 +230,7 @@ class Scorer(object):
         self._check_pair(ref, p1)
         _check_range(ref, p0, p1)
         d0, d1 = [], []
-        for start, stop in self._chunks(len(ref), ref.shape[2:]):
+        for start, stop in self._chunks(len(ref), ref.shape[2:], images=3):
             n = stop - start
             feats = self.engine.features(_contiguous_float32(
                 np.concatenate([ref[start:stop], p0[start:stop], p1[start:stop]])))
