@@ -69,7 +69,7 @@ def test_scorer_tiles_a_pair_over_the_budget(params_dir, caplog, monkeypatch):
     monkeypatch.setattr(tiling, "resident_bytes", lambda: 0)  # the estimate, without the process
     scorer = Scorer("alex", params_dir=params_dir, spatial=True, winograd=True)
     per_pixel = dict(scorer.net.trunk.bytes_per_pixel)["direct"]  # tiles run direct
-    scorer.max_memory = 1.1 * per_pixel * 2 * 250 * 250
+    scorer.max_memory = tiling.PASS_OVERHEAD + per_pixel * 2 * 250 * 250
     with caplog.at_level("INFO"):
         scores, maps = scorer.score_inputs(x[:1], x[1:])
     import re
@@ -89,7 +89,7 @@ def test_passes_shrink_to_the_budget(params_dir, monkeypatch):
     monkeypatch.setattr(tiling, "resident_bytes", lambda: 0)
     scorer = Scorer("alex", params_dir=params_dir, batch_size=32)
     per_pixel = dict(scorer.net.trunk.bytes_per_pixel)["winograd"]
-    scorer.max_memory = 1.1 * per_pixel * 2 * 64 * 64 * 5
+    scorer.max_memory = tiling.PASS_OVERHEAD + per_pixel * 2 * 64 * 64 * 5
     chunks = scorer._chunks(32, (64, 64))
     assert max(stop - start for start, stop in chunks) <= 5 and chunks[-1][1] == 32
 

@@ -87,9 +87,8 @@ class Scorer(object):
             kind = "direct"  # and no arena (see OnnxRuntimeEngine._for_size)
         else:
             kind = "winograd"  # small images: Winograd's, or direct with an arena
-        # A tenth more for what the slopes leave out: each pass's input, the decoded images'
-        # copies, the allocator's slack (measured: 13% over a 0.4 GiB budget without it).
-        return int(1.1 * (tiling.resident_bytes() + dict(trunk.bytes_per_pixel)[kind] * pixels))
+        return (tiling.resident_bytes() + tiling.PASS_OVERHEAD
+                + dict(trunk.bytes_per_pixel)[kind] * pixels)
 
     @property
     def backend(self):
