@@ -131,6 +131,7 @@ def count_trunk_passes(scorer):
     class CountingEngine(object):
         name = engine.name
         distances = staticmethod(engine.distances)
+        memory_kind = staticmethod(engine.memory_kind)
 
         @staticmethod
         def features(x):

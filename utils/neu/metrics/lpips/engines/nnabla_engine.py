@@ -14,61 +14,56 @@ class NNablaHead(object):
 
     def __init__(self, net):
         self.net = net
-        self._graphs = {}  # (feature shapes, image size or None) -> (inputs0, inputs1, outputs)
+        self._graphs = {}  # (what, input shapes, image size) -> (inputs, outputs)
 
-    def _graph(self, shapes, size):
-        """``size``: (H, W) for scores and maps, None for scores, "layers" for the per-tap maps."""
-        key = (shapes, size)
+    def _forward(self, key, arrays, build):
+        """The outputs of the graph ``build(inputs)`` makes from Variables shaped as ``arrays``
+        (built once per ``key``, then reused), run on ``arrays``."""
         if key not in self._graphs:
             with nn.auto_forward(False), nn.no_grad():
-                inputs0 = [nn.Variable(s) for s in shapes]
-                inputs1 = [nn.Variable(s) for s in shapes]
-                layer_maps = self.net.layer_distances(inputs0, inputs1)
-                if size == "layers":
-                    outputs = layer_maps
-                    for output in outputs:
-                        output.persistent = True  # requested outputs survive clear_buffer
-                else:
-                    outputs = [self.net.reduce(layer_maps)[0]]
-                    if size is not None:
-                        outputs.append(self.net.reduce(layer_maps, size)[0])
-            self._graphs[key] = (inputs0, inputs1, outputs)
-        return self._graphs[key]
-
-    def _run(self, feats0, feats1, size):
-        inputs0, inputs1, outputs = self._graph(tuple(f.shape for f in feats0), size)
-        for v, f in zip(inputs0 + inputs1, list(feats0) + list(feats1)):
-            v.d = f
+                inputs = [nn.Variable(a.shape) for a in arrays]
+                outputs = build(inputs)
+            for output in outputs:
+                output.persistent = True  # requested outputs survive clear_buffer
+            self._graphs[key] = (inputs, outputs)
+        inputs, outputs = self._graphs[key]
+        for v, a in zip(inputs, arrays):
+            v.d = a
         nn.forward_all(outputs, clear_buffer=True)
         return outputs
 
+    def _features_forward(self, what, feats0, feats1, size, reduce):
+        n = len(feats0)
+
+        def build(inputs):
+            return reduce(self.net.layer_distances(inputs[:n], inputs[n:]))
+
+        arrays = list(feats0) + list(feats1)
+        return self._forward((what, tuple(a.shape for a in arrays), size), arrays, build)
+
     def layer_maps(self, feats0, feats1):
         """The per-tap (N, 1, h_l, w_l) distance maps, as float32 arrays."""
-        return [output.d.copy() for output in self._run(feats0, feats1, "layers")]
+        outputs = self._features_forward("layers", feats0, feats1, None, list)
+        return [output.d.copy() for output in outputs]
 
     def reduce_maps(self, layer_maps, size=None):
         """What :meth:`__call__` returns, from per-tap distance maps (arrays) instead of
-        features: the same reductions, graphs built per shape and reused."""
-        key = (tuple(m.shape for m in layer_maps), "reduce", size)
-        if key not in self._graphs:
-            with nn.auto_forward(False), nn.no_grad():
-                inputs = [nn.Variable(m.shape) for m in layer_maps]
-                total, layers = self.net.reduce(inputs)
-                outputs = [total] + layers
-                if size is not None:
-                    outputs.append(self.net.reduce(inputs, size)[0])
-                for output in outputs:
-                    output.persistent = True
-            self._graphs[key] = (inputs, None, outputs)
-        inputs, _, outputs = self._graphs[key]
-        for v, m in zip(inputs, layer_maps):
-            v.d = m
-        nn.forward_all(outputs, clear_buffer=True)
-        return [output.d.copy() for output in outputs]
+        features, as a list: [total, per tap..., and with ``size`` the (N, 1, H, W) map]."""
+        def build(inputs):
+            total, layers = self.net.reduce(inputs)
+            return [total] + layers + ([self.net.reduce(inputs, size)[0]] if size else [])
+
+        key = ("reduce", tuple(m.shape for m in layer_maps), size)
+        return [output.d.copy() for output in self._forward(key, layer_maps, build)]
 
     def __call__(self, feats0, feats1, size=None):
         """(N,) float32 scores; with ``size`` = (H, W), a tuple (scores, (N, H, W) maps)."""
-        outputs = self._run(feats0, feats1, None if size is None else tuple(size))
+        size = None if size is None else tuple(size)
+
+        def reduce(maps):
+            return [self.net.reduce(maps)[0]] + ([self.net.reduce(maps, size)[0]] if size else [])
+
+        outputs = self._features_forward("scores", feats0, feats1, size, reduce)
         scores = outputs[0].d.reshape(-1).copy()
         return scores if size is None else (scores, outputs[1].d[:, 0].copy())
 
@@ -109,6 +104,11 @@ class NNablaEngine(object):
         """(N,) scores between two equal-shaped feature lists; with ``size`` = (H, W) of the
         images, a tuple (scores, (N, H, W) spatial maps)."""
         return self.head(feats0, feats1, size)
+
+    @staticmethod
+    def memory_kind(image_pixels=None):
+        """Which of the trunk's ``bytes_per_pixel`` this engine's passes take."""
+        return "nnabla"
 
     def pair_layer_maps(self, x):
         """The per-tap (N, 1, h_l, w_l) distance maps of the pairs (x[i], x[N + i])."""

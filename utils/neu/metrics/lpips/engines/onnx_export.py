@@ -102,9 +102,12 @@ def _export(net, inputs, outputs, dims, opset=13):
     return model
 
 
-def _save(model, path):
+def _save(model, path, check=True):
+    """Writes ``model`` to ``path`` atomically, after ONNX's checker unless ``check`` is off
+    (for a model whose tensors are in a weights file: the checker cannot follow it)."""
     import onnx
-    onnx.checker.check_model(model)
+    if check:
+        onnx.checker.check_model(model)
     with atomic_path(path) as tmp_path:
         onnx.save(model, tmp_path)
     return path
@@ -213,9 +216,7 @@ def export_trunk(net, path, weights_path, winograd=False):
     onnx.checker.check_model(model)  # with its bytes: the checker cannot follow the file
     onnx_weights.use_weights_file(model, layout, weights_path,
                                   onnx_weights.write_weights(layout, weights_path))
-    with atomic_path(path) as tmp_path:
-        onnx.save(model, tmp_path)
-    return path
+    return _save(model, path, check=False)
 
 
 def export_head(net, path, per_tap=False):
@@ -263,6 +264,4 @@ def export_pairs(trunk_path, head_path, path):
         graph.initializer.append(tensor)
     del graph.output[:]
     graph.output.extend(head.output)
-    with atomic_path(path) as tmp_path:
-        onnx.save(model, tmp_path)
-    return path
+    return _save(model, path, check=False)

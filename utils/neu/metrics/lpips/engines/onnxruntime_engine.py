@@ -256,13 +256,22 @@ class OnnxRuntimeEngine(object):
             return NNablaEngine.to_input(images)
         return self._run("uint8", {"images": np.ascontiguousarray(images)})[0]
 
+    def _is_large(self, image_pixels):
+        return self._large_from is not None and image_pixels > self._large_from
+
     def _for_size(self, x):
         """The engine for a pass of ``x``: this one, or for images of more than
         ``winograd_max_pixels`` the same model with direct convolutions and no memory arena
         (its graphs read the same cached weights)."""
-        if self._large_from is None or x.shape[2] * x.shape[3] <= self._large_from:
-            return self
-        return self._large_engine()
+        return self._large_engine() if self._is_large(x.shape[2] * x.shape[3]) else self
+
+    def memory_kind(self, image_pixels=None):
+        """Which of the trunk's ``bytes_per_pixel`` a pass of images of ``image_pixels`` each
+        takes (None: a tile pass, :meth:`pair_layer_maps`): ``direct`` (no arena) or
+        ``winograd`` (Winograd's, or small images' direct convolutions with an arena)."""
+        if image_pixels is None or self._is_large(image_pixels) or not self._arena:
+            return "direct"
+        return "winograd"
 
     def _large_engine(self):
         """This model with direct convolutions and no memory arena, made when first needed."""

@@ -73,22 +73,13 @@ class Scorer(object):
         self.engine = make_engine(self.net, backend, threads, winograd)
         self._pixels_per_pass = (self.net.trunk.pixels_per_pass
                                  if self.backend == "onnxruntime" else None)
-        self._winograd = winograd
 
     def _pass_bytes(self, pixels, image_pixels=None):
         """The estimated peak memory of the process for a pass of ``pixels`` (all its images,
         of ``image_pixels`` each; None for a tile pass): its memory now plus the trunk's
         measured bytes per pixel for the engine that runs it."""
-        trunk = self.net.trunk
-        if self.backend != "onnxruntime":
-            kind = "nnabla"
-        elif image_pixels is None or (self._winograd is not True
-                                      and image_pixels > trunk.winograd_max_pixels):
-            kind = "direct"  # and no arena (see OnnxRuntimeEngine._for_size)
-        else:
-            kind = "winograd"  # small images: Winograd's, or direct with an arena
-        return (tiling.resident_bytes() + tiling.PASS_OVERHEAD
-                + dict(trunk.bytes_per_pixel)[kind] * pixels)
+        per_pixel = dict(self.net.trunk.bytes_per_pixel)[self.engine.memory_kind(image_pixels)]
+        return tiling.resident_bytes() + tiling.PASS_OVERHEAD + per_pixel * pixels
 
     @property
     def backend(self):
