@@ -20,7 +20,6 @@ that runs out of memory fails instead of taking the machine: wall time, peak RSS
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile

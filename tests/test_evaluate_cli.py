@@ -95,7 +95,8 @@ def test_plots_are_written(tmp_path):
 def test_plots_without_matplotlib_are_an_environment_error(monkeypatch, tmp_path, capsys):
     from metrics.lpips import evaluate as command
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    monkeypatch.delitem(sys.modules, "metrics.lpips.evaluation.plots", raising=False)
+    for module in ("metrics.lpips.evaluation.plots", "metrics.lpips.figures"):
+        monkeypatch.delitem(sys.modules, module, raising=False)
     code = command.main(["--dataroot", BAPPS, "--datasets", "val/mixed", "--metric", "l2",
                          "--plot", str(tmp_path), "-q"])
     assert code == 4 and "needs matplotlib" in capsys.readouterr().err

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from metrics.lpips import Scorer
-from metrics.lpips import trunks
 from metrics.lpips.engines import TileTooLarge, tiling
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

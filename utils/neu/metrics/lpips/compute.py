@@ -27,7 +27,7 @@ from .cli.interrupt import ctrl_c_between_items, exit_at_once, exit_code
 from .cli.mpi import world
 from .cli.progress import Progress
 from .data.atomic import written_in_place
-from .cli.scoring import score_pairs
+from .cli.scoring import add_method_arguments, method_options, score_pairs
 from .data.pairs import PAIR_BY, InputError, all_pairs, is_image, resolve_pairs
 from .data.report import (CSV_HEADER, FORMATS, csv_summary, line, render, render_original,
                           summarize)
@@ -52,6 +52,7 @@ def build_parser():
     p.add_argument("--model", choices=list(TRUNKS), default="alex", help="feature trunk (default alex)")
     p.add_argument("--version", choices=list(registry.VERSIONS), default="0.1",
                    help="LPIPS version (default 0.1; 0.0 reproduces the original release)")
+    add_method_arguments(p)
     p.add_argument("--params-dir", help="folder with the .h5 weight files (default "
                                         "$NNABLA_LPIPS_PARAMS_DIR, then <NNabla data home>/lpips)")
     p.add_argument("-c", "--context", choices=CONTEXTS, default="auto",
@@ -98,7 +99,8 @@ def _make_scorer(args, mpi):
                       batch_size=args.batch_size, spatial=bool(args.heatmap_dir),
                       backend=args.backend, winograd=args.winograd,
                       max_memory=None if args.max_memory is None else args.max_memory * GIB,
-                      threads=max(1, (os.cpu_count() or 1) // mpi.local_size))
+                      threads=max(1, (os.cpu_count() or 1) // mpi.local_size),
+                      **method_options(args))
     except (BackendError, ContextError, WeightsError) as e:
         return EXIT_ENVIRONMENT, str(e)
 
@@ -272,7 +274,7 @@ def main(argv=None):
             if args.format == "csv":
                 write_output(csv_summary([s for _, _, s in rows]))
         else:
-            info = {"model": args.model, "version": args.version}
+            info = dict({"model": args.model, "version": args.version}, **method_options(args))
             write_output(render(rows, args.format, info, [item[1:] for item in skipped]),
                          args.outfile)
         if log is not None:

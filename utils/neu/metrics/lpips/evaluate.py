@@ -19,10 +19,11 @@ import sys
 
 import nnabla as nn
 
-from .cli.common import (EXIT_ENVIRONMENT, EXIT_INPUT, OutputError,
-                         check_output_path, configure_logging, write_output)
+from .cli.common import (EXIT_ENVIRONMENT, EXIT_INPUT, OutputError, check_outputs,
+                         configure_logging, have_matplotlib, write_output)
 from .cli.interrupt import ctrl_c_between_items, exit_at_once, exit_code
 from .cli.progress import Progress
+from .cli.scoring import add_method_arguments, method_options
 from .data.report import FORMATS
 from .engines import BACKENDS, BackendError
 from .engines.context import CONTEXTS, ContextError, choose_context
@@ -54,6 +55,7 @@ def build_parser():
                    help="trunk for lpips and baseline (default alex)")
     p.add_argument("--version", choices=list(registry.VERSIONS), default="0.1",
                    help="LPIPS version (default 0.1)")
+    add_method_arguments(p)
     p.add_argument("--params-dir", help="folder with the .h5 weight files")
     p.add_argument("--colorspace", choices=baselines.COLORSPACES, default="Lab",
                    help="for l2, ssim and psnr, as the reference (default Lab)")
@@ -94,24 +96,21 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
-    if args.outfile:
-        try:
-            check_output_path(args.outfile)
-        except OutputError as e:
-            parser.error(str(e))
+    if args.metric not in ("lpips", "baseline") and method_options(args) != method_options(
+            parser.parse_args(["--metric", args.metric])):
+        parser.error("--method, --no-channel-norm and --input-norm apply to --metric lpips "
+                     "and baseline, not {}".format(args.metric))
+    check_outputs(parser, args.outfile)
     configure_logging(args.quiet)
-    if args.plot:
-        try:
-            from .evaluation import plots
-        except ImportError as e:
-            logger.error("--plot needs matplotlib (pip install matplotlib): %s", e)
-            return EXIT_ENVIRONMENT
+    if args.plot and not have_matplotlib("--plot"):
+        return EXIT_ENVIRONMENT
     try:
         judged_sets = _judged_sets(args, parser)
         nn.set_default_context(choose_context(args.context, args.device_id))
         with exit_at_once("interrupted; no results were written"):  # an export takes seconds
             distance = Distance(args.metric, args.model, args.version, args.params_dir,
-                                args.colorspace, args.batch_size, args.backend)
+                                args.colorspace, args.batch_size, args.backend,
+                                **method_options(args))
     except bapps.DatasetError as e:
         logger.error("%s", e)
         return EXIT_INPUT
@@ -130,6 +129,7 @@ def main(argv=None):
                             len(judged.items), unit)
         settings = {"metric": distance.name, "dataset_mode": args.dataset_mode}
         if args.plot:
+            from .evaluation import plots
             plots.save(results, args.plot)
         write_output(render(results, args.format, settings), args.outfile)
     except bapps.DatasetError as e:

@@ -27,6 +27,14 @@ from .weights.registry import get_weight_file
 # Version 0.1 input scaling (the reference's ScalingLayer), per RGB channel, (1, 3, 1, 1).
 SHIFT = np.array([-.030, -.088, -.188], np.float32).reshape(1, 3, 1, 1)
 SCALE = np.array([.458, .448, .450], np.float32).reshape(1, 3, 1, 1)
+# torchvision's ImageNet normalisation, (x01 - mean) / std, written for [-1, 1] images:
+# (x - (2 mean - 1)) / (2 std). The deep-perceptual-similarity code's default input.
+_IMAGENET_MEAN = np.array([.485, .456, .406]).reshape(1, 3, 1, 1)
+_IMAGENET_STD = np.array([.229, .224, .225]).reshape(1, 3, 1, 1)
+INPUT_NORMS = {"lpips": (SHIFT, SCALE),
+               "imagenet": ((2 * _IMAGENET_MEAN - 1).astype(np.float32),
+                            (2 * _IMAGENET_STD).astype(np.float32)),
+               "none": None}
 
 _SCOPE = "lpips"
 
@@ -54,19 +62,36 @@ class LPIPS(object):
         version (str): ``"0.1"`` (default) or ``"0.0"`` (the original release, for old papers).
         lpips (bool): use the learned lin layers (default); ``False`` sums squared
             differences over channels (the paper's uncalibrated baseline).
+        method (str): how each tap's features are compared (:mod:`~metrics.lpips.distances`):
+            ``"spatial"`` (LPIPS, the default), ``"mean"``, ``"sort"``, ``"spatial+mean"`` or
+            ``"spatial+sort"`` (Sjögren et al. 2022). With ``lpips``, the pretrained lin
+            layers weigh the modified features too (our extension: that paper trains lin
+            layers per method); ``spatial+X`` applies tap l's lin layer to both of its maps.
+        channel_norm (bool): unit-normalize each position's feature vector before comparing
+            (default; after the mean or sort step). ``False`` compares raw activations.
+        input_norm (str, optional): the trunk's input scaling: ``"lpips"`` (the v0.1 shift
+            and scale), ``"imagenet"`` (torchvision's mean and std, the deep-perceptual-
+            similarity code's default) or ``"none"``; default: as ``apply_scale`` says.
 
     Raises:
-        ValueError: unknown ``model`` or ``version``.
+        ValueError: unknown ``model``, ``version``, ``method`` or ``input_norm``.
         metrics.lpips.WeightsError: the parameter file cannot be had or does not fit.
     """
 
     def __init__(self, model="alex", params_dir=None, spatial=False, apply_scale=None,
-                 version="0.1", lpips=True):
+                 version="0.1", lpips=True, method="spatial", channel_norm=True, input_norm=None):
         self.trunk = get_trunk(model)
         get_weight_file(model, version)  # validates the version before any file is touched
         self.model, self.version = model, version
         self.spatial, self.lpips = bool(spatial), bool(lpips)
-        self.apply_scale = (version == "0.1") if apply_scale is None else bool(apply_scale)
+        self.method, self.channel_norm = distances.check_method(method), bool(channel_norm)
+        if input_norm is None:
+            scaled = (version == "0.1") if apply_scale is None else bool(apply_scale)
+            input_norm = "lpips" if scaled else "none"
+        if input_norm not in INPUT_NORMS:
+            raise ValueError("input_norm must be one of {}, got {!r}".format(
+                ", ".join(INPUT_NORMS), input_norm))
+        self.input_norm, self.apply_scale = input_norm, input_norm != "none"
         self._scope = collections.OrderedDict()
         with self.scope():
             for name, value in load_weights(model, version, params_dir, self.lpips).items():
@@ -82,11 +107,27 @@ class LPIPS(object):
         with self.scope():
             return nn.get_parameters(grad_only=False)
 
+    @property
+    def is_local(self):
+        """Whether each position of a distance map depends only on nearby pixels (``spatial``),
+        so that a pair can be scored tile by tile; ``mean`` and ``sort`` see whole maps."""
+        return self.method == "spatial"
+
+    @property
+    def layer_names(self):
+        """The names of the layers the distance sums, in order: the trunk's taps (``relu1``
+        ...), for ``mean``/``sort`` as ``relu1/mean``, for ``spatial+X`` both lists."""
+        taps = list(self.trunk.taps)
+        modified = self.method.replace("spatial+", "")
+        other = [] if modified == "spatial" else [t + "/" + modified for t in taps]
+        return (taps if self.method.startswith("spatial") else []) + other
+
     def scale_input(self, x):
-        """[-1, 1] images -> the trunk's input (the v0.1 scaling when ``apply_scale``)."""
+        """[-1, 1] images -> the trunk's input (scaled as ``input_norm`` says)."""
         if not self.apply_scale:
             return x
-        return (x - nn.Variable.from_numpy_array(SHIFT)) / nn.Variable.from_numpy_array(SCALE)
+        shift, scale = INPUT_NORMS[self.input_norm]
+        return (x - nn.Variable.from_numpy_array(shift)) / nn.Variable.from_numpy_array(scale)
 
     def features(self, x):
         """The trunk's tapped activations for ``x`` (N, 3, H, W) in [-1, 1], scaled as
@@ -101,12 +142,22 @@ class LPIPS(object):
         return feats
 
     def layer_distances(self, feats0, feats1):
-        """Per-tap (N, 1, h_l, w_l) distance maps between two lists of trunk features."""
+        """Per-layer (N, 1, h_l, w_l) distance maps between two lists of trunk features: one
+        per tap, or for ``spatial+X`` methods two (the L spatial ones, then the L of X)."""
+        return self.compare(distances.method_taps(feats0, self.method),
+                            distances.method_taps(feats1, self.method))
+
+    def compare(self, taps0, taps1):
+        """The distance maps between the lists of maps the method compares (see
+        :func:`~metrics.lpips.distances.method_taps`): entry k weighed by the lin layer of
+        tap k mod L, or summed over channels without lin layers."""
+        norm = self.channel_norm
         if self.lpips:
+            count = len(self.trunk.taps)
             with self.scope():
-                weights = [nn.parameter.get_parameter(lin_name(i)) for i in range(len(feats0))]
-            return [distances.lin_distance(f0, f1, w) for f0, f1, w in zip(feats0, feats1, weights)]
-        return [distances.channel_sum_distance(f0, f1) for f0, f1 in zip(feats0, feats1)]
+                weights = [nn.parameter.get_parameter(lin_name(k % count)) for k in range(len(taps0))]
+            return [distances.lin_distance(f0, f1, w, norm) for f0, f1, w in zip(taps0, taps1, weights)]
+        return [distances.channel_sum_distance(f0, f1, norm) for f0, f1 in zip(taps0, taps1)]
 
     def layer_maps(self, img0, img1, normalize=False):
         """Per-tap (N, 1, h_l, w_l) distance maps between two (N, 3, H, W) batches, from one

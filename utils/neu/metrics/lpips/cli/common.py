@@ -44,6 +44,27 @@ def check_output_path(outfile):
             outfile, folder))
 
 
+def check_outputs(parser, *paths):
+    """A usage error (``parser.error``, exit 2) for the first of ``paths`` (None skipped)
+    that cannot be a file we write, before any work."""
+    for path in filter(None, paths):
+        try:
+            check_output_path(path)
+        except OutputError as e:
+            parser.error(str(e))
+
+
+def have_matplotlib(what):
+    """Whether matplotlib imports; if not, logs that ``what`` needs it (the command then
+    exits with EXIT_ENVIRONMENT, before any work)."""
+    try:
+        from .. import figures  # noqa: F401
+    except ImportError as e:
+        logger.error("%s needs matplotlib (pip install matplotlib): %s", what, e)
+        return False
+    return True
+
+
 def _stdout_gone():
     # Later writes (and the interpreter's own flush at exit) go nowhere instead of failing.
     devnull = os.open(os.devnull, os.O_WRONLY)

@@ -13,6 +13,8 @@ import json
 import os
 import time
 
+from .scoring import method_options
+
 FORMAT = "metrics.lpips journal 1"
 SYNC_SECONDS = 5.0  # at most this much work is lost to a power cut (a crash loses none)
 
@@ -23,11 +25,12 @@ class JournalError(ValueError):
 
 def settings_of(args, pairs):
     """What a journal must match to be resumed: the inputs (every pair, by digest) and what
-    changes a score (model, version, resizing); not the backend, batch size or format."""
+    changes a score (model, version, resizing, distance method); not the backend, batch size or format."""
     digest = hashlib.sha256("\n".join("{}\t{}".format(os.path.abspath(a), os.path.abspath(b))
                                       for a, b in pairs).encode("utf-8")).hexdigest()
-    return {"pairs": len(pairs), "pairs_sha256": digest, "model": args.model,
-            "version": args.version, "resize": bool(args.resize)}
+    return dict({"pairs": len(pairs), "pairs_sha256": digest, "model": args.model,
+                 "version": args.version, "resize": bool(args.resize)},
+                **method_options(args))
 
 
 def journal_paths(outfile):

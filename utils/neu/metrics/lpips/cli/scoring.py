@@ -7,8 +7,28 @@ import os
 
 from ..data.pairs import InputError, load_pair
 from ..data.pipeline import Failure, batches
+from ..distances import METHODS
+from ..lpips import INPUT_NORMS
 
 logger = logging.getLogger(__name__)
+
+
+def add_method_arguments(parser):
+    """The distance-method options every scoring command takes (see :func:`method_options`)."""
+    parser.add_argument("--method", choices=METHODS, default="spatial",
+                        help="how each layer's features are compared: spatial (LPIPS, the "
+                        "default), each channel's mean, its sorted activations, or the sum of "
+                        "spatial and one of those (Sjögren et al. 2022)")
+    parser.add_argument("--no-channel-norm", dest="channel_norm", action="store_false",
+                        help="compare raw activations, not unit-normalized feature vectors")
+    parser.add_argument("--input-norm", choices=[n for n in INPUT_NORMS if n != "none"],
+                        help="the trunk's input scaling: lpips (the version's, default) or "
+                        "imagenet (torchvision's mean and std)")
+
+
+def method_options(args):
+    """The keyword arguments of :class:`~metrics.lpips.engines.Scorer` those options give."""
+    return dict(method=args.method, channel_norm=args.channel_norm, input_norm=args.input_norm)
 
 
 def score_pairs(scorer, pairs, resize=False, skip_bad=False, heatmap_dir=None, progress=None,

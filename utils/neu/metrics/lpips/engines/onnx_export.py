@@ -29,7 +29,7 @@ import numpy as np
 import nnabla as nn
 
 from ..data.atomic import atomic_path, pending
-from ..lpips import SCALE, SHIFT
+from ..lpips import INPUT_NORMS
 from . import onnx_weights
 
 logger = logging.getLogger(__name__)
@@ -71,6 +71,18 @@ class ExportError(RuntimeError):
     """A graph could not be exported to ONNX."""
 
 
+@contextlib.contextmanager
+def _quiet_nnabla():
+    """NNabla's saver and converter log every file they write at INFO: our temporary ones."""
+    nnabla_logger = logging.getLogger("nnabla")
+    level = nnabla_logger.level
+    nnabla_logger.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        nnabla_logger.setLevel(level)
+
+
 def _export(net, inputs, outputs, dims, opset=13):
     """The NNabla graph from ``inputs`` to ``outputs`` (ordered dicts name -> Variable) as an
     ONNX model, with ``dims`` {name: symbolic names per axis, None to keep} applied."""
@@ -79,7 +91,8 @@ def _export(net, inputs, outputs, dims, opset=13):
     from nnabla.utils.converter.onnx import OnnxExporter
     from nnabla.utils.save import save
 
-    with tempfile.TemporaryDirectory(prefix=EXPORT_TEMP_PREFIX) as tmp, pending(tmp):
+    with tempfile.TemporaryDirectory(prefix=EXPORT_TEMP_PREFIX) as tmp, pending(tmp), \
+            _quiet_nnabla():
         nnp_path, onnx_path = os.path.join(tmp, "graph.nnp"), os.path.join(tmp, "graph.onnx")
         with net.scope():
             save(nnp_path, {
@@ -172,16 +185,17 @@ def _rename(node, rename):
     node.output.extend(outputs)
 
 
-def _prepend_scaling(model):
+def _prepend_scaling(model, input_norm):
     """Makes the graph's input ``x`` [-1, 1] images, scaled in the graph as
-    :meth:`~metrics.lpips.lpips.LPIPS.scale_input` does, with the same float32 operations.
-    (NNabla's exporter cannot write that part: it drops the constants.)"""
+    :meth:`~metrics.lpips.lpips.LPIPS.scale_input` does for ``input_norm``, with the same
+    float32 operations. (NNabla's exporter cannot write that part: it drops the constants.)"""
     from onnx import helper, numpy_helper
+    shift, scale = INPUT_NORMS[input_norm]
     graph = model.graph
     for node in graph.node:
         _rename(node, lambda name: "x/scaled" if name == "x" else name)
-    graph.initializer.extend([numpy_helper.from_array(SHIFT, "x/shift"),
-                              numpy_helper.from_array(SCALE, "x/scale")])
+    graph.initializer.extend([numpy_helper.from_array(shift, "x/shift"),
+                              numpy_helper.from_array(scale, "x/scale")])
     nodes = [helper.make_node("Sub", ["x", "x/shift"], ["x/shifted"], name="x/sub"),
              helper.make_node("Div", ["x/shifted", "x/scale"], ["x/scaled"], name="x/div")]
     nodes += list(graph.node)
@@ -191,7 +205,7 @@ def _prepend_scaling(model):
 
 def export_trunk(net, path, weights_path, winograd=False):
     """Writes the trunk of ``net`` (an :class:`~metrics.lpips.lpips.LPIPS`) as ONNX: input
-    ``x`` (N, 3, H, W) in [-1, 1] (scaled in the graph when ``net.apply_scale``); outputs
+    ``x`` (N, 3, H, W) in [-1, 1] (scaled in the graph as ``net.input_norm`` says); outputs
     ``f0``, ``f1``, ... the tapped activations. Its parameters go to ``weights_path``, a file
     beside ``path`` shared by the model's graphs (written if missing). With ``winograd``, the
     convolutions that gain from it are rewritten into Winograd's algorithm (see
@@ -211,7 +225,7 @@ def export_trunk(net, path, weights_path, winograd=False):
         tiles = net.trunk.winograd_tiles
         winograd_rewrite.rewrite(model, dict(tiles) if tiles else None)
     if net.apply_scale:
-        _prepend_scaling(model)
+        _prepend_scaling(model, net.input_norm)
     import onnx
     onnx.checker.check_model(model)  # with its bytes: the checker cannot follow the file
     onnx_weights.use_weights_file(model, layout, weights_path,
@@ -219,41 +233,97 @@ def export_trunk(net, path, weights_path, winograd=False):
     return _save(model, path, check=False)
 
 
+def head_entries(net):
+    """What the head's inputs ``a<k>``, ``b<k>`` hold, per k: (tap index, sorted). Sorting
+    has no NNabla export, so heads of ``sort`` methods take the sorted taps as inputs and
+    :func:`export_pairs` sorts them with ONNX's TopK; other methods take the taps."""
+    taps = range(len(net.trunk.taps))
+    if "sort" not in net.method:
+        return [(i, False) for i in taps]
+    return ([(i, False) for i in taps] if net.method.startswith("spatial+") else []) + [
+        (i, True) for i in taps]
+
+
 def export_head(net, path, per_tap=False):
     """Writes the distance head of ``net`` as ONNX: inputs ``a0``, ``b0``, ``a1``, ``b1``, ...
-    (the two images' features per tap); output ``score`` (N, 1, 1, 1), or with ``per_tap``
-    the distance maps ``d0``, ``d1``, ... (N, 1, h_l, w_l) before their spatial means."""
+    (the two images' features per tap, or what :func:`head_entries` says); output ``score``
+    (N, 1, 1, 1), or with ``per_tap`` the distance maps ``d0``, ``d1``, ... (N, 1, h_l, w_l)
+    before their spatial means."""
     side = _HEAD_EXPORT_SIDE
+    entries = head_entries(net)
     with nn.auto_forward(False):
-        feats = [(nn.Variable((1, c, side, side)), nn.Variable((1, c, side, side)))
-                 for c in net.trunk.channels]
-        maps = net.layer_distances([a for a, _ in feats], [b for _, b in feats])
+        feats = [(nn.Variable((1, net.trunk.channels[i], side, side)),
+                  nn.Variable((1, net.trunk.channels[i], side, side))) for i, _ in entries]
+        halves = [a for a, _ in feats], [b for _, b in feats]
+        maps = net.compare(*halves) if "sort" in net.method else net.layer_distances(*halves)
     inputs, dims = {}, {"score": ("N", None, None, None)}
-    for i, (a, b) in enumerate(feats):
-        inputs["a{}".format(i)], inputs["b{}".format(i)] = a, b
-        dims["a{}".format(i)] = dims["b{}".format(i)] = ("N", None, "h{}".format(i), "w{}".format(i))
-        dims["d{}".format(i)] = ("N", None, "h{}".format(i), "w{}".format(i))
+    for k, (a, b) in enumerate(feats):
+        inputs["a{}".format(k)], inputs["b{}".format(k)] = a, b
+        dims["a{}".format(k)] = dims["b{}".format(k)] = ("N", None, "h{}".format(k), "w{}".format(k))
+    for k, m in enumerate(maps):
+        dims["d{}".format(k)] = ("N", None, "dh{}".format(k), "dw{}".format(k))
     if per_tap:
-        outputs = {"d{}".format(i): m for i, m in enumerate(maps)}
+        outputs = {"d{}".format(k): m for k, m in enumerate(maps)}
     else:
         outputs = {"score": net.reduce(maps)[0]}
     return _save(_export(net, inputs, outputs, dims), path)
 
 
-def export_pairs(trunk_path, head_path, path):
+def _sorted_nodes(source, target):
+    """ONNX nodes that write ``source`` (N, C, h, w) with each channel's h*w values sorted
+    ascending, in its shape, to ``target`` (TopK over all of them, smallest first)."""
+    from onnx import helper
+
+    def name(suffix):
+        return "{}/sort/{}".format(target, suffix)
+
+    def constant(suffix, value):
+        return helper.make_node("Constant", [], [name(suffix)], value=helper.make_tensor(
+            name(suffix) + "_value", 7, [1], [value]))  # 7: int64
+
+    return [
+        constant("0", 0), constant("2", 2), constant("3", 3), constant("-1", -1),
+        helper.make_node("Shape", [source], [name("shape")]),
+        helper.make_node("Slice", [name("shape"), name("0"), name("2")], [name("nc")]),
+        helper.make_node("Concat", [name("nc"), name("-1")], [name("flat_shape")], axis=0),
+        helper.make_node("Reshape", [source, name("flat_shape")], [name("flat")]),
+        helper.make_node("Shape", [name("flat")], [name("flat_dims")]),
+        helper.make_node("Slice", [name("flat_dims"), name("2"), name("3")], [name("count")]),
+        helper.make_node("TopK", [name("flat"), name("count")], [name("values"), name("order")],
+                         axis=-1, largest=0, sorted=1),
+        helper.make_node("Reshape", [name("values"), name("shape")], [target]),
+    ]
+
+
+def export_pairs(trunk_path, head_path, path, entries=None):
     """Writes the graph that scores pairs in one run, from an exported trunk and head: input
     ``x`` (2N, 3, H, W), the N first images then the N second ones, in [-1, 1]; outputs the
     head's (``score`` (N, 1, 1, 1), or its per-tap maps). Each tap is split in halves between
-    the two graphs, so the features never leave ONNX Runtime."""
+    the two graphs, so the features never leave ONNX Runtime; ``entries`` (of
+    :func:`head_entries`) says which head inputs take a sorted half."""
     import onnx
     from onnx import helper
     # The trunk's parameters stay in its weights file, which the pairs graph reads too.
     model = onnx.load(trunk_path, load_external_data=False)
     head = onnx.load(head_path).graph
     graph = model.graph
-    for i, tap in enumerate(value.name for value in graph.output):
-        graph.node.append(helper.make_node("Split", [tap], ["a{}".format(i), "b{}".format(i)],
-                                           axis=0, name="split/" + tap))
+    taps = [value.name for value in graph.output]
+    head_inputs = {value.name for value in head.input}
+    halves = {}
+    for i, tap in enumerate(taps):
+        halves[i] = ("split/a{}".format(i), "split/b{}".format(i))
+        graph.node.append(helper.make_node("Split", [tap], list(halves[i]), axis=0,
+                                           name="split/" + tap))
+    # The head's input k is tap i's half, or (heads of sort methods) that half sorted.
+    k = 0
+    while "a{}".format(k) in head_inputs:
+        i, is_sorted = entries[k] if entries else (k, False)
+        for half, name in zip(halves[i], ("a{}".format(k), "b{}".format(k))):
+            if is_sorted:
+                graph.node.extend(_sorted_nodes(half, name))
+            else:
+                graph.node.append(helper.make_node("Identity", [half], [name]))
+        k += 1
     kept = {value.name for value in list(head.input) + list(head.output)}
     for k, node in enumerate(head.node):
         _rename(node, lambda name: name if not name or name in kept else "head/" + name)
@@ -265,3 +335,92 @@ def export_pairs(trunk_path, head_path, path):
     del graph.output[:]
     graph.output.extend(head.output)
     return _save(model, path, check=False)
+
+
+# What a user-facing export says about its inputs (also in its metadata).
+INPUT_CONVENTION = ("img0, img1: float32 (N, 3, H, W) RGB in [-1, 1] (8-bit values / 127.5 - 1), "
+                    "N, H and W free; the two of the same shape")
+
+
+def metric_model(net, spatial=False):
+    """The whole metric of ``net`` as one self-contained ONNX model (weights inside): inputs
+    ``img0``, ``img1`` (see :data:`INPUT_CONVENTION`); output ``score`` (N, 1, 1, 1), and with
+    ``spatial`` also ``map`` (N, 1, H, W), the per-layer maps upsampled bilinearly to the
+    image size (as ``LPIPS(spatial=True)``) and summed. Made from the graphs the ONNX Runtime
+    engine runs: NNabla's exporter writes trunk and head, direct convolutions only."""
+    import onnx
+    from onnx import TensorProto, helper
+    with tempfile.TemporaryDirectory(prefix=EXPORT_TEMP_PREFIX) as tmp:
+        trunk = export_trunk(net, os.path.join(tmp, "trunk.onnx"),
+                             os.path.join(tmp, "weights.onnx.data"))
+        head = export_head(net, os.path.join(tmp, "head.onnx"), per_tap=spatial)
+        pairs = export_pairs(trunk, head, os.path.join(tmp, "pairs.onnx"), head_entries(net))
+        model = onnx.load(pairs)  # the weights file's tensors now inside
+    graph = model.graph
+    del model.metadata_props[:]  # the cache's bookkeeping
+    images = [helper.make_tensor_value_info(name, TensorProto.FLOAT, ["N", 3, "H", "W"])
+              for name in ("img0", "img1")]
+    del graph.input[:]
+    graph.input.extend(images)
+    nodes = [helper.make_node("Concat", ["img0", "img1"], ["x"], axis=0, name="pairs/concat")]
+    if spatial:
+        maps = [output.name for output in graph.output]
+        nodes += _score_and_map_nodes(maps)
+        del graph.output[:]
+        graph.output.extend([
+            helper.make_tensor_value_info("score", TensorProto.FLOAT, ["N", 1, 1, 1]),
+            helper.make_tensor_value_info("map", TensorProto.FLOAT, ["N", 1, "H", "W"])])
+    kept = list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes[:1] + kept + nodes[1:])
+    for key, value in [("lpips.input", INPUT_CONVENTION),
+                       ("lpips.output", "score: (N, 1, 1, 1)" + (
+                           "; map: (N, 1, H, W), the spatial distance map" if spatial else "")),
+                       ("lpips.model", net.model), ("lpips.version", net.version),
+                       ("lpips.method", net.method), ("lpips.lin_layers", str(net.lpips)),
+                       ("lpips.channel_norm", str(net.channel_norm)),
+                       ("lpips.input_norm", net.input_norm),
+                       ("lpips.layers", ",".join(net.layer_names))]:
+        model.metadata_props.add(key=key, value=value)
+    model.producer_name = "metrics.lpips.export (NNabla's ONNX exporter)"
+    model.doc_string = "LPIPS ({} trunk, v{}, {} method): {}".format(
+        net.model, net.version, net.method, INPUT_CONVENTION)
+    onnx.checker.check_model(model)
+    return model
+
+
+def _score_and_map_nodes(maps):
+    """Nodes that make ``score`` (the sum of the maps' spatial means) and ``map`` (the sum
+    of the maps resized bilinearly to the images' size, half-pixel centres as PyTorch's
+    ``align_corners=False``) from the per-layer maps ``maps``."""
+    from onnx import helper
+    nodes = [helper.make_node("Shape", ["img0"], ["map/image_shape"]),
+             helper.make_node("Constant", [], ["map/two"], value=helper.make_tensor(
+                 "map/two_value", 7, [1], [2])),
+             helper.make_node("Constant", [], ["map/four"], value=helper.make_tensor(
+                 "map/four_value", 7, [1], [4])),
+             helper.make_node("Slice", ["map/image_shape", "map/two", "map/four"], ["map/hw"])]
+    means, resized = [], []
+    for k, d in enumerate(maps):
+        p = "map/{}/".format(k)
+        nodes += [
+            helper.make_node("ReduceMean", [d], [p + "mean"], axes=[2, 3], keepdims=1),
+            helper.make_node("Shape", [d], [p + "shape"]),
+            helper.make_node("Slice", [p + "shape", "map/zero", "map/two"], [p + "nc"]),
+            helper.make_node("Concat", [p + "nc", "map/hw"], [p + "sizes"], axis=0),
+            helper.make_node("Resize", [d, "", "", p + "sizes"], [p + "resized"], mode="linear",
+                             coordinate_transformation_mode="half_pixel")]
+        means.append(p + "mean")
+        resized.append(p + "resized")
+    nodes.insert(1, helper.make_node("Constant", [], ["map/zero"], value=helper.make_tensor(
+        "map/zero_value", 7, [1], [0])))
+    # Summed in the reference's order, layer by layer.
+    for name, parts in (("score", means), ("map", resized)):
+        total = parts[0]
+        for k, part in enumerate(parts[1:], 1):
+            out = name if k == len(parts) - 1 else "{}/sum{}".format(name, k)
+            nodes.append(helper.make_node("Add", [total, part], [out]))
+            total = out
+        if len(parts) == 1:
+            nodes.append(helper.make_node("Identity", [total], [name]))
+    return nodes

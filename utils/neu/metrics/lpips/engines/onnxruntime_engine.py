@@ -51,9 +51,9 @@ def _params_digest(net, kind):
     has_trunk, has_head = not kind.startswith("head"), not kind.startswith("trunk")
     trunk = net.trunk
     export = (trunk.export_size, trunk.ceil_mode_pools, trunk.winograd_tiles) if has_trunk else None
-    h = hashlib.sha256("{} {} scale={} lpips={} export={}".format(
-        net.model, kind, has_trunk and net.apply_scale, has_head and net.lpips,
-        export).encode("utf-8"))
+    head = (net.lpips, net.method, net.channel_norm) if has_head else None
+    h = hashlib.sha256("{} {} input={} head={} export={}".format(
+        net.model, kind, has_trunk and net.input_norm, head, export).encode("utf-8"))
     for name, value in sorted(net.parameters().items()):
         if (has_head if name.startswith("lin") else has_trunk):
             h.update(name.encode("utf-8"))
@@ -155,7 +155,7 @@ class OnnxRuntimeEngine(object):
             raise BackendError("the onnxruntime backend needs onnxruntime, onnx and "
                                "nnabla-converter (`make setup` installs them): {}".format(e)) from None
         self._ort, self._threads, self._arena = ort, threads or os.cpu_count() or 1, arena
-        self._maps_head = NNablaHead(net)
+        self._nnabla_head = NNablaHead(net)
         # Images of more pixels run direct convolutions without an arena (that engine made
         # when needed), unless Winograd's are asked for everywhere.
         self._net, self._large = net, None
@@ -174,6 +174,11 @@ class OnnxRuntimeEngine(object):
                    ("head-maps", lambda path: onnx_export.export_head(net, path, per_tap=True)),
                    ("pairs-maps", lambda path: onnx_export.export_pairs(
                        self._paths["trunk"], self._paths["head-maps"], path))]
+        # Sorting has no ONNX export in NNabla: other methods than spatial run their head (as
+        # maps always do) in NNabla on the ONNX Runtime trunk's features.
+        self._head_exported = net.method == "spatial"
+        if not self._head_exported:
+            exports = exports[:2]
         self._model, self._exports, self._sessions = net.model, exports, {}
         self._on_demand = {"head-maps", "pairs-maps"}
         self._kinds = {role: role + (suffix if role.startswith(("trunk", "pairs")) else "")
@@ -302,13 +307,13 @@ class OnnxRuntimeEngine(object):
 
     def reduce_maps(self, layer_maps, size=None):
         """[total, per tap..., and with ``size`` the (N, 1, H, W) map] from per-tap maps."""
-        return self._maps_head.reduce_maps(layer_maps, size)
+        return self._nnabla_head.reduce_maps(layer_maps, size)
 
     def distances(self, feats0, feats1, size=None):
         """(N,) scores between two equal-shaped feature lists; with ``size`` = (H, W) of the
         images, a tuple (scores, (N, H, W) spatial maps), the maps from the NNabla head."""
-        if size is not None:
-            return self._maps_head(feats0, feats1, size)
+        if size is not None or not self._head_exported:
+            return self._nnabla_head(feats0, feats1, size)
         feed = {}
         for i, (a, b) in enumerate(zip(feats0, feats1)):
             feed["a{}".format(i)] = np.ascontiguousarray(a)
@@ -321,8 +326,8 @@ class OnnxRuntimeEngine(object):
         engine = self._for_size(x)
         if engine is not self:
             return engine.pair_distances(x, size)
-        if size is None:
+        if size is None and self._head_exported:
             return self._run("pairs", {"x": x})[0].reshape(-1)
         n = len(x) // 2
         feats = self.features(x)
-        return self._maps_head([f[:n] for f in feats], [f[n:] for f in feats], size)
+        return self.distances([f[:n] for f in feats], [f[n:] for f in feats], size)

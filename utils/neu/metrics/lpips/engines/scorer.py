@@ -41,7 +41,8 @@ class Scorer(object):
     """Scores numpy image batches with one LPIPS model.
 
     Args:
-        model, version, params_dir, lpips: as :class:`~metrics.lpips.lpips.LPIPS`.
+        model, version, params_dir, lpips, method, channel_norm, input_norm: as
+            :class:`~metrics.lpips.lpips.LPIPS`.
         batch_size (int): pairs per trunk pass, at most (both sides go in one pass); large
             images are passed in fewer on ONNX Runtime (the trunk's ``pixels_per_pass``).
         spatial (bool): :meth:`score_inputs` and the other scoring methods also return the
@@ -56,17 +57,21 @@ class Scorer(object):
         max_memory (int, optional): bytes of memory scoring may take (the process's peak,
             estimated); default a third of the memory available. Passes are sized to fit, and a
             pair too large for it is scored tile by tile, with the same result (see
-            :mod:`~metrics.lpips.engines.tiling`). ``float("inf")`` never tiles.
+            :mod:`~metrics.lpips.engines.tiling`). ``float("inf")`` never tiles. Methods
+            other than ``spatial`` compare whole maps and cannot be tiled: a pair too large
+            for the budget raises :class:`~metrics.lpips.engines.tiling.TileTooLarge`.
     """
 
     def __init__(self, model="alex", version="0.1", params_dir=None, lpips=True, batch_size=32,
-                 spatial=False, backend="auto", threads=None, winograd=None, max_memory=None):
+                 spatial=False, backend="auto", threads=None, winograd=None, max_memory=None,
+                 method="spatial", channel_norm=True, input_norm=None):
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError("batch_size must be a positive integer, got {!r}".format(batch_size))
         if max_memory is not None and not max_memory > 0:
             raise ValueError("max_memory must be a positive number of bytes, got {!r}".format(
                 max_memory))
-        self.net = LPIPS(model=model, params_dir=params_dir, version=version, lpips=lpips)
+        self.net = LPIPS(model=model, params_dir=params_dir, version=version, lpips=lpips,
+                         method=method, channel_norm=channel_norm, input_norm=input_norm)
         self.batch_size = batch_size
         self.spatial = bool(spatial)
         self.max_memory = tiling.default_budget() if max_memory is None else max_memory
@@ -130,6 +135,13 @@ class Scorer(object):
         image = size[0] * size[1]
         if self.max_memory == float("inf") or self._pass_bytes(2 * image, image) <= self.max_memory:
             return None
+        if not self.net.is_local:
+            raise tiling.TileTooLarge(
+                "a {}x{} pair needs about {:.1f} GiB scored whole, over the memory budget of "
+                "{:.1f} GiB, and the {} method compares whole feature maps, so it cannot be "
+                "scored tile by tile: raise the budget (--max-memory GIB)".format(
+                    size[1], size[0], self._pass_bytes(2 * image, image) / tiling.GIB,
+                    self.max_memory / tiling.GIB, self.net.method))
         kept = tiling.whole_map_bytes(self.net, size[0], size[1], self.spatial)
 
         def estimate(pixels):
@@ -244,12 +256,15 @@ class Scorer(object):
 _scorers = {}
 
 
-def distance(img0, img1, model="alex", version="0.1", params_dir=None, lpips=True):
-    """LPIPS between numpy images (see :meth:`Scorer.__call__` for shapes and ranges).
+def distance(img0, img1, model="alex", version="0.1", params_dir=None, lpips=True, **options):
+    """LPIPS between numpy images (see :meth:`Scorer.__call__` for shapes and ranges);
+    ``options``: ``method``, ``channel_norm``, ``input_norm`` as :class:`Scorer`.
 
     Keeps one :class:`Scorer` per configuration, so repeated calls reuse built graphs."""
     ctx = nn.get_current_context()  # the engine was chosen for it (cuDNN or CPU)
-    key = (model, version, params_dir, lpips, tuple(ctx.backend), ctx.array_class, ctx.device_id)
+    key = (model, version, params_dir, lpips, tuple(sorted(options.items())),
+           tuple(ctx.backend), ctx.array_class, ctx.device_id)
     if key not in _scorers:
-        _scorers[key] = Scorer(model=model, version=version, params_dir=params_dir, lpips=lpips)
+        _scorers[key] = Scorer(model=model, version=version, params_dir=params_dir, lpips=lpips,
+                               **options)
     return _scorers[key](img0, img1)

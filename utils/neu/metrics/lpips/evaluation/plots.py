@@ -4,19 +4,7 @@
 raises ImportError without it)."""
 import os
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt  # noqa: E402
-
-from ..data.atomic import atomic_path  # noqa: E402
-
-
-def _save(figure, path):
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-    plt.close(figure)
-    return path
+from ..figures import plt, save_figure
 
 
 def save(results, folder):
@@ -33,7 +21,7 @@ def save(results, folder):
         axes.set_ylim(0, 100)
         axes.set_title(two_afc[0]["metric"])
         axes.tick_params(axis="x", rotation=30)
-        written.append(_save(figure, os.path.join(folder, "2afc.png")))
+        written.append(save_figure(figure, os.path.join(folder, "2afc.png")))
     jnd = [r for r in results if r["mode"] == "jnd"]
     if jnd:
         figure, axes = plt.subplots(figsize=(4, 3.2))
@@ -46,5 +34,5 @@ def save(results, folder):
         axes.set_ylim(0, 1.02)
         axes.set_title(jnd[0]["metric"])
         axes.legend(fontsize="small")
-        written.append(_save(figure, os.path.join(folder, "jnd.png")))
+        written.append(save_figure(figure, os.path.join(folder, "jnd.png")))
     return written

@@ -19,10 +19,12 @@ class Distance(object):
 
     ``metric`` is ``lpips`` (the calibrated metric), ``baseline`` (the same trunk without lin
     layers, ``lpips=False``), or one of :data:`baselines.METRICS` computed in ``colorspace``.
+    ``method_options`` (``method``, ``channel_norm``, ``input_norm``) go to the
+    :class:`~metrics.lpips.engines.Scorer` of the first two.
     """
 
     def __init__(self, metric="lpips", model="alex", version="0.1", params_dir=None,
-                 colorspace="Lab", batch_size=50, backend="auto"):
+                 colorspace="Lab", batch_size=50, backend="auto", **method_options):
         if metric not in METRICS:
             raise ValueError("unknown metric {!r}; expected one of {}".format(
                 metric, ", ".join(METRICS)))
@@ -34,8 +36,14 @@ class Distance(object):
         if metric in ("lpips", "baseline"):
             from ..engines import Scorer
             self.scorer = Scorer(model=model, version=version, params_dir=params_dir,
-                                 lpips=metric == "lpips", batch_size=batch_size, backend=backend)
-            self.name = "{}-{}-v{}".format(metric, model, version)
+                                 lpips=metric == "lpips", batch_size=batch_size, backend=backend,
+                                 **method_options)
+            net = self.scorer.net
+            self.name = "{}-{}-v{}".format(metric, model, version) + "".join(
+                suffix for suffix, on in [("-" + net.method, net.method != "spatial"),
+                                          ("-no-channel-norm", not net.channel_norm),
+                                          ("-" + net.input_norm + "-input",
+                                           net.input_norm not in ("lpips", "none"))] if on)
         else:
             self._baseline = functools.partial(baselines.DISTANCES[metric], colorspace=colorspace)
             self.name = "{}-{}".format(metric, colorspace)
