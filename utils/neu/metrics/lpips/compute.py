@@ -20,7 +20,7 @@ import sys
 
 import nnabla as nn
 
-from .cli.common import (EXIT_ENVIRONMENT, EXIT_INPUT, OutputError,
+from .cli.common import (EXIT_ENVIRONMENT, EXIT_INPUT, OutputError, check_model_version,
                          check_output_path, configure_logging, write_output)
 from .cli import journal
 from .cli.interrupt import ctrl_c_between_items, exit_at_once, exit_code
@@ -206,6 +206,7 @@ def _pairs_from_args(args, parser):
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    check_model_version(parser, args.model, args.version)
     if args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
     if args.max_memory is not None and not args.max_memory > 0:

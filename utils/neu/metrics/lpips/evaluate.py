@@ -19,8 +19,8 @@ import sys
 
 import nnabla as nn
 
-from .cli.common import (EXIT_ENVIRONMENT, EXIT_INPUT, OutputError, check_outputs,
-                         configure_logging, have_matplotlib, write_output)
+from .cli.common import (EXIT_ENVIRONMENT, EXIT_INPUT, OutputError, check_model_version,
+                         check_outputs, configure_logging, have_matplotlib, write_output)
 from .cli.interrupt import ctrl_c_between_items, exit_at_once, exit_code
 from .cli.progress import Progress
 from .cli.scoring import add_method_arguments, method_options
@@ -94,6 +94,7 @@ def _judged_sets(args, parser):
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    check_model_version(parser, args.model, args.version)
     if args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
     if args.metric not in ("lpips", "baseline") and method_options(args) != method_options(

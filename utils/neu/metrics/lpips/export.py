@@ -24,7 +24,8 @@ import sys
 import nnabla as nn
 import numpy as np
 
-from .cli.common import EXIT_ENVIRONMENT, check_outputs, configure_logging
+from .cli.common import (EXIT_ENVIRONMENT, check_model_version, check_outputs,
+                         configure_logging)
 from .cli.scoring import add_method_arguments, method_options
 from .data.atomic import atomic_path
 from .engines.select import onnxruntime_available
@@ -96,6 +97,7 @@ def build_parser():
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    check_model_version(parser, args.model, args.version)
     check_outputs(parser, args.outfile)
     configure_logging(args.quiet)
     if not onnxruntime_available():  # before any work (the check runs ONNX Runtime)

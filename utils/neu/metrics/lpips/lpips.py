@@ -58,8 +58,11 @@ class LPIPS(object):
             ``$NNABLA_LPIPS_PARAMS_DIR``, then ``<NNabla data home>/lpips``.
         spatial (bool): return the (N, 1, H, W) distance map instead of the score.
         apply_scale (bool, optional): scale the input as version 0.1 does; default: as the
-            version says (on for "0.1", off for "0.0").
-        version (str): ``"0.1"`` (default) or ``"0.0"`` (the original release, for old papers).
+            version says (off for "0.0", on for the others).
+        version (str): ``"0.1"`` (default), ``"0.0"`` (the original release, for old papers)
+            or ``"elpips"`` (VGG only: the lin layers E-LPIPS retrained for LPIPS-VGG,
+            Kettunen et al. 2019, its ``lpips_vgg`` metric; made on first use from the copy
+            this package ships).
         lpips (bool): use the learned lin layers (default); ``False`` sums squared
             differences over channels (the paper's uncalibrated baseline).
         method (str): how each tap's features are compared (:mod:`~metrics.lpips.distances`):
@@ -86,7 +89,7 @@ class LPIPS(object):
         self.spatial, self.lpips = bool(spatial), bool(lpips)
         self.method, self.channel_norm = distances.check_method(method), bool(channel_norm)
         if input_norm is None:
-            scaled = (version == "0.1") if apply_scale is None else bool(apply_scale)
+            scaled = (version != "0.0") if apply_scale is None else bool(apply_scale)
             input_norm = "lpips" if scaled else "none"
         if input_norm not in INPUT_NORMS:
             raise ValueError("input_norm must be one of {}, got {!r}".format(

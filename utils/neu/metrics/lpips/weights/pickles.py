@@ -13,6 +13,7 @@ Every unpickler here resolves only the handful of globals these formats need. A 
 that names any other global (``os.system``, ``builtins.eval``, ...) is refused with
 :class:`UnsafePickleError` before anything is called.
 """
+import codecs
 import collections
 import io
 import pickle
@@ -27,6 +28,9 @@ except ImportError:
     from numpy.core import multiarray as _multiarray
 
 _NUMPY_GLOBALS = {
+    # Pickles written by Python 2 store byte strings as _codecs.encode(text, "latin1"), which
+    # only builds bytes (numpy reads such files with encoding="latin1" too).
+    ("_codecs", "encode"): codecs.encode,
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
     ("numpy.core.multiarray", "_reconstruct"): _multiarray._reconstruct,
@@ -150,7 +154,22 @@ class _TorchUnpickler(_RestrictedUnpickler):
 
 def load_numpy_pickle(data):
     """Unpickles ``data`` (bytes) allowing only numpy's array-building globals."""
-    return _NumpyUnpickler(io.BytesIO(data)).load()
+    return _NumpyUnpickler(io.BytesIO(data), encoding="latin1").load()
+
+
+def load_npy_object(data):
+    """The object a ``.npy`` file of one pickled object holds (``np.save`` of a dict, as the
+    E-LPIPS repository ships its weights), read with :func:`load_numpy_pickle`."""
+    if data[:6] != b"\x93NUMPY" or len(data) < 12:
+        raise pickle.UnpicklingError("not a .npy file (no NUMPY magic)")
+    if data[6] == 1:
+        start = 10 + struct.unpack("<H", data[8:10])[0]
+    else:
+        start = 12 + struct.unpack("<I", data[8:12])[0]
+    if b"'|O'" not in data[10:start]:
+        raise pickle.UnpicklingError("a .npy file of numbers, not of a pickled object")
+    obj = load_numpy_pickle(data[start:])
+    return obj.item() if isinstance(obj, np.ndarray) and obj.shape == () else obj
 
 
 def _materialize(obj, storages):

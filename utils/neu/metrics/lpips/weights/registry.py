@@ -23,7 +23,7 @@ DEFAULT_URL_BASE = "https://nnabla.org/pretrained-models/nnabla-examples/eval_me
 WeightFile = collections.namedtuple(
     "WeightFile", ["model", "version", "filename", "downloadable", "content_sha256"])
 
-VERSIONS = ("0.1", "0.0")
+VERSIONS = ("0.1", "0.0", "elpips")
 
 WEIGHTS = collections.OrderedDict(((w.model, w.version), w) for w in [
     WeightFile("alex", "0.1", "alex_with_LPIPS.h5", True,
@@ -36,6 +36,21 @@ WEIGHTS = collections.OrderedDict(((w.model, w.version), w) for w in [
     WeightFile("vgg", "0.0", "vgg_with_LPIPS_v0.0.h5", False,
                "88ca256fcc4afa67d12ff9b5f3e4693486d70a77f150d09cda27574e8dee2c7e"),
     WeightFile("squeeze", "0.0", "squeeze_with_LPIPS_v0.0.h5", False, None),
+    # LPIPS-VGG with the lin layers E-LPIPS retrained for it (its ``--metric=lpips_vgg``).
+    WeightFile("vgg", "elpips", "vgg_with_ELPIPS.h5", False,
+               "3a31091c64145e1c3eb69246d68ad7273edc45ce039b47ed6b50c20629a08ce6"),
+])
+
+BundledLins = collections.namedtuple("BundledLins", ["filename", "sha256", "trunk", "content"])
+
+# Lin layers that ship inside this package (weights/elpips/, with the E-LPIPS repository's
+# BSD-2-Clause LICENSE): mkettune/elpips at commit 9192007c, elpips/<filename>. The metric
+# makes the .h5 of their (model, version) from them and that trunk's v0.1 file on first use.
+ELPIPS_FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "elpips")
+BUNDLED_LINS = collections.OrderedDict([
+    (("vgg", "elpips"), BundledLins(
+        "vgg_maxpool.npy", "0466232a296381ec27a580a1e8977dd8bc3bd552f36644b03de41189a8afc03e",
+        "vgg", "E-LPIPS' lin layers for the standard (max-pooling) LPIPS-VGG")),
 ])
 
 Carrier = collections.namedtuple("Carrier", ["package", "member", "sha256", "licence", "content"])
@@ -84,8 +99,13 @@ def get_weight_file(model, version):
     try:
         return WEIGHTS[(model, version)]
     except (KeyError, TypeError):
+        models = sorted({m for m, _ in WEIGHTS})
+        if model in models:
+            raise ValueError("there is no version {} of the {!r} model; models with it: "
+                             "{}".format(version, model, ", ".join(
+                                 m for m, v in WEIGHTS if v == version))) from None
         raise ValueError("unknown model {!r}; expected one of {}".format(
-            model, ", ".join(sorted({m for m, _ in WEIGHTS})))) from None
+            model, ", ".join(models))) from None
 
 
 def download_url(entry):

