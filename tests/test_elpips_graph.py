@@ -1,14 +1,20 @@
 """The E-LPIPS graph: each transformation on its own, the draws' statistics, dropout shared by
 both images, reproducibility, and gradients."""
 import collections
+import json
+import os
 
+import imageio.v3 as iio
 import nnabla as nn
 import numpy as np
 
+from conftest import DATA, ROOT
 from metrics.lpips import LPIPS
+from metrics.lpips.data.images import to_model_input
 from metrics.lpips.elpips import PERMUTATIONS, Config, Draw, ELPIPS, sample, transform
 
 OFF = Config.plain()
+SAMPLES = os.path.join(ROOT, "utils", "neu", "metrics", "lpips", "samples")
 
 
 def _images(seed, n=2, h=40, w=52):
@@ -111,3 +117,26 @@ def test_gradients_reach_both_images(params_dir):
     for x in (x0, x1):
         assert np.isfinite(x.g).all() and np.abs(x.g).max() > 0
     assert not net.parameters()["lin0_model_1_weight"].need_grad
+
+
+def test_ensemble_means_match_an_independent_torch_implementation(params_dir):
+    # tests/golden/make_elpips_golden.py: 3000 independent draws per pair in torch. Here 60
+    # batches of 4 draws; a batch shares its scale level and swap (as the reference's), so the
+    # standard error comes from the batch means.
+    with open(os.path.join(DATA, "golden", "elpips.json")) as f:
+        golden = json.load(f)["records"]
+    net = LPIPS("alex", params_dir=params_dir)
+    rng = np.random.default_rng(2)
+    for r in golden:
+        x0, x1 = (nn.Variable.from_numpy_array(to_model_input(iio.imread(
+            os.path.join(SAMPLES, kind, r["pair"] + ".png")))) for kind in ("ref", "distorted"))
+        e = ELPIPS(net, Config.for_image(*x0.shape[2:]))
+        assert e.config.num_scales == r["num_scales"]
+        means = []
+        for _ in range(60):
+            d = e.samples(x0, x1, 4, rng)
+            d.forward(clear_buffer=True)
+            means.append(d.d.mean())
+        error = np.std(means, ddof=1) / np.sqrt(len(means))
+        assert abs(np.mean(means) - r["mean"]) <= 3 * np.hypot(error, r["stderr"]), (
+            r["pair"], np.mean(means), error, r["mean"], r["stderr"])

@@ -148,33 +148,37 @@ class ELPIPS(object):
         self.net = net if net is not None else LPIPS(**dict({"model": "vgg"}, **lpips_args))
         self.config = config if config is not None else Config()
 
-    def _dropout(self, rng, halves):
-        """A hook that multiplies a convolution's input of 2N images by one random mask per
-        image pair, the same for both halves."""
+    def _dropout(self, rng, repeats):
+        """A hook that multiplies a convolution's input by random masks, one per image of a
+        batch of ``repeats`` equal parts (both sides of every pair, and the copies of a
+        draw), the same in every part."""
         keep = self.config.keep_prob
 
         def hook(x):
-            n = x.shape[0] // halves
+            n = x.shape[0] // repeats
             mask = (rng.random((n,) + tuple(x.shape[1:])) < keep).astype(np.float32) / keep
-            mask = np.concatenate([mask] * halves)
-            return x * nn.Variable.from_numpy_array(mask)
+            return x * nn.Variable.from_numpy_array(np.concatenate([mask] * repeats))
         return hook
 
-    def __call__(self, img0, img1, rng, draw=None):
-        n = img0.shape[0]
+    def __call__(self, img0, img1, rng, draw=None, copies=1):
+        """Distances (N, 1, 1, 1) between the pairs (img0[i], img1[i]) under one draw. With
+        ``copies`` = c, the batch is c parts of N / c pairs that get the same draw and dropout
+        (common random numbers, for comparing distances)."""
+        n = img0.shape[0] // copies
         draw = sample(rng, n, self.config) if draw is None else draw
-        both = transform((F.concatenate(img0, img1, axis=0) + 1) * 0.5,
-                         Draw(draw.scale, draw.scale_offset, np.concatenate([draw.offsets] * 2),
-                              np.concatenate([draw.flips] * 2), draw.swap,
-                              list(draw.permutations) * 2, np.concatenate([draw.colors] * 2)),
-                         self.config) * 2 - 1
-        hook = self._dropout(rng, 2) if self.config.dropout else None
+        repeats = 2 * copies  # both sides, each in ``copies`` parts
+        both = transform((F.concatenate(img0, img1, axis=0) + 1) * 0.5, Draw(
+            draw.scale, draw.scale_offset, np.concatenate([draw.offsets] * repeats),
+            np.concatenate([draw.flips] * repeats), draw.swap, list(draw.permutations) * repeats,
+            np.concatenate([draw.colors] * repeats)), self.config) * 2 - 1
+        hook = self._dropout(rng, repeats) if self.config.dropout else None
         with conv_input_hook(hook):
             feats = self.net.features(both)
-        halves = [[F.slice(f, (k * n, 0, 0, 0), ((k + 1) * n,) + tuple(f.shape[1:]))
+        total = n * copies
+        halves = [[F.slice(f, (k * total, 0, 0, 0), ((k + 1) * total,) + tuple(f.shape[1:]))
                    for f in feats] for k in (0, 1)]
-        total, _ = self.net.reduce(self.net.layer_distances(*halves))
-        return total
+        distance, _ = self.net.reduce(self.net.layer_distances(*halves))
+        return distance
 
     def samples(self, img0, img1, count, rng):
         """``count`` samples of E-LPIPS between one pair ((1, 3, H, W) each), in one pass:

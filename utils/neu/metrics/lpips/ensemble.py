@@ -1,0 +1,84 @@
+# Copyright 2026 The metrics.lpips authors.
+# Licensed under the Apache License, Version 2.0.
+"""E-LPIPS estimates: draws in batches until the mean is known well enough, and comparisons of
+two distances with common random numbers (the reference's ``ex_evaluate_distance.py`` and
+``ex_compare_distances.py``, mkettune/elpips).
+
+Inputs are float32 (1, 3, H, W) arrays in [-1, 1]; ``elpips`` an
+:class:`~metrics.lpips.elpips.ELPIPS`; ``rng`` a numpy Generator (the seed makes a run
+reproducible). The confidence bounds are the reference's: 1.96 standard errors of the mean,
+from the per-draw standard deviation.
+"""
+import collections
+
+import nnabla as nn
+import numpy as np
+
+MIN_SAMPLES = 10  # before any stopping rule is applied (as the reference)
+Z95 = 1.96
+
+Estimate = collections.namedtuple("Estimate", ["mean", "half_width", "stderr", "count"])
+Comparison = collections.namedtuple(
+    "Comparison", ["closer", "d_a", "d_b", "difference", "half_width", "count"])
+
+
+def _batches(elpips, pairs, rng, batch):
+    """Yields arrays of E-LPIPS samples, ``batch`` draws at a time, for every pair in ``pairs``
+    (a list of (img0, img1)) under the same draws and dropout: (len(pairs), batch)."""
+    copies = len(pairs)
+    img0 = np.concatenate([np.repeat(a, batch, axis=0) for a, _ in pairs])
+    img1 = np.concatenate([np.repeat(b, batch, axis=0) for _, b in pairs])
+    with nn.auto_forward(False), nn.no_grad():
+        v0, v1 = nn.Variable.from_numpy_array(img0), nn.Variable.from_numpy_array(img1)
+        while True:
+            d = elpips(v0, v1, rng, copies=copies)
+            d.forward(clear_buffer=True)
+            yield d.d.reshape(copies, batch).copy()
+
+
+def _stderr(values):
+    return float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("inf")
+
+
+def estimate(elpips, img0, img1, rng, samples=None, abs_tol=0.01, rel_tol=0.025,
+             max_samples=5000, batch=8, on_batch=None):
+    """E-LPIPS between ``img0`` and ``img1``: exactly ``samples`` draws, or (None) draws until
+    1.96 standard errors are below both ``abs_tol`` and ``rel_tol`` times the mean, at most
+    ``max_samples``. ``on_batch(values so far)`` is called after each batch."""
+    wanted = samples if samples is not None else max_samples
+    values = []
+    for part in _batches(elpips, [(img0, img1)], rng, min(batch, wanted)):
+        values.extend(part[0][:wanted - len(values)])
+        if on_batch is not None:
+            on_batch(values)
+        if len(values) >= wanted:
+            break
+        if samples is None and len(values) >= MIN_SAMPLES:
+            bound = Z95 * _stderr(values)
+            if bound < abs_tol and bound < rel_tol * np.mean(values):
+                break
+    error = _stderr(values)
+    return Estimate(float(np.mean(values)), Z95 * error, error, len(values))
+
+
+def compare(elpips, ref, img_a, img_b, rng, max_samples=5000, batch=8, stop_early=True,
+            on_batch=None):
+    """Which of ``img_a`` and ``img_b`` is closer to ``ref`` under E-LPIPS: both distances are
+    sampled under the same draws, so their difference varies less than each. Sampling stops
+    once the difference's 95% interval excludes 0 (unless ``stop_early`` is off), or at
+    ``max_samples``; ``closer`` is "a", "b", or None when the interval still holds 0."""
+    diffs, d_a, d_b = [], [], []
+    for part in _batches(elpips, [(ref, img_a), (ref, img_b)], rng, min(batch, max_samples)):
+        take = max_samples - len(diffs)
+        d_a.extend(part[0][:take])
+        d_b.extend(part[1][:take])
+        diffs.extend((part[0] - part[1])[:take])
+        if on_batch is not None:
+            on_batch(diffs)
+        if stop_early and len(diffs) >= MIN_SAMPLES and abs(np.mean(diffs)) > Z95 * _stderr(diffs):
+            break
+        if len(diffs) >= max_samples:
+            break
+    mean, bound = float(np.mean(diffs)), Z95 * _stderr(diffs)
+    closer = None if abs(mean) <= bound else ("a" if mean < 0 else "b")
+    return Comparison(closer, float(np.mean(d_a)), float(np.mean(d_b)), mean, bound, len(diffs))
