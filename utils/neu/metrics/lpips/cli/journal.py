@@ -25,7 +25,8 @@ class JournalError(ValueError):
 
 def settings_of(args, pairs):
     """What a journal must match to be resumed: the inputs (every pair, by digest) and what
-    changes a score (model, version, resizing, distance method); not the backend, batch size or format."""
+    changes a score (model, version, resizing, distance method); not the backend, batch size
+    or format."""
     digest = hashlib.sha256("\n".join("{}\t{}".format(os.path.abspath(a), os.path.abspath(b))
                                       for a, b in pairs).encode("utf-8")).hexdigest()
     return dict({"pairs": len(pairs), "pairs_sha256": digest, "model": args.model,
