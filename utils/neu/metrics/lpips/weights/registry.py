@@ -39,6 +39,10 @@ WEIGHTS = collections.OrderedDict(((w.model, w.version), w) for w in [
     # LPIPS-VGG with the lin layers E-LPIPS retrained for it (its ``--metric=lpips_vgg``).
     WeightFile("vgg", "elpips", "vgg_with_ELPIPS.h5", False,
                "3a31091c64145e1c3eb69246d68ad7273edc45ce039b47ed6b50c20629a08ce6"),
+    # E-LPIPS-VGG: VGG16 with average pooling, 14 taps, its own lin layers (one release, which
+    # scales its input as LPIPS v0.1 does).
+    WeightFile("elpips-vgg", "0.1", "elpips-vgg_with_ELPIPS.h5", False,
+               "c264ba4613a44f23dbb879c524f9d2a50cfe41c86762bf08f6b93d7af3fe6606"),
 ])
 
 BundledLins = collections.namedtuple("BundledLins", ["filename", "sha256", "trunk", "content"])
@@ -51,6 +55,9 @@ BUNDLED_LINS = collections.OrderedDict([
     (("vgg", "elpips"), BundledLins(
         "vgg_maxpool.npy", "0466232a296381ec27a580a1e8977dd8bc3bd552f36644b03de41189a8afc03e",
         "vgg", "E-LPIPS' lin layers for the standard (max-pooling) LPIPS-VGG")),
+    (("elpips-vgg", "0.1"), BundledLins(
+        "vgg_full_avg.npy", "2f9171c0fb542223efc240fed40c0e56ad3014d5a9153e4a3fdc00cf7b1bb16e",
+        "vgg", "E-LPIPS-VGG's lin layers (14 taps, average pooling)")),
 ])
 
 Carrier = collections.namedtuple("Carrier", ["package", "member", "sha256", "licence", "content"])

@@ -174,7 +174,7 @@ def _make_from_bundled(entry, path, params_dir):
     v0.1 file (fetched as usual when missing)."""
     from .conversion import elpips_lins
     bundled = registry.BUNDLED_LINS[(entry.model, entry.version)]
-    trunk = load_weights(bundled.trunk, "0.1", params_dir, lpips=False)
+    trunk = load_weights(bundled.trunk, "0.1", params_dir, lpips=False)  # the same convolutions
     params = collections.OrderedDict((k, v) for k, v in trunk.items() if not k.startswith("lin"))
     params.update(elpips_lins(os.path.join(registry.ELPIPS_FOLDER, bundled.filename))[
         (entry.model, entry.version)])
