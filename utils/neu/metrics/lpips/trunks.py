@@ -64,35 +64,35 @@ def alex_features(x):
 _VGG16_BLOCKS = ((0, 64, 2), (5, 128, 2), (10, 256, 3), (17, 512, 3), (24, 512, 3))
 
 
+def _vgg16(x, pool, every_relu):
+    """VGG16's convolutions, ``pool`` (2x2, stride 2) before blocks 2-5; the taps: every ReLU,
+    or (not ``every_relu``) each block's last."""
+    taps = []
+    h = x
+    for block, (first, outmaps, n_convs) in enumerate(_VGG16_BLOCKS):
+        if block > 0:
+            h = pool(h, (2, 2), (2, 2))
+        for k in range(n_convs):
+            h = _conv_relu(h, outmaps, 3, "conv{}".format(first + 2 * k), pad=1)
+            if every_relu or k == n_convs - 1:
+                taps.append(h)
+    return taps
+
+
 def vgg_features(x):
     """VGG16 taps relu1_2, relu2_2, relu3_3, relu4_3, relu5_3 (64, 128, 256, 512, 512 channels).
 
     Like the reference, no max pool follows relu5_3.
     """
-    taps = []
-    h = x
-    for block, (first, outmaps, n_convs) in enumerate(_VGG16_BLOCKS):
-        if block > 0:
-            h = F.max_pooling(h, (2, 2), (2, 2))
-        for k in range(n_convs):
-            h = _conv_relu(h, outmaps, 3, "conv{}".format(first + 2 * k), pad=1)
-        taps.append(h)
-    return taps
+    return _vgg16(x, F.max_pooling, every_relu=False)
 
 
 def elpips_vgg_features(x):
     """E-LPIPS-VGG (Kettunen et al. 2019, ``networks.vgg16_full_avg``): VGG16's convolutions
     with 2x2 average pooling (rounding down) in place of max pooling, tapping the scaled input
     itself and every one of the 13 ReLUs (3, 64, 64, 128, 128, 256 x 3, 512 x 6 channels)."""
-    taps = [F.identity(x)]  # its own node, so that an exported graph can output it
-    h = x
-    for block, (first, outmaps, n_convs) in enumerate(_VGG16_BLOCKS):
-        if block > 0:
-            h = F.average_pooling(h, (2, 2), (2, 2))
-        for k in range(n_convs):
-            h = _conv_relu(h, outmaps, 3, "conv{}".format(first + 2 * k), pad=1)
-            taps.append(h)
-    return taps
+    # The input tap gets its own node, so that an exported graph can output it.
+    return [F.identity(x)] + _vgg16(x, F.average_pooling, every_relu=True)
 
 
 def _fire(x, name, squeeze_planes, expand_planes):
