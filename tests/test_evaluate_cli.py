@@ -176,3 +176,22 @@ def test_ctrl_c_exits_130_and_writes_nothing(params_dir, tmp_path):
     err = ctrl_c_after(proc, "/192 triplets scored")
     assert proc.returncode == 130, err
     assert "interrupted" in err and not out.exists()
+
+
+def test_distance_method_options_reach_the_scorer(params_dir):
+    from metrics.lpips import Scorer
+    from metrics.lpips.evaluation import bapps, protocols
+    result = evaluate("--dataroot", BAPPS, "--datasets", "val/mixed", "--method", "sort",
+                      "--no-channel-norm", "--format", "json", "-q")
+    assert result.returncode == 0, result.stderr
+    (r,) = json.loads(result.stdout)["results"]
+    assert r["metric"] == "lpips-alex-v0.1-sort-no-channel-norm"
+    judged = bapps.read_folder(os.path.join(BAPPS, "2afc", "val", "mixed"), "2afc", name="val/mixed")
+    ref, p0, p1 = (np.stack([bapps.load_patch(item[k]) for item in judged.items]) for k in range(3))
+    scorer = Scorer("alex", params_dir=params_dir, method="sort", channel_norm=False)
+    expected = protocols.two_afc_score(scorer.score_images(ref, p0), scorer.score_images(ref, p1),
+                                       judged.judgments)[0]
+    assert r["score"] == pytest.approx(expected, abs=1e-9)
+    other = evaluate("--dataroot", BAPPS, "--datasets", "val/mixed", "--metric", "l2",
+                     "--method", "sort")
+    assert other.returncode == 2 and "apply to --metric lpips and baseline, not l2" in other.stderr

@@ -97,8 +97,8 @@ def main(argv=None):
     check_model_version(parser, args.model, args.version)
     if args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
-    if args.metric not in ("lpips", "baseline") and method_options(args) != method_options(
-            parser.parse_args(["--metric", args.metric])):
+    given = {k: v for k, v in method_options(args).items() if v != parser.get_default(k)}
+    if args.metric not in ("lpips", "baseline") and given:
         parser.error("--method, --no-channel-norm and --input-norm apply to --metric lpips "
                      "and baseline, not {}".format(args.metric))
     check_outputs(parser, args.outfile)
