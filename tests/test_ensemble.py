@@ -82,7 +82,7 @@ def test_the_compare_command(tmp_path, params_dir):
         iio.imwrite(path, np.round((x[0].transpose(1, 2, 0) + 1) * 127.5).astype(np.uint8))
         paths.append(str(path))
     run = [sys.executable, "-m", "metrics.lpips.compare", "--model", "alex", "--version", "0.1",
-           "--params-dir", params_dir, "--batch", "4", "-q"]
+           "--params-dir", params_dir, "--draws-per-pass", "4", "-q"]
     text = subprocess.run(run + paths, capture_output=True, text=True, env=ENV)
     assert text.returncode == 0, text.stderr
     assert text.stdout.startswith("{} is closer to {}".format(paths[1], paths[0]))

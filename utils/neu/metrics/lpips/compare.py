@@ -2,15 +2,18 @@
 # Licensed under the Apache License, Version 2.0.
 """Command line: which of two images is closer to a reference under E-LPIPS.
 
-    python -m metrics.lpips.compare REF A B [--model elpips-vgg] \\
-        [--ensemble auto|N] [--max-samples 5000] [--seed 0] [--format text|json]
+    python -m metrics.lpips.compare REF A B [--model elpips-vgg] [--ensemble auto|N] \\
+        [--max-samples 5000] [--draws-per-pass 8] [--seed 0] [--backend auto] \\
+        [--format text|json]
 
 Both distances are sampled under the same random transformations and dropout (common random
 numbers, as the reference's ``ex_compare_distances.py``), so their difference needs fewer
 draws than either distance; ``auto`` (default) stops once the difference's 95% interval
 excludes 0, or at ``--max-samples`` (then: undecided); ``N`` takes exactly N draws. The
-network is ``--model``/``--version`` (default E-LPIPS-VGG, the reference's). Exit codes:
-0 done (decided or not), 2 usage error, 3 unreadable or mismatched images, 4 weights.
+network is ``--model``/``--version`` (default E-LPIPS-VGG, the reference's); on the CPU the
+draws run on ONNX Runtime when installed (the same samples as NNabla's, several times
+faster). Exit codes: 0 done (decided or not), 2 usage error, 3 unreadable or mismatched
+images, 4 weights or backend.
 """
 import argparse
 import json
@@ -22,26 +25,15 @@ import numpy as np
 from .cli.common import (EXIT_ENVIRONMENT, EXIT_INPUT, OutputError, check_model_version,
                          configure_logging, write_output)
 from .data.images import read_image, to_model_input
+from .cli.scoring import add_ensemble_arguments, check_ensemble_arguments
 from .elpips import ELPIPS, Config
+from .engines.select import BACKENDS, BackendError, make_engine
 from .ensemble import compare
 from .lpips import LPIPS
 from .trunks import TRUNKS, check_size
 from .weights import WeightsError, registry
 
 logger = logging.getLogger(__name__)
-
-
-def _ensemble(text):
-    if text == "auto":
-        return None
-    try:
-        count = int(text)
-    except ValueError:
-        count = 0
-    if count < 1:
-        raise argparse.ArgumentTypeError("expected auto or a positive number of draws, got "
-                                         "{!r}".format(text))
-    return count
 
 
 def build_parser():
@@ -53,11 +45,10 @@ def build_parser():
     p.add_argument("--model", choices=list(TRUNKS), default="elpips-vgg")
     p.add_argument("--version", choices=list(registry.VERSIONS), default="0.1")
     p.add_argument("--params-dir", help="folder with the .h5 weight files")
-    p.add_argument("--ensemble", type=_ensemble, default=None, metavar="auto|N",
-                   help="auto (default): draw until the answer is significant; N: N draws")
-    p.add_argument("--max-samples", type=int, default=5000, help="cap for auto (default 5000)")
-    p.add_argument("--batch", type=int, default=8, help="draws per pass (default 8)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    add_ensemble_arguments(p, default="auto", tolerances=False)
+    p.add_argument("--backend", choices=BACKENDS, default="auto",
+                   help="auto (ONNX Runtime on the CPU when installed, else NNabla; default), "
+                        "nnabla, onnxruntime")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("-q", "--quiet", action="store_true", help="only warnings on stderr")
     return p
@@ -67,8 +58,7 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     check_model_version(parser, args.model, args.version)
-    if args.max_samples < 1 or args.batch < 1:
-        parser.error("--max-samples and --batch must be at least 1")
+    check_ensemble_arguments(parser, args)
     configure_logging(args.quiet)
     try:
         images = [read_image(p) for p in (args.ref, args.a, args.b)]
@@ -83,14 +73,16 @@ def main(argv=None):
         return EXIT_INPUT
     try:
         net = LPIPS(args.model, params_dir=args.params_dir, version=args.version)
-    except WeightsError as e:
+        engine = make_engine(net, args.backend)
+    except (BackendError, WeightsError) as e:
         logger.error("%s", e)
         return EXIT_ENVIRONMENT
     ref, a, b = (np.ascontiguousarray(to_model_input(img)) for img in images)
     elpips = ELPIPS(net, Config.for_image(*ref.shape[2:]))
-    cap = args.ensemble or args.max_samples
-    result = compare(elpips, ref, a, b, np.random.default_rng(args.seed), max_samples=cap,
-                     batch=args.batch, stop_early=args.ensemble is None)
+    auto = args.ensemble == "auto"
+    result = compare(elpips, ref, a, b, np.random.default_rng(args.seed),
+                     max_samples=args.max_samples if auto else args.ensemble,
+                     batch=args.draws_per_pass, stop_early=auto, engine=engine)
     names = {"a": args.a, "b": args.b}
     if args.format == "json":
         text = json.dumps(dict(result._asdict(), closer=names.get(result.closer),

@@ -27,12 +27,15 @@ from .cli.interrupt import ctrl_c_between_items, exit_at_once, exit_code
 from .cli.mpi import world
 from .cli.progress import Progress
 from .data.atomic import written_in_place
-from .cli.scoring import add_method_arguments, method_options, score_pairs
+from .cli.scoring import (add_ensemble_arguments, add_method_arguments,
+                          check_ensemble_arguments, ensemble_options, method_options,
+                          score_pairs)
 from .data.pairs import PAIR_BY, InputError, all_pairs, is_image, resolve_pairs
-from .data.report import (CSV_HEADER, FORMATS, csv_summary, line, render, render_original,
+from .data.report import (FORMATS, csv_header, csv_summary, line, render, render_original,
                           summarize)
 from .engines import BACKENDS, BackendError, Scorer
 from .engines.context import CONTEXTS, ContextError, choose_context
+from .engines.ensemble_scorer import EnsembleScorer
 from .engines.tiling import GIB, TileTooLarge
 from .trunks import TRUNKS
 from .weights import WeightsError, registry
@@ -53,6 +56,7 @@ def build_parser():
     p.add_argument("--version", choices=list(registry.VERSIONS), default="0.1",
                    help="LPIPS version (default 0.1; 0.0 reproduces the original release)")
     add_method_arguments(p)
+    add_ensemble_arguments(p)
     p.add_argument("--params-dir", help="folder with the .h5 weight files (default "
                                         "$NNABLA_LPIPS_PARAMS_DIR, then <NNabla data home>/lpips)")
     p.add_argument("-c", "--context", choices=CONTEXTS, default="auto",
@@ -95,12 +99,18 @@ def _make_scorer(args, mpi):
     try:
         # Under MPI each local rank takes its own GPU and its share of the CPU cores.
         nn.set_default_context(choose_context(args.context, args.device_id + mpi.local_rank))
-        return Scorer(model=args.model, version=args.version, params_dir=args.params_dir,
-                      batch_size=args.batch_size, spatial=bool(args.heatmap_dir),
-                      backend=args.backend, winograd=args.winograd,
-                      max_memory=None if args.max_memory is None else args.max_memory * GIB,
-                      threads=max(1, (os.cpu_count() or 1) // mpi.local_size),
-                      **method_options(args))
+        scorer = Scorer(model=args.model, version=args.version, params_dir=args.params_dir,
+                        batch_size=args.batch_size, spatial=bool(args.heatmap_dir),
+                        backend=args.backend, winograd=args.winograd,
+                        max_memory=None if args.max_memory is None else args.max_memory * GIB,
+                        threads=max(1, (os.cpu_count() or 1) // mpi.local_size),
+                        **method_options(args))
+        if not args.ensemble:
+            return scorer
+        return EnsembleScorer(
+            scorer, samples=None if args.ensemble == "auto" else args.ensemble,
+            abs_tol=args.abs_tol, rel_tol=args.rel_tol, max_samples=args.max_samples,
+            draws_per_pass=args.draws_per_pass, seed=args.seed)
     except (BackendError, ContextError, WeightsError) as e:
         return EXIT_ENVIRONMENT, str(e)
 
@@ -150,7 +160,7 @@ def _streaming(args, mpi):
     if args.outfile or mpi.size > 1 or args.format not in ("text", "csv"):
         return None
     if args.format == "csv":
-        write_output(CSV_HEADER)
+        write_output(csv_header(bool(args.ensemble)))
     return _InOrder(functools.partial(line, args.format))
 
 
@@ -211,6 +221,10 @@ def main(argv=None):
         parser.error("--batch-size must be at least 1")
     if args.max_memory is not None and not args.max_memory > 0:
         parser.error("--max-memory must be a positive number of GiB")
+    check_ensemble_arguments(parser, args)
+    if args.ensemble and args.heatmap_dir:
+        parser.error("--heatmap-dir and --ensemble do not go together: an ensemble's score is "
+                     "a mean over transformed images, with no map of the originals")
     if args.heatmap_dir and os.path.exists(args.heatmap_dir) and not os.path.isdir(args.heatmap_dir):
         parser.error("--heatmap-dir {} is a file, not a folder".format(args.heatmap_dir))
     if args.outfile:
@@ -275,7 +289,8 @@ def main(argv=None):
             if args.format == "csv":
                 write_output(csv_summary([s for _, _, s in rows]))
         else:
-            info = dict({"model": args.model, "version": args.version}, **method_options(args))
+            info = dict({"model": args.model, "version": args.version}, **method_options(args),
+                        **ensemble_options(args))
             write_output(render(rows, args.format, info, [item[1:] for item in skipped]),
                          args.outfile)
         if log is not None:

@@ -150,18 +150,53 @@ class ELPIPS(object):
             net = LPIPS(**dict({"model": "elpips-vgg"}, **lpips_args))
         self.net = net
         self.config = config if config is not None else Config()
+        self._conv_shapes = {}
+
+    def _mask(self, rng, shape):
+        """A dropout mask: each value kept (1 / keep) with probability keep, else 0."""
+        keep = self.config.keep_prob
+        return (rng.random(shape, dtype=np.float32) < keep).astype(np.float32) / np.float32(keep)
 
     def _dropout(self, rng, repeats):
         """A hook that multiplies a convolution's input by random masks, one per image of a
         batch of ``repeats`` equal parts (both sides of every pair, and the copies of a
         draw), the same in every part."""
-        keep = self.config.keep_prob
-
         def hook(x):
-            n = x.shape[0] // repeats
-            mask = (rng.random((n,) + tuple(x.shape[1:])) < keep).astype(np.float32) / keep
+            mask = self._mask(rng, (x.shape[0] // repeats,) + tuple(x.shape[1:]))
             return x * nn.Variable.from_numpy_array(np.concatenate([mask] * repeats))
         return hook
+
+    def conv_input_shapes(self, shape):
+        """The (C, h, w) of every convolution's input, in the trunk's order, for images of
+        ``shape`` (3, H, W)."""
+        shape = tuple(shape)
+        if shape not in self._conv_shapes:
+            seen = []
+
+            def record(x):
+                seen.append(tuple(x.shape[1:]))
+                return x
+            with nn.auto_forward(False), conv_input_hook(record):
+                self.net.features(nn.Variable((1,) + shape))
+            self._conv_shapes[shape] = seen
+        return self._conv_shapes[shape]
+
+    def draw_arrays(self, images, rng):
+        """One draw for ``n`` pairs as arrays, for an engine that runs the trunk itself:
+        ``images`` is a list of parts, each (n, 3, H, W) in [-1, 1] (the pairs' two sides,
+        or more parts sharing the draw, as ``copies`` in :meth:`__call__`). Returns the parts
+        transformed, and the dropout masks per convolution ((n, C, h, w), the same for every
+        part; None without dropout). The random numbers are taken in the order of
+        :meth:`__call__`, so both give the same samples from the same ``rng``."""
+        n = images[0].shape[0]
+        draw = sample(rng, n, self.config)
+        with nn.auto_forward(True), nn.no_grad():
+            parts = [(transform((nn.Variable.from_numpy_array(x) + 1) * 0.5, draw,
+                                self.config) * 2 - 1).d.copy() for x in images]
+        masks = None
+        if self.config.dropout:
+            masks = [self._mask(rng, (n,) + s) for s in self.conv_input_shapes(parts[0].shape[1:])]
+        return parts, masks
 
     def __call__(self, img0, img1, rng, draw=None, copies=1):
         """Distances (N, 1, 1, 1) between the pairs (img0[i], img1[i]) under one draw. With

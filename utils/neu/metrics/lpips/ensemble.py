@@ -22,9 +22,36 @@ Comparison = collections.namedtuple(
     "Comparison", ["closer", "d_a", "d_b", "difference", "half_width", "count"])
 
 
-def _batches(elpips, pairs, rng, batch):
+class EnsembleScore(float):
+    """An E-LPIPS estimate that is its mean (a float, wherever scores are floats) and carries
+    ``half_width`` (1.96 standard errors), ``stderr`` and ``count`` (draws)."""
+
+    def __new__(cls, mean, half_width, stderr, count):
+        score = float.__new__(cls, mean)
+        score.half_width, score.stderr, score.count = float(half_width), float(stderr), int(count)
+        return score
+
+    def __reduce__(self):  # for pickling (MPI gathers scores)
+        return EnsembleScore, (float(self), self.half_width, self.stderr, self.count)
+
+    @classmethod
+    def of(cls, estimate):
+        return cls(estimate.mean, estimate.half_width, estimate.stderr, estimate.count)
+
+    def details(self):
+        """The fields beside the mean, as the JSON outputs and the journal write them."""
+        return {"half_width": self.half_width, "stderr": self.stderr, "draws": self.count}
+
+
+def _batches(elpips, pairs, rng, batch, engine=None, chunk=None):
     """Yields arrays of E-LPIPS samples, ``batch`` draws at a time, for every pair in ``pairs``
-    (a list of (img0, img1)) under the same draws and dropout: (len(pairs), batch)."""
+    (a list of (img0, img1)) under the same draws and dropout: (len(pairs), batch). On the
+    NNabla graph, or with ``engine`` (one that takes dropout masks: ONNX Runtime's) with the
+    same samples; there the trunk takes at most ``chunk`` images a pass (to bound memory;
+    the samples do not change)."""
+    if engine is not None and engine.name == "onnxruntime":
+        yield from _engine_batches(elpips, engine, pairs, rng, batch, chunk or batch)
+        return
     copies = len(pairs)
     img0 = np.concatenate([np.repeat(a, batch, axis=0) for a, _ in pairs])
     img1 = np.concatenate([np.repeat(b, batch, axis=0) for _, b in pairs])
@@ -36,18 +63,48 @@ def _batches(elpips, pairs, rng, batch):
             yield d.d.reshape(copies, batch).copy()
 
 
+def _engine_batches(elpips, engine, pairs, rng, batch, chunk):
+    """:func:`_batches` on an engine: the draws are made as arrays (:meth:`ELPIPS.draw_arrays`)
+    and each distinct image's trunk runs once per draw batch (a reference shared by two pairs
+    is not run twice)."""
+    sources = []  # the distinct images, by identity
+    for pair in pairs:
+        for image in pair:
+            if not any(image is known for known in sources):
+                sources.append(image)
+    index = [[next(k for k, known in enumerate(sources) if known is image) for image in pair]
+             for pair in pairs]
+    repeated = [np.ascontiguousarray(np.repeat(image, batch, axis=0)) for image in sources]
+    while True:
+        parts, masks = elpips.draw_arrays(repeated, rng)
+        feats = [_features(engine, x, masks, chunk) for x in parts]
+        yield np.stack([engine.distances(feats[i], feats[j]) for i, j in index])
+
+
+def _features(engine, x, masks, chunk):
+    """The engine's features of ``x`` under ``masks``, ``chunk`` images a pass."""
+    passes = []
+    for start in range(0, len(x), chunk):
+        part = slice(start, start + chunk)
+        passes.append(engine.features(np.ascontiguousarray(x[part]),
+                                      None if masks is None else [m[part] for m in masks]))
+    return [np.concatenate(taps) if len(taps) > 1 else taps[0] for taps in zip(*passes)]
+
+
 def _stderr(values):
     return float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("inf")
 
 
 def estimate(elpips, img0, img1, rng, samples=None, abs_tol=0.01, rel_tol=0.025,
-             max_samples=5000, batch=8, on_batch=None):
+             max_samples=5000, batch=8, on_batch=None, engine=None, chunk=None):
     """E-LPIPS between ``img0`` and ``img1``: exactly ``samples`` draws, or (None) draws until
     1.96 standard errors are below both ``abs_tol`` and ``rel_tol`` times the mean, at most
-    ``max_samples``. ``on_batch(values so far)`` is called after each batch."""
+    ``max_samples``. ``on_batch(values so far)`` is called after each batch. ``engine``: run
+    on that engine (see :func:`_batches`, also for ``chunk``), else on the NNabla graph."""
     wanted = samples if samples is not None else max_samples
     values = []
-    for part in _batches(elpips, [(img0, img1)], rng, min(batch, wanted)):
+    for part in _batches(elpips, [(img0, img1)], rng, min(batch, wanted), engine,
+                         chunk):
         values.extend(part[0][:wanted - len(values)])
         if on_batch is not None:
             on_batch(values)
@@ -62,13 +119,15 @@ def estimate(elpips, img0, img1, rng, samples=None, abs_tol=0.01, rel_tol=0.025,
 
 
 def compare(elpips, ref, img_a, img_b, rng, max_samples=5000, batch=8, stop_early=True,
-            on_batch=None):
+            on_batch=None, engine=None, chunk=None):
     """Which of ``img_a`` and ``img_b`` is closer to ``ref`` under E-LPIPS: both distances are
     sampled under the same draws, so their difference varies less than each. Sampling stops
     once the difference's 95% interval excludes 0 (unless ``stop_early`` is off), or at
-    ``max_samples``; ``closer`` is "a", "b", or None when the interval still holds 0."""
+    ``max_samples``; ``closer`` is "a", "b", or None when the interval still holds 0.
+    ``engine`` and ``chunk`` as :func:`estimate`."""
     diffs, d_a, d_b = [], [], []
-    for part in _batches(elpips, [(ref, img_a), (ref, img_b)], rng, min(batch, max_samples)):
+    for part in _batches(elpips, [(ref, img_a), (ref, img_b)], rng, min(batch, max_samples),
+                          engine, chunk):
         take = max_samples - len(diffs)
         d_a.extend(part[0][:take])
         d_b.extend(part[1][:take])

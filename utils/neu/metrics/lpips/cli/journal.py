@@ -5,7 +5,8 @@ a crash, a kill or Ctrl-C loses minutes, not hours, and ``--resume`` scores only
 
 ``<outfile>.partial`` (``<outfile>.partial.<rank>`` for each MPI process): a JSON header line
 naming the inputs and settings, then one JSON line per pair (``i`` its input index, ``p0``,
-``p1``, and ``s`` the score or ``skip`` the reason). A line cut by a crash is ignored.
+``p1``, and ``s`` the score or ``skip`` the reason; with ``--ensemble``, ``e`` the estimate's
+half-width, standard error and count). A line cut by a crash is ignored.
 """
 import glob
 import hashlib
@@ -13,7 +14,8 @@ import json
 import os
 import time
 
-from .scoring import method_options
+from ..ensemble import EnsembleScore
+from .scoring import ensemble_options, method_options
 
 FORMAT = "metrics.lpips journal 1"
 SYNC_SECONDS = 5.0  # at most this much work is lost to a power cut (a crash loses none)
@@ -31,7 +33,7 @@ def settings_of(args, pairs):
                                       for a, b in pairs).encode("utf-8")).hexdigest()
     return dict({"pairs": len(pairs), "pairs_sha256": digest, "model": args.model,
                  "version": args.version, "resize": bool(args.resize)},
-                **method_options(args))
+                **method_options(args), **ensemble_options(args))
 
 
 def journal_paths(outfile):
@@ -68,7 +70,8 @@ def read(outfile, settings):
             if "skip" in entry:
                 skipped[entry["i"]] = (entry["i"], entry["p0"], entry["p1"], entry["skip"])
             else:
-                scores[entry["i"]] = entry["s"]
+                scores[entry["i"]] = (EnsembleScore(entry["s"], **entry["e"]) if "e" in entry
+                                      else entry["s"])
     for i in scores:
         skipped.pop(i, None)
     return scores, sorted(skipped.values())
@@ -94,7 +97,10 @@ class Journal(object):
         """One batch's results: ``scores`` [(index, path0, path1, score)], ``skipped``
         [(index, path0, path1, reason)]. Written through at once; on disk every few seconds."""
         for i, p0, p1, s in scores:
-            self._write({"i": i, "p0": p0, "p1": p1, "s": float(s)})
+            entry = {"i": i, "p0": p0, "p1": p1, "s": float(s)}
+            if isinstance(s, EnsembleScore):
+                entry["e"] = {"half_width": s.half_width, "stderr": s.stderr, "count": s.count}
+            self._write(entry)
         for i, p0, p1, reason in skipped:
             self._write({"i": i, "p0": p0, "p1": p1, "skip": reason})
         self._file.flush()

@@ -1,6 +1,7 @@
 # Copyright 2026 The metrics.lpips authors.
 # Licensed under the Apache License, Version 2.0.
 """Scoring image files: path pairs through the input pipeline and a :class:`Scorer`."""
+import argparse
 import functools
 import logging
 import os
@@ -8,6 +9,7 @@ import os
 from ..data.pairs import InputError, load_pair
 from ..data.pipeline import Failure, batches
 from ..distances import METHODS
+from ..ensemble import EnsembleScore
 from ..lpips import INPUT_NORMS
 
 logger = logging.getLogger(__name__)
@@ -29,6 +31,61 @@ def add_method_arguments(parser):
 def method_options(args):
     """The keyword arguments of :class:`~metrics.lpips.engines.Scorer` those options give."""
     return dict(method=args.method, channel_norm=args.channel_norm, input_norm=args.input_norm)
+
+
+def _ensemble_count(text):
+    if text == "auto":
+        return text
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError("expected auto or a positive number of draws, got "
+                                         "{!r}".format(text))
+    return count
+
+
+def add_ensemble_arguments(parser, default=None, tolerances=True):
+    """E-LPIPS ensemble options: ``--ensemble auto|N`` (off unless ``default``),
+    ``--max-samples``, ``--draws-per-pass``, ``--seed``, and with ``tolerances`` the
+    automatic rule's ``--abs-tol`` and ``--rel-tol``."""
+    parser.add_argument("--ensemble", type=_ensemble_count, default=default, metavar="auto|N",
+                        help="E-LPIPS: the mean over random transformations, N draws or (auto) "
+                        "as many as the precision asked needs{}".format(
+                            " (default auto)" if default == "auto" else ""))
+    if tolerances:
+        parser.add_argument("--abs-tol", type=float, default=0.01,
+                            help="auto: stop when 1.96 standard errors are below this "
+                            "(default 0.01) ...")
+        parser.add_argument("--rel-tol", type=float, default=0.025,
+                            help="... and below this fraction of the mean (default 0.025)")
+    parser.add_argument("--max-samples", type=int, default=5000,
+                        help="auto: at most this many draws (default 5000)")
+    parser.add_argument("--draws-per-pass", type=int, default=8,
+                        help="draws made together, stratified as E-LPIPS does (default 8)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+
+def check_ensemble_arguments(parser, args):
+    """Usage errors of the ensemble options, before any work."""
+    if args.max_samples < 1 or args.draws_per_pass < 1:
+        parser.error("--max-samples and --draws-per-pass must be at least 1")
+    for name in ("abs_tol", "rel_tol"):
+        if not getattr(args, name, 1) > 0:
+            parser.error("--{} must be positive".format(name.replace("_", "-")))
+
+
+def ensemble_options(args):
+    """The ensemble settings that change a score (for journals and JSON outputs): empty
+    without ``--ensemble``."""
+    if not getattr(args, "ensemble", None):
+        return {}
+    options = {"ensemble": args.ensemble, "seed": args.seed,
+               "draws_per_pass": args.draws_per_pass}
+    if args.ensemble == "auto":
+        options.update(abs_tol=args.abs_tol, rel_tol=args.rel_tol, max_samples=args.max_samples)
+    return options
 
 
 def score_pairs(scorer, pairs, resize=False, skip_bad=False, heatmap_dir=None, progress=None,
@@ -59,7 +116,8 @@ def score_pairs(scorer, pairs, resize=False, skip_bad=False, heatmap_dir=None, p
             values, maps = result if heatmap_dir else (result, None)
             batch = []
             for k, (index, (path0, path1)) in enumerate(zip(out.indices, out.items)):
-                scores[index] = float(values[k])
+                scores[index] = values[k] if isinstance(values[k], EnsembleScore) \
+                    else float(values[k])
                 batch.append((index, path0, path1, scores[index]))
                 if maps is not None:
                     from ..data.heatmap import save_heatmap

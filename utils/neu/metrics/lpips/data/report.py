@@ -33,15 +33,29 @@ def summarize(scores):
 
 
 CSV_HEADER = "path0,path1,lpips\n"
+# With an ensemble (scores with ``details()``): the estimate's precision too.
+ENSEMBLE_CSV_HEADER = "path0,path1,lpips,half_width,stderr,draws\n"
+
+
+def csv_header(ensemble=False):
+    return ENSEMBLE_CSV_HEADER if ensemble else CSV_HEADER
 
 
 def line(fmt, path0, path1, score):
     """One pair's line in the ``text`` or ``csv`` format (lines stand alone, so that they can
-    be printed as the pairs are scored)."""
+    be printed as the pairs are scored). An ensemble's score shows its 95% half-width and
+    draws (text: ``0.016511 +- 0.000411 (2100 draws): path0 - path1``)."""
+    details = score.details() if hasattr(score, "details") else None
     if fmt == "text":
-        return "{:.6f}: {} - {}\n".format(score, printable(path0), printable(path1))
+        shown = "{:.6f}".format(score)
+        if details:
+            shown += " +- {:.6f} ({} draws)".format(details["half_width"], details["draws"])
+        return "{}: {} - {}\n".format(shown, printable(path0), printable(path1))
+    row = [path0, path1, repr(float(score))]
+    if details:
+        row += [repr(details["half_width"]), repr(details["stderr"]), details["draws"]]
     buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerow([path0, path1, repr(float(score))])
+    csv.writer(buf, lineterminator="\n").writerow(row)
     return buf.getvalue()
 
 
@@ -57,16 +71,20 @@ def render(rows, fmt, info=None, skipped=()):
     text: the original module's ``score: path0 - path1`` lines (6 decimals);
     csv: header ``path0,path1,lpips`` with full precision, then a ``#`` summary line;
     json: the settings, every pair, the skipped pairs and the summary.
+    Ensemble scores also give their 95% half-width, standard error and draws (see :func:`line`).
     """
     if fmt in ("text", "csv"):
         lines = [line(fmt, p0, p1, s) for p0, p1, s in rows]
         if fmt == "csv":
-            lines = [CSV_HEADER] + lines + [csv_summary([s for _, _, s in rows])]
+            ensemble = any(hasattr(s, "details") for _, _, s in rows)
+            lines = [csv_header(ensemble)] + lines + [csv_summary([s for _, _, s in rows])]
         return "".join(lines)
     if fmt == "json":
         summary = summarize([float(s) for _, _, s in rows])
         doc = dict(info or {})
-        doc["pairs"] = [{"path0": p0, "path1": p1, "lpips": float(s)} for p0, p1, s in rows]
+        doc["pairs"] = [dict({"path0": p0, "path1": p1, "lpips": float(s)},
+                             **(s.details() if hasattr(s, "details") else {}))
+                        for p0, p1, s in rows]
         doc["skipped"] = [{"path0": p0, "path1": p1, "reason": r} for p0, p1, r in skipped]
         doc["summary"] = summary
         return json.dumps(doc, indent=1) + "\n"

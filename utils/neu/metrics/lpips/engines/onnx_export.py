@@ -203,22 +203,33 @@ def _prepend_scaling(model, input_norm):
     graph.node.extend(nodes)
 
 
-def export_trunk(net, path, weights_path, winograd=False):
+def export_trunk(net, path, weights_path, winograd=False, dropout=False):
     """Writes the trunk of ``net`` (an :class:`~metrics.lpips.lpips.LPIPS`) as ONNX: input
     ``x`` (N, 3, H, W) in [-1, 1] (scaled in the graph as ``net.input_norm`` says); outputs
     ``f0``, ``f1``, ... the tapped activations. Its parameters go to ``weights_path``, a file
     beside ``path`` shared by the model's graphs (written if missing). With ``winograd``, the
     convolutions that gain from it are rewritten into Winograd's algorithm (see
-    :mod:`winograd`)."""
+    :mod:`winograd`). With ``dropout``, every convolution's input is multiplied by an input
+    ``m0``, ``m1``, ... of its shape (E-LPIPS' dropout masks)."""
+    from ..trunks import conv_input_hook
     size = net.trunk.export_size
-    with nn.auto_forward(False), net.scope():
+    masks = []
+
+    def masked(v):
+        masks.append(nn.Variable(v.shape))
+        return v * masks[-1]
+    with nn.auto_forward(False), net.scope(), conv_input_hook(masked if dropout else None):
         x = nn.Variable((1, 3, size, size))
         taps = net.trunk.build(x)
     outputs = {"f{}".format(i): tap for i, tap in enumerate(taps)}
     dims = {"x": ("N", None, "H", "W")}
+    inputs = {"x": x}
+    for k, m in enumerate(masks):
+        inputs["m{}".format(k)] = m
+        dims["m{}".format(k)] = ("N", None, "m{}_h".format(k), "m{}_w".format(k))
     dims.update({name: ("N", None, name + "_h", name + "_w") for name in outputs})
 
-    model = _export(net, {"x": x}, outputs, dims)
+    model = _export(net, inputs, outputs, dims)
     layout = onnx_weights.weights_layout(model)  # before any rewrite: the same for every variant
     if winograd:
         from . import winograd as winograd_rewrite

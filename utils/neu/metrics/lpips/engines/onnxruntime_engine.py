@@ -173,14 +173,17 @@ class OnnxRuntimeEngine(object):
                        self._paths["trunk"], self._paths["head"], path)),
                    ("head-maps", lambda path: onnx_export.export_head(net, path, per_tap=True)),
                    ("pairs-maps", lambda path: onnx_export.export_pairs(
-                       self._paths["trunk"], self._paths["head-maps"], path))]
+                       self._paths["trunk"], self._paths["head-maps"], path)),
+                   ("trunk-dropout", lambda path: onnx_export.export_trunk(
+                       net, path, self._paths["weights"], winograd is not False, dropout=True))]
         # Sorting has no ONNX export in NNabla: other methods than spatial run their head (as
         # maps always do) in NNabla on the ONNX Runtime trunk's features.
         self._head_exported = net.method == "spatial"
         if not self._head_exported:
-            exports = exports[:2]
+            exports = [(role, export) for role, export in exports
+                       if not role.startswith(("head", "pairs"))]
         self._model, self._exports, self._sessions = net.model, exports, {}
-        self._on_demand = {"head-maps", "pairs-maps"}
+        self._on_demand = {"head-maps", "pairs-maps", "trunk-dropout"}
         self._kinds = {role: role + (suffix if role.startswith(("trunk", "pairs")) else "")
                        for role, _ in exports}
         folder = cache_folder()
@@ -239,7 +242,8 @@ class OnnxRuntimeEngine(object):
     def _run(self, role, feed):
         if role not in self._sessions:
             if role in self._on_demand and not os.path.isfile(self._paths[role]):
-                self._export_missing(wanted=("head-maps", "pairs-maps"))
+                self._export_missing(wanted=(role, "head-maps") if role == "pairs-maps"
+                                     else (role,))
             try:
                 self._sessions[role] = self._session(role)
             except Exception as e:  # ONNX Runtime's errors share no useful base class
@@ -289,12 +293,18 @@ class OnnxRuntimeEngine(object):
             self._large = OnnxRuntimeEngine(self._net, self._threads, winograd=False, arena=False)
         return self._large
 
-    def features(self, x):
-        """The trunk's taps for ``x``: a list of (N, C_l, h_l, w_l) arrays."""
+    def features(self, x, masks=None):
+        """The trunk's taps for ``x``: a list of (N, C_l, h_l, w_l) arrays. ``masks``, one
+        array per convolution of its input's shape, multiply those inputs (E-LPIPS'
+        dropout)."""
         engine = self._for_size(x)
         if engine is not self:
-            return engine.features(x)
-        return self._run("trunk", {"x": x})
+            return engine.features(x, masks)
+        if masks is None:
+            return self._run("trunk", {"x": x})
+        feed = {"m{}".format(k): m for k, m in enumerate(masks)}
+        feed["x"] = x
+        return self._run("trunk-dropout", feed)
 
     def pair_layer_maps(self, x):
         """The per-tap (N, 1, h_l, w_l) distance maps of the pairs (x[i], x[N + i]), trunk and

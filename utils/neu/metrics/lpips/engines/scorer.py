@@ -27,7 +27,7 @@ def _contiguous_float32(x):
     return np.ascontiguousarray(x, dtype=np.float32)  # what the engines are fed
 
 
-def _check_range(*arrays):
+def check_range(*arrays):
     """The model's inputs lie in [-1, 1]: anything else (0..255 values, NaN) would be scored
     as a plausible but meaningless number."""
     for x in arrays:
@@ -93,7 +93,7 @@ class Scorer(object):
 
     def features(self, x):
         """Trunk features of float32 (N, 3, H, W) images in [-1, 1]: a list of arrays."""
-        _check_range(x)
+        check_range(x)
         return self.engine.features(_contiguous_float32(x))
 
     def score_features(self, feats0, feats1, size=None):
@@ -108,7 +108,7 @@ class Scorer(object):
             raise ValueError("a spatial Scorer needs the images' size (H, W) to upsample maps")
         return tuple(size)
 
-    def _check_pair(self, x0, x1):
+    def check_pair(self, x0, x1):
         if x0.shape != x1.shape:
             raise ValueError("the two batches differ in shape: {} and {}".format(x0.shape, x1.shape))
         if x0.ndim != 4 or x0.shape[1] != 3:
@@ -162,14 +162,20 @@ class Scorer(object):
     def score_inputs(self, x0, x1):
         """Scores float32 (N, 3, H, W) arrays in [-1, 1], one trunk pass per batch for both
         sides: (N,) float32 scores, and with ``spatial`` a tuple (scores, (N, H, W) maps)."""
-        self._check_pair(x0, x1)
-        _check_range(x0, x1)
+        self.check_pair(x0, x1)
+        check_range(x0, x1)
         return self._score_pairs(x0, x1, _contiguous_float32)
 
     def score_images(self, img0, img1):
         """Scores channel-last (N, H, W, 3) batches (uint8 read as 0..255, uint16 as 0..65535,
         float as [0, 1]) as :meth:`score_inputs` does. The engine converts each pass's images
         (ONNX Runtime converts uint8 ones itself, on all its threads)."""
+        img0, img1 = self.check_images(img0, img1)
+        return self._score_pairs(img0, img1, self.engine.to_input, channel_last=True)
+
+    def check_images(self, img0, img1):
+        """Channel-last batches checked for :meth:`score_images`: returned as uint8, or
+        when either side is not, both in [0, 1]."""
         img0, img1 = np.asarray(img0), np.asarray(img1)
         if img0.shape != img1.shape:
             raise ValueError("the two batches differ in shape: {} and {}".format(
@@ -181,7 +187,7 @@ class Scorer(object):
         check_size(self.net.model, img0.shape[1], img0.shape[2], "the images")
         if img0.dtype != np.uint8 or img1.dtype != np.uint8:  # each side's type and range checked
             img0, img1 = to_unit_range(img0), to_unit_range(img1)
-        return self._score_pairs(img0, img1, self.engine.to_input, channel_last=True)
+        return img0, img1
 
     def _score_pairs(self, a, b, to_input, channel_last=False):
         """Scores the pairs (a[i], b[i]), each pass's two halves joined and made the engine's
@@ -215,8 +221,8 @@ class Scorer(object):
         """Scores one (3, H, W) or (1, 3, H, W) reference against (N, 3, H, W) images, the
         reference's features computed once."""
         ref = np.asarray(ref).reshape((1,) + tuple(xs.shape[1:]))
-        self._check_pair(ref, xs[:1])
-        _check_range(ref, xs)
+        self.check_pair(ref, xs[:1])
+        check_range(ref, xs)
         ref_feats = self.engine.features(_contiguous_float32(ref))
         parts = []
         for start, stop in self._chunks(len(xs), xs.shape[2:], images=1):
@@ -228,9 +234,9 @@ class Scorer(object):
     def score_2afc(self, ref, p0, p1):
         """2AFC triplets: (d(ref, p0), d(ref, p1)) for (N, 3, H, W) arrays in [-1, 1], in three
         trunk passes per batch instead of four."""
-        self._check_pair(ref, p0)
-        self._check_pair(ref, p1)
-        _check_range(ref, p0, p1)
+        self.check_pair(ref, p0)
+        self.check_pair(ref, p1)
+        check_range(ref, p0, p1)
         d0, d1 = [], []
         for start, stop in self._chunks(len(ref), ref.shape[2:], images=3):
             n = stop - start

@@ -1,0 +1,110 @@
+# Copyright 2026 The metrics.lpips authors.
+# Licensed under the Apache License, Version 2.0.
+"""E-LPIPS ensembles in the Scorer's interface, for the commands: each pair's score is the mean
+over random-transformation draws (:mod:`~metrics.lpips.elpips`), a fixed number of them or
+until the estimate is as precise as asked (:func:`~metrics.lpips.ensemble.estimate`).
+
+Each pair's draws are seeded by the seed and the two images' bytes, so a pair gets the same
+estimate whatever else is scored with it, in any order, on any number of processes, resumed or
+not. On ONNX Runtime the draws run on the engine (the trunk exported with its dropout masks as
+inputs), elsewhere on the NNabla graph; both give the same samples.
+"""
+import zlib
+
+import numpy as np
+
+from ..elpips import ELPIPS, Config
+from ..ensemble import EnsembleScore, estimate
+from .scorer import check_range
+from .tiling import GIB, TileTooLarge
+
+# Dropout masks take about as much memory as the activations they multiply.
+_MASK_FACTOR = 2
+
+
+def pair_rng(seed, x0, x1):
+    """The random generator of one pair's draws: from ``seed`` and both images' bytes."""
+    return np.random.default_rng([seed, zlib.crc32(x0.tobytes()), zlib.crc32(x1.tobytes())])
+
+
+class EnsembleScorer(object):
+    """Scores pairs with E-LPIPS over ``scorer``'s network and engine (a
+    :class:`~metrics.lpips.engines.Scorer`; its transformations on, as E-LPIPS' defaults,
+    with as many scale levels as the image size allows, ``Config.for_image``).
+
+    ``samples``: draws per pair, or None to draw until 1.96 standard errors are below
+    ``abs_tol`` and ``rel_tol`` times the mean (at most ``max_samples``). ``draws_per_pass``
+    draws go through the trunk together (fewer when the pair is large for the scorer's memory
+    budget, on ONNX Runtime). Scores are :class:`~metrics.lpips.ensemble.EnsembleScore` floats."""
+
+    spatial = False
+
+    def __init__(self, scorer, samples=None, abs_tol=0.01, rel_tol=0.025, max_samples=5000,
+                 draws_per_pass=8, seed=0):
+        if scorer.spatial:
+            raise ValueError("E-LPIPS ensembles give scores, not spatial maps")
+        self._scorer, self.net, self.engine = scorer, scorer.net, scorer.engine
+        self.batch_size = scorer.batch_size
+        self._settings = dict(samples=samples, abs_tol=abs_tol, rel_tol=rel_tol,
+                              max_samples=max_samples)
+        self._draws_per_pass, self.seed = draws_per_pass, seed
+        self._elpips = {}
+
+    @property
+    def backend(self):
+        return self.engine.name
+
+    def _elpips_for(self, height, width):
+        key = (height, width)
+        if key not in self._elpips:
+            self._elpips[key] = ELPIPS(self.net, Config.for_image(height, width))
+        return self._elpips[key]
+
+    def _images_per_pass(self, height, width):
+        """Images per trunk pass within the scorer's memory budget. On ONNX Runtime a draw
+        batch is run in as many passes as that needs (the samples do not change); the NNabla
+        graph runs it whole. A pair that cannot fit raises :class:`TileTooLarge` (an ensemble
+        transforms whole images: it cannot be tiled)."""
+        scorer = self._scorer
+        image = (height + 7) * (width + 7)  # translated by up to 7 px
+        on_engine = self.engine.name == "onnxruntime"
+        wanted = self._draws_per_pass * (1 if on_engine else 2)  # a graph holds both sides
+
+        def fits(images):
+            return scorer._pass_bytes(_MASK_FACTOR * images * image, image) <= scorer.max_memory
+        step = wanted
+        while on_engine and step > 1 and not fits(step):
+            step //= 2
+        if not fits(step):
+            raise TileTooLarge(
+                "a {}x{} pair needs more than the memory budget ({:.2f} GiB) for {} E-LPIPS "
+                "draw(s) at once, and ensembles cannot be tiled; raise --max-memory{}".format(
+                    width, height, scorer.max_memory / GIB, self._draws_per_pass,
+                    "" if on_engine else " or lower --draws-per-pass"))
+        return step
+
+    def score_inputs(self, x0, x1):
+        """E-LPIPS between float32 (N, 3, H, W) arrays in [-1, 1], pair by pair: a list of
+        :class:`~metrics.lpips.ensemble.EnsembleScore`."""
+        self._scorer.check_pair(x0, x1)
+        check_range(x0, x1)
+        height, width = x0.shape[2:]
+        elpips, chunk = self._elpips_for(height, width), self._images_per_pass(height, width)
+        engine = self.engine if self.engine.name == "onnxruntime" else None
+        scores = []
+        for a, b in zip(x0, x1):
+            a = np.ascontiguousarray(a[None], dtype=np.float32)
+            b = np.ascontiguousarray(b[None], dtype=np.float32)
+            scores.append(EnsembleScore.of(estimate(
+                elpips, a, b, pair_rng(self.seed, a, b), batch=self._draws_per_pass,
+                engine=engine, chunk=chunk,
+                **self._settings)))
+        return scores
+
+    def score_images(self, img0, img1):
+        """As :meth:`score_inputs`, for channel-last batches read as
+        :meth:`~metrics.lpips.engines.Scorer.score_images` reads them."""
+        img0, img1 = self._scorer.check_images(img0, img1)
+        to_input = self.engine.to_input
+        return self.score_inputs(np.concatenate([to_input(x[None]) for x in img0]),
+                                 np.concatenate([to_input(x[None]) for x in img1]))
