@@ -1,0 +1,21 @@
+#!/bin/sh
+# The README's optimisation pictures: small, CPU-sized runs of `python -m metrics.lpips.optimize`
+# on the bundled samples (64 x 64 px). Each prints its loss before and after and its time;
+# the summaries are copied to docs/images/. Run from the repository root after `make setup`:
+#     sh docs/make_optimization_figures.sh [STEPS]
+set -e
+STEPS=${1:-300}
+PY=${PYTHON:-.venv/bin/python}
+SAMPLES=utils/neu/metrics/lpips/samples/ref
+OUT=${TMPDIR:-/tmp}/lpips-optimization-figures
+export PYTHONPATH=utils/neu
+run() {
+    name=$1; shift
+    "$PY" -m metrics.lpips.optimize "$@" -o "$OUT/$name" --size 64 --steps "$STEPS" \
+        --snapshots 6 --figure -q
+    cp "$OUT/$name/summary.png" "docs/images/optimize-$name.png"
+}
+run match-vgg match "$SAMPLES/cat.png" --metric lpips --model vgg
+run average-elpips average "$SAMPLES/cat.png" "$SAMPLES/coffee.png" --metric elpips
+run average-lpips average "$SAMPLES/cat.png" "$SAMPLES/coffee.png" --metric lpips --model vgg
+run bary10-noise-elpips average "$SAMPLES/cat.png" --copies 10 --perturb noise --metric elpips

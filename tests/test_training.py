@@ -1,0 +1,87 @@
+"""Training the lin layers: one step against the reference's trainer."""
+import json
+import os
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from conftest import DATA
+from metrics.lpips.training.trainer import Trainer, accuracy
+
+GOLDEN = os.path.join(DATA, "golden", "train_step.json")
+
+
+def _golden_batch(doc):
+    side, shift = doc["side"], doc["shift"]
+    ref, p0, p1 = [], [], []
+    for name in doc["names"]:
+        a, b = (iio.imread(os.path.join(DATA, "pairs", "{}_{}.png".format(name, i)))
+                for i in (0, 1))
+        ref.append(a[:side, :side])
+        p0.append(b[:side, :side])
+        p1.append(a[shift:shift + side, shift:shift + side])
+    return [np.stack(x).transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1
+            for x in (ref, p0, p1)]
+
+
+def _set_initial(trainer, doc):
+    params = trainer.parameters()
+    names = {"lin{}".format(k): "lin/lin{}_model_1_weight".format(k) for k in range(5)}
+    names.update({"rank{}/{}".format(k, p): "rank/rank{}/conv/{}".format(k, p)
+                  for k in range(3) for p in "Wb"})
+    for theirs, ours in names.items():
+        params[ours].d = np.array(doc["initial"][theirs], np.float32).reshape(params[ours].shape)
+    return names
+
+
+def test_one_step_equals_the_reference_trainer(params_dir):
+    with open(GOLDEN) as f:
+        doc = json.load(f)
+    trainer = Trainer("alex", params_dir=params_dir, lr=doc["lr"], beta1=doc["beta1"],
+                      dropout=False)
+    names = _set_initial(trainer, doc)
+    result = trainer.forward_backward(*_golden_batch(doc), doc["judge"])
+    np.testing.assert_allclose(result.d0, doc["d0"], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(result.d1, doc["d1"], rtol=1e-5, atol=1e-7)
+    assert result.loss == pytest.approx(doc["loss"], abs=1e-6)
+    np.testing.assert_allclose(result.accuracy, doc["accuracy"])
+    params = trainer.parameters()
+    for theirs, ours in names.items():
+        grad = params[ours].g.reshape(-1)
+        np.testing.assert_allclose(grad, doc["grads"][theirs], rtol=1e-4,
+                                   atol=1e-5 * np.abs(doc["grads"][theirs]).max() + 1e-12,
+                                   err_msg=theirs)
+    trainer.update()
+    for theirs, ours in names.items():
+        np.testing.assert_allclose(params[ours].d.reshape(-1), doc["after"][theirs], atol=1e-5,
+                                   err_msg=theirs)
+    clamped = [k for k in range(5) if min(doc["initial"]["lin{}".format(k)]) < 0]
+    assert clamped and all(params["lin/lin{}_model_1_weight".format(k)].d.min() == 0
+                           for k in clamped)
+
+
+def test_accuracy_is_the_judgments_share_for_the_closer_image():
+    np.testing.assert_allclose(accuracy([0.2, 0.1, 0.3], [0.1, 0.2, 0.3], [0.8, 0.8, 0.3]),
+                               [0.8, 0.2, 0.7])
+
+
+def test_torch_adam_follows_pytorchs_formula_over_many_steps():
+    import nnabla as nn
+    from metrics.lpips.training.solver import TorchAdam
+    rng = np.random.default_rng(0)
+    w = nn.Variable.from_numpy_array(rng.standard_normal(6).astype(np.float32), need_grad=True)
+    solver = TorchAdam({"w": w}, lr=1e-2, beta1=0.5, beta2=0.999)
+    expected, m, v = w.d.astype(np.float64), np.zeros(6), np.zeros(6)
+    for t in range(1, 8):
+        g = rng.standard_normal(6) * np.array([1, 1e-3, 1e-6, 1e-7, 1e-8, 0])
+        solver.zero_grad()
+        w.g = g
+        solver.update()
+        m, v = 0.5 * m + 0.5 * g, 0.999 * v + 0.001 * g * g
+        expected -= 1e-2 / (1 - 0.5 ** t) * m / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
+        if t == 3:  # a checkpoint's state carries over
+            states = solver.get_states()
+            solver = TorchAdam({"w": w}, lr=1e-2, beta1=0.5, beta2=0.999)
+            solver.set_states(states)
+        np.testing.assert_allclose(w.d, expected, rtol=1e-5, atol=1e-7, err_msg=str(t))

@@ -1,0 +1,51 @@
+# Copyright 2026 The metrics.lpips authors.
+# Licensed under the Apache License, Version 2.0.
+"""The reference's ranking network (``Dist2LogitLayer``) and loss (``BCERankingLoss``): two
+distances (N, 1, 1, 1) in, the probability that a person judged the second image closer out,
+binary cross-entropy against the judgment (the fraction of people who did)."""
+import numpy as np
+
+import nnabla as nn
+import nnabla.functions as F
+import nnabla.parametric_functions as PF
+
+CHANNELS = 32
+EPS = 0.1  # in d0 / (d1 + eps), as the reference
+LAYERS = ("rank0", "rank1", "rank2")
+
+
+def ranking_inputs(d0, d1):
+    """The five features the reference feeds its ranking network: d0, d1, d0 - d1,
+    d0 / (d1 + 0.1), d1 / (d0 + 0.1), along the channel axis."""
+    return F.concatenate(d0, d1, d0 - d1, d0 / (d1 + EPS), d1 / (d0 + EPS), axis=1)
+
+
+def ranking_probability(d0, d1):
+    """1x1 convolutions 5 -> 32 -> LeakyReLU(0.2) -> 32 -> LeakyReLU(0.2) -> 1 -> sigmoid, in
+    the current parameter scope (parameters ``rank0/conv/W`` ...): (N, 1, 1, 1)."""
+    h = ranking_inputs(d0, d1)
+    for k, name in enumerate(LAYERS):
+        h = PF.convolution(h, CHANNELS if k < 2 else 1, (1, 1), name=name,
+                           w_init=_torch_uniform(h.shape[1]), b_init=_torch_uniform(h.shape[1]))
+        h = F.leaky_relu(h, alpha=0.2) if k < 2 else F.sigmoid(h)
+    return h
+
+
+def _torch_uniform(fan_in):
+    """PyTorch's default for a 1x1 convolution: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), drawn from
+    NNabla's seeded generator."""
+    from nnabla.initializer import UniformInitializer
+    bound = 1.0 / np.sqrt(fan_in)
+    return UniformInitializer((-bound, bound))
+
+
+def bce(probability, target):
+    """Mean binary cross-entropy, torch's ``BCELoss`` (each log clamped at -100)."""
+    log_p = F.maximum_scalar(F.log(probability), -100.0)
+    log_q = F.maximum_scalar(F.log(1 - probability), -100.0)
+    return -F.mean(target * log_p + (1 - target) * log_q)
+
+
+def judgment_variable(judge):
+    """The judgments (N,) as a (N, 1, 1, 1) Variable."""
+    return nn.Variable.from_numpy_array(np.asarray(judge, np.float32).reshape(-1, 1, 1, 1))

@@ -1,0 +1,130 @@
+# Copyright 2026 The metrics.lpips authors.
+# Licensed under the Apache License, Version 2.0.
+"""Training LPIPS' lin layers on 2AFC triplets, as the reference's ``lpips.Trainer`` does in
+lin mode (its ``train.py`` default): the trunk frozen, lin layers from a random start,
+dropout 0.5 on each lin layer's input, the ranking network on (d0, d1), binary cross-entropy
+against the judgment, Adam(lr, beta1, 0.999) over lin and ranking weights, and the lin
+weights clamped to >= 0 after every step.
+
+The lin weights are the :class:`~metrics.lpips.lpips.LPIPS` instance's own parameters (made
+trainable), so the trained network scores as any other once saved.
+"""
+import collections
+
+import numpy as np
+
+import nnabla as nn
+import nnabla.functions as F
+
+from ..distances import spatial_average, squared_difference
+from ..lpips import LPIPS
+from ..weights import lin_name
+from . import ranking
+from .solver import TorchAdam
+
+DROPOUT = 0.5  # the reference's nn.Dropout() before each lin layer
+
+StepResult = collections.namedtuple("StepResult", ["loss", "accuracy", "d0", "d1"])
+
+
+def accuracy(d0, d1, judge):
+    """The reference's per-triplet agreement: the judgment's share for the image the metric
+    calls closer (p1 when d1 < d0, else p0)."""
+    judge = np.asarray(judge, np.float64).reshape(-1)
+    closer1 = (np.asarray(d1).reshape(-1) < np.asarray(d0).reshape(-1)).astype(np.float64)
+    return closer1 * judge + (1 - closer1) * (1 - judge)
+
+
+class Trainer(object):
+    """Lin-mode training of ``model``'s lin layers (the trunk from ``params_dir``, as LPIPS
+    loads it). The lin layers start from PyTorch's default for a bias-free 1x1 convolution,
+    U(-1/sqrt(C), 1/sqrt(C)), and the ranking network from its defaults, drawn from ``seed``;
+    ``dropout`` (0.5 before each lin layer) can be switched off for a deterministic step."""
+
+    def __init__(self, model="alex", params_dir=None, lr=1e-4, beta1=0.5, dropout=True, seed=0):
+        self.net = LPIPS(model, params_dir=params_dir)
+        self.dropout, self.lr = dropout, lr
+        rng = np.random.default_rng(seed)
+        count = len(self.net.trunk.taps)
+        with self.net.scope():
+            self.lins = [nn.parameter.get_parameter(lin_name(k)) for k in range(count)]
+        for w in self.lins:
+            bound = 1.0 / np.sqrt(w.shape[1])
+            w.d = rng.uniform(-bound, bound, w.shape)
+            w.need_grad = True
+        self._rank_scope = collections.OrderedDict()
+        nn.seed(int(rng.integers(2 ** 31)))
+        with nn.auto_forward(False), self.rank_scope():  # makes the ranking parameters
+            one = nn.Variable((1, 1, 1, 1))
+            ranking.ranking_probability(one, one)
+        self.solver = TorchAdam(self.parameters(), lr, beta1, 0.999)
+        self._graphs = {}
+
+    def rank_scope(self):
+        return nn.parameter_scope("rank", self._rank_scope)
+
+    def parameters(self):
+        """What the solver trains: ``lin/<name>`` and ``rank/<name>`` -> Variable."""
+        params = collections.OrderedDict(("lin/" + lin_name(k), w)
+                                         for k, w in enumerate(self.lins))
+        with self.rank_scope():
+            params.update(("rank/" + name, v) for name, v in nn.get_parameters().items())
+        return params
+
+    def _distance(self, feats_ref, feats_p):
+        """(N, 1, 1, 1): the lin-weighted distance with dropout on each lin layer's input."""
+        total = None
+        for f_ref, f_p, w in zip(feats_ref, feats_p, self.lins):
+            diff = squared_difference(f_ref, f_p, self.net.channel_norm)
+            if self.dropout:
+                diff = F.dropout(diff, p=DROPOUT)
+            layer = spatial_average(F.convolution(diff, w))
+            total = layer if total is None else total + layer
+        return total
+
+    def _graph(self, shape):
+        """Inputs (ref, p0, p1, judge) and outputs (loss, d0, d1) for batches of ``shape``."""
+        if shape not in self._graphs:
+            with nn.auto_forward(False):
+                n = shape[0]
+                ref, p0, p1 = (nn.Variable(shape) for _ in range(3))
+                judge = nn.Variable((n, 1, 1, 1))
+                with nn.no_grad():  # the trunk is frozen: no backward through it
+                    feats = self.net.features(F.concatenate(ref, p0, p1, axis=0))
+                for w in self.lins:  # features() marks its scope's parameters fixed
+                    w.need_grad = True
+                parts = [[F.slice(f, (k * n, 0, 0, 0), ((k + 1) * n,) + f.shape[1:])
+                          for f in feats] for k in range(3)]
+                d0, d1 = self._distance(parts[0], parts[1]), self._distance(parts[0], parts[2])
+                d0.persistent = d1.persistent = True  # read after the backward pass
+                with self.rank_scope():
+                    loss = ranking.bce(ranking.ranking_probability(d0, d1), judge)
+            self._graphs[shape] = (ref, p0, p1, judge), (loss, d0, d1)
+        return self._graphs[shape]
+
+    def forward_backward(self, ref, p0, p1, judge):
+        """The loss of a batch ((N, 3, H, W) arrays in [-1, 1], judgments (N,) in [0, 1]) and
+        the gradients of every trained weight (left in their ``.g``)."""
+        inputs, (loss, d0, d1) = self._graph(tuple(np.shape(ref)))
+        for var, value in zip(inputs, (ref, p0, p1, np.reshape(judge, (-1, 1, 1, 1)))):
+            var.d = value
+        loss.forward(clear_no_need_grad=True)
+        self.solver.zero_grad()
+        loss.backward(clear_buffer=True)
+        return StepResult(float(loss.d), accuracy(d0.d, d1.d, judge), d0.d.reshape(-1).copy(),
+                          d1.d.reshape(-1).copy())
+
+    def update(self):
+        """One Adam step, then the lin weights clamped to >= 0."""
+        self.solver.update()
+        for w in self.lins:
+            w.d = np.maximum(w.d, 0)
+
+    def step(self, ref, p0, p1, judge):
+        """One training step on a batch: :meth:`forward_backward`, then :meth:`update`."""
+        result = self.forward_backward(ref, p0, p1, judge)
+        self.update()
+        return result
+
+    def set_learning_rate(self, lr):
+        self.solver.set_learning_rate(lr)
