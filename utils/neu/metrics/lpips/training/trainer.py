@@ -39,7 +39,8 @@ class Trainer(object):
     """Lin-mode training of ``model``'s lin layers (the trunk from ``params_dir``, as LPIPS
     loads it). The lin layers start from PyTorch's default for a bias-free 1x1 convolution,
     U(-1/sqrt(C), 1/sqrt(C)), and the ranking network from its defaults, drawn from ``seed``;
-    ``dropout`` (0.5 before each lin layer) can be switched off for a deterministic step."""
+    ``dropout`` (0.5 before each lin layer, its masks drawn from the generator each step is
+    given, so that a run can be reproduced and resumed) can be switched off."""
 
     def __init__(self, model="alex", params_dir=None, lr=1e-4, beta1=0.5, dropout=True, seed=0):
         self.net = LPIPS(model, params_dir=params_dir)
@@ -71,19 +72,22 @@ class Trainer(object):
             params.update(("rank/" + name, v) for name, v in nn.get_parameters().items())
         return params
 
-    def _distance(self, feats_ref, feats_p):
-        """(N, 1, 1, 1): the lin-weighted distance with dropout on each lin layer's input."""
+    def _distance(self, feats_ref, feats_p, masks):
+        """(N, 1, 1, 1): the lin-weighted distance, each lin layer's input multiplied by its
+        dropout mask (a Variable of its shape, fed each step) when ``masks``."""
         total = None
-        for f_ref, f_p, w in zip(feats_ref, feats_p, self.lins):
+        for k, (f_ref, f_p, w) in enumerate(zip(feats_ref, feats_p, self.lins)):
             diff = squared_difference(f_ref, f_p, self.net.channel_norm)
-            if self.dropout:
-                diff = F.dropout(diff, p=DROPOUT)
+            if masks is not None:
+                masks.append(nn.Variable(diff.shape))
+                diff = diff * masks[-1]
             layer = spatial_average(F.convolution(diff, w))
             total = layer if total is None else total + layer
         return total
 
     def _graph(self, shape):
-        """Inputs (ref, p0, p1, judge) and outputs (loss, d0, d1) for batches of ``shape``."""
+        """Inputs (ref, p0, p1, judge), dropout masks and outputs (loss, d0, d1) for batches
+        of ``shape``."""
         if shape not in self._graphs:
             with nn.auto_forward(False):
                 n = shape[0]
@@ -95,19 +99,25 @@ class Trainer(object):
                     w.need_grad = True
                 parts = [[F.slice(f, (k * n, 0, 0, 0), ((k + 1) * n,) + f.shape[1:])
                           for f in feats] for k in range(3)]
-                d0, d1 = self._distance(parts[0], parts[1]), self._distance(parts[0], parts[2])
+                masks = [] if self.dropout else None
+                d0 = self._distance(parts[0], parts[1], masks)
+                d1 = self._distance(parts[0], parts[2], masks)
                 d0.persistent = d1.persistent = True  # read after the backward pass
                 with self.rank_scope():
                     loss = ranking.bce(ranking.ranking_probability(d0, d1), judge)
-            self._graphs[shape] = (ref, p0, p1, judge), (loss, d0, d1)
+            self._graphs[shape] = (ref, p0, p1, judge), masks, (loss, d0, d1)
         return self._graphs[shape]
 
-    def forward_backward(self, ref, p0, p1, judge):
+    def forward_backward(self, ref, p0, p1, judge, rng=None):
         """The loss of a batch ((N, 3, H, W) arrays in [-1, 1], judgments (N,) in [0, 1]) and
-        the gradients of every trained weight (left in their ``.g``)."""
-        inputs, (loss, d0, d1) = self._graph(tuple(np.shape(ref)))
+        the gradients of every trained weight (left in their ``.g``). With dropout, ``rng``
+        (a numpy Generator) draws the masks: keep with probability 0.5, scaled by 2."""
+        inputs, masks, (loss, d0, d1) = self._graph(tuple(np.shape(ref)))
         for var, value in zip(inputs, (ref, p0, p1, np.reshape(judge, (-1, 1, 1, 1)))):
             var.d = value
+        for mask in masks or ():
+            mask.d = (rng.random(mask.shape, dtype=np.float32) >= DROPOUT) / np.float32(
+                1 - DROPOUT)
         loss.forward(clear_no_need_grad=True)
         self.solver.zero_grad()
         loss.backward(clear_buffer=True)
@@ -120,9 +130,9 @@ class Trainer(object):
         for w in self.lins:
             w.d = np.maximum(w.d, 0)
 
-    def step(self, ref, p0, p1, judge):
+    def step(self, ref, p0, p1, judge, rng=None):
         """One training step on a batch: :meth:`forward_backward`, then :meth:`update`."""
-        result = self.forward_backward(ref, p0, p1, judge)
+        result = self.forward_backward(ref, p0, p1, judge, rng)
         self.update()
         return result
 

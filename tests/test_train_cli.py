@@ -1,0 +1,105 @@
+"""The training loop and command: checkpoints that load as weights, resuming, interruption."""
+import csv
+import os
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+
+from conftest import DATA
+from metrics.lpips import LPIPS
+from metrics.lpips.evaluation import bapps
+from metrics.lpips.training import checkpoint
+from metrics.lpips.training.loop import learning_rate, train
+from metrics.lpips.training.trainer import Trainer
+from test_cli import ENV
+
+BAPPS = os.path.join(DATA, "bapps")
+TRAIN = bapps.read_folder(os.path.join(BAPPS, "2afc", "val", "mixed"), "2afc", "val/mixed")
+
+
+def _train(*args):
+    return subprocess.run([sys.executable, "-m", "metrics.lpips.train"] + [str(a) for a in args],
+                          capture_output=True, text=True, env=ENV)
+
+
+def _lins(path):
+    with h5py.File(path, "r") as f:
+        return {k: np.asarray(f[k]) for k in f if k.startswith("lin")}
+
+
+def test_the_learning_rate_schedule_is_the_references():
+    # train.py: lr through epoch nepoch + 1, then lowered by lr / nepoch_decay per epoch
+    assert [learning_rate(1.0, e, 2, 4) for e in range(1, 7)] == [1, 1, 1, 0.75, 0.5, 0.25]
+    assert learning_rate(0.5, 3, 3, 0) == 0.5
+
+
+def test_a_resumed_run_ends_where_an_uninterrupted_one_does(params_dir, tmp_path):
+    whole = Trainer("alex", params_dir=params_dir, seed=3)
+    log = train(whole, TRAIN, str(tmp_path / "whole"), epochs=1, epochs_decay=2, batch_size=6,
+                seed=3, settings={"k": 1})
+    assert [row["epoch"] for row in log] == [1, 2, 3]
+
+    class Stop(Exception):
+        pass
+
+    def stop_in_epoch_two(done, count):
+        if stop_in_epoch_two.epoch == 2 and done == 2:
+            raise Stop()
+    stop_in_epoch_two.epoch = 1
+
+    def next_epoch(row):
+        stop_in_epoch_two.epoch = row["epoch"] + 1
+    part = Trainer("alex", params_dir=params_dir, seed=3)
+    out = str(tmp_path / "part")
+    with pytest.raises(Stop):
+        train(part, TRAIN, out, epochs=1, epochs_decay=2, batch_size=6, seed=3,
+              settings={"k": 1}, on_batch=stop_in_epoch_two, on_epoch=next_epoch)
+    # killed mid-epoch: the previous epoch's checkpoint is whole and loads
+    assert os.path.basename(checkpoint.latest(out)) == "epoch_001"
+    LPIPS("alex", params_dir=out)
+    resumed = Trainer("alex", params_dir=params_dir, seed=99)  # its start is overwritten
+    log2 = train(resumed, TRAIN, out, epochs=1, epochs_decay=2, batch_size=6, seed=3,
+                 settings={"k": 1}, resume=True)
+    assert [row["epoch"] for row in log2] == [1, 2, 3]
+    assert log2[-1]["loss"] == pytest.approx(log[-1]["loss"], rel=1e-6)
+    a, b = _lins(checkpoint.weights_path(str(tmp_path / "whole"), "alex")), _lins(
+        checkpoint.weights_path(out, "alex"))
+    for name in a:
+        np.testing.assert_allclose(b[name], a[name], rtol=1e-6, atol=1e-9)
+    assert os.listdir(os.path.join(out, checkpoint.FOLDER)) == ["epoch_003"]
+    with pytest.raises(checkpoint.CheckpointError, match="k: 2 here, 1 there"):
+        train(Trainer("alex", params_dir=params_dir), TRAIN, out, epochs=1, epochs_decay=2,
+              batch_size=6, seed=3, settings={"k": 2}, resume=True)
+
+
+def test_the_train_command_writes_weights_that_score(params_dir, tmp_path):
+    out = tmp_path / "out"
+    common = ["--dataroot", BAPPS, "--datasets", "val/mixed", "--params-dir", params_dir,
+              "--out", out, "--batch-size", "8", "-q"]
+    result = _train(*common, "--epochs", "1", "--epochs-decay", "1", "--eval-datasets",
+                    "val/other")
+    assert result.returncode == 0, result.stderr
+    lins = _lins(out / "alex_with_LPIPS.h5")
+    assert len(lins) == 5 and all(v.min() >= 0 for v in lins.values())
+    pretrained = _lins(os.path.join(params_dir, "alex_with_LPIPS.h5"))
+    assert not np.allclose(lins["lin0_model_1_weight"], pretrained["lin0_model_1_weight"])
+    with open(out / "log.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert 0 <= float(rows[-1]["2afc val/other"]) <= 1
+    scored = subprocess.run(
+        [sys.executable, "-m", "metrics.lpips.evaluate", "--dataroot", BAPPS, "--datasets",
+         "val/other", "--params-dir", str(out), "--format", "json"],
+        capture_output=True, text=True, env=ENV)
+    assert scored.returncode == 0, scored.stderr
+    assert '"score"' in scored.stdout
+    again = _train(*common)
+    assert again.returncode == 2 and "--resume" in again.stderr
+    other = _train(*common, "--resume", "--lr", "0.001")
+    assert other.returncode == 2 and "lr: 0.001 here, 0.0001 there" in other.stderr
+    missing = _train("--dataroot", BAPPS, "--datasets", "val/none", "--out", tmp_path / "x",
+                     "--params-dir", params_dir, "-q")
+    assert missing.returncode == 3 and "val/none" in missing.stderr

@@ -1,0 +1,166 @@
+# Copyright 2026 The metrics.lpips authors.
+# Licensed under the Apache License, Version 2.0.
+"""Command line: training LPIPS' lin layers on 2AFC judgments (the reference's ``train.py``).
+
+    python -m metrics.lpips.train --dataroot DIR --datasets train/traditional train/cnn \\
+        --model alex --out OUT [--epochs 5 --epochs-decay 5 --lr 1e-4 --beta1 0.5 \\
+        --batch-size 50 --seed 0] [--eval-datasets val/traditional ...] [--resume]
+    python -m metrics.lpips.train --csv judged.csv --model vgg --out OUT
+
+The trunk stays as pretrained (lin mode); the lin layers start from random values. After
+every epoch OUT holds ``<model>_with_LPIPS.h5`` (load it with ``--params-dir OUT`` anywhere),
+``log.csv`` (loss, agreement, learning rate and validation 2AFC scores per epoch) and the
+state ``--resume`` continues from (see :mod:`~metrics.lpips.training.checkpoint`).
+Exit codes: 0 done, 2 usage error, 3 data error, 4 weights, context or output, 130 interrupted.
+"""
+import argparse
+import logging
+import os
+import sys
+
+import nnabla as nn
+
+from .cli.common import EXIT_ENVIRONMENT, EXIT_INPUT, configure_logging
+from .cli.interrupt import exit_code
+from .cli.progress import Progress
+from .engines.context import CONTEXTS, ContextError, choose_context
+from .evaluation import bapps
+from .training import checkpoint
+from .training.loop import train
+from .training.trainer import Trainer
+from .trunks import TRUNKS
+from .weights import WeightsError
+
+logger = logging.getLogger("metrics.lpips.train")
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="python -m metrics.lpips.train",
+                                description="Train LPIPS' lin layers on 2AFC judgments.")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataroot", help="folder holding BAPPS' 2afc/ (see --datasets)")
+    source.add_argument("--csv", help="a CSV of ref,p0,p1,judge rows (paths relative to it)")
+    p.add_argument("--datasets", nargs="+", default=["train/traditional", "train/cnn",
+                                                      "train/mix"],
+                   help="2AFC sets under DATAROOT/2afc (default the three training sets)")
+    p.add_argument("--eval-datasets", nargs="*", default=[],
+                   help="2AFC sets under DATAROOT/2afc scored after every epoch")
+    p.add_argument("--model", choices=[t for t in TRUNKS if t != "elpips-vgg"],
+                   default="alex")
+    p.add_argument("--mode", choices=("lin",), default="lin",
+                   help="lin: the trunk fixed, lin layers trained from random values")
+    p.add_argument("--params-dir", help="where the pretrained trunk's .h5 file is")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--epochs", type=int, default=5, help="epochs at the full learning rate")
+    p.add_argument("--epochs-decay", type=int, default=5,
+                   help="epochs more, with the learning rate lowered linearly")
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--beta1", type=float, default=0.5)
+    p.add_argument("--batch-size", type=int, default=50)
+    p.add_argument("--no-dropout", dest="dropout", action="store_false",
+                   help="no dropout before the lin layers")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run whose checkpoint is in --out")
+    p.add_argument("-c", "--context", choices=CONTEXTS, default="auto")
+    p.add_argument("-d", "--device-id", type=int, default=0)
+    p.add_argument("-q", "--quiet", action="store_true")
+    return p
+
+
+def _check_args(parser, args):
+    if args.epochs < 0 or args.epochs_decay < 0 or args.epochs + args.epochs_decay < 1:
+        parser.error("--epochs and --epochs-decay must be >= 0, and together >= 1")
+    if args.batch_size < 1 or not args.lr > 0 or not 0 <= args.beta1 < 1:
+        parser.error("--batch-size must be >= 1, --lr positive and --beta1 in [0, 1)")
+    if args.eval_datasets and not args.dataroot:
+        parser.error("--eval-datasets needs --dataroot")
+    if os.path.isfile(args.out):
+        parser.error("--out {} is a file".format(args.out))
+    if not args.resume and checkpoint.latest(args.out):
+        parser.error("{} holds a training run already: pass --resume to continue it, or "
+                     "choose another --out".format(args.out))
+
+
+def _judged(args):
+    """The training triplets, joined over the data sets."""
+    if args.csv:
+        return bapps.read_csv(args.csv, "2afc")
+    sets = [bapps.read_folder(os.path.join(args.dataroot, "2afc", name), "2afc", name)
+            for name in args.datasets]
+    return bapps.Judged("+".join(args.datasets), "2afc",
+                        [item for s in sets for item in s.items],
+                        [j for s in sets for j in s.judgments])
+
+
+def _evaluator(args):
+    """After each epoch: the 2AFC score of the epoch's weights on each --eval-datasets set."""
+    if not args.eval_datasets:
+        return None
+    from .evaluation.runner import Distance, evaluate
+    sets = [bapps.read_folder(os.path.join(args.dataroot, "2afc", name), "2afc", name)
+            for name in args.eval_datasets]
+
+    def run(out):
+        distance = Distance("lpips", args.model, params_dir=out)
+        return {"2afc " + s.name: evaluate(s, distance)["score"] for s in sets}
+    return run
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check_args(parser, args)
+    configure_logging(args.quiet)
+    try:
+        judged = _judged(args)
+        evaluate = _evaluator(args)
+    except bapps.DatasetError as e:
+        logger.error("%s", e)
+        return EXIT_INPUT
+    try:
+        nn.set_default_context(choose_context(args.context, args.device_id))
+        trainer = Trainer(args.model, params_dir=args.params_dir, lr=args.lr, beta1=args.beta1,
+                          dropout=args.dropout, seed=args.seed)
+        os.makedirs(args.out, exist_ok=True)
+    except (ContextError, WeightsError, OSError) as e:
+        logger.error("%s", e)
+        return EXIT_ENVIRONMENT
+    settings = {"model": args.model, "mode": args.mode, "lr": args.lr, "beta1": args.beta1,
+                "dropout": args.dropout, "triplets": len(judged.items), "data": judged.name}
+    logger.info("training the %s lin layers on %d triplets (%s), %d + %d epochs", args.model,
+                len(judged.items), judged.name, args.epochs, args.epochs_decay)
+    per_epoch = -(-len(judged.items) // args.batch_size)
+    found = checkpoint.latest(args.out) if args.resume else None
+    done = int(os.path.basename(found).split("_")[1]) if found else 0
+    progress = Progress(per_epoch * (args.epochs + args.epochs_decay), "batches", "trained",
+                        enabled=not args.quiet, initial=per_epoch * done)
+
+    def on_epoch(row):
+        logger.info("epoch %d: loss %.4f, agreement %.4f, lr %.2e%s", row["epoch"], row["loss"],
+                    row["accuracy"], row["lr"], "".join(
+                        ", {} {:.4f}".format(k, v) for k, v in row.items() if k.startswith("2afc")))
+    try:
+        train(trainer, judged, args.out, args.epochs, args.epochs_decay, args.batch_size,
+              args.seed, settings, resume=args.resume, evaluate=evaluate, on_epoch=on_epoch,
+              on_batch=lambda b, count: progress.update(1))
+    except checkpoint.CheckpointError as e:
+        parser.error(str(e))
+    except bapps.DatasetError as e:
+        logger.error("%s", e)
+        return EXIT_INPUT
+    except OSError as e:
+        logger.error("cannot write the checkpoint: %s", e)
+        return EXIT_ENVIRONMENT
+    except KeyboardInterrupt as e:
+        logger.error("interrupted; the last finished epoch's checkpoint is in %s (--resume)",
+                     args.out)
+        return exit_code(e)
+    finally:
+        progress.close()
+    logger.info("trained weights: %s", checkpoint.weights_path(args.out, args.model))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
