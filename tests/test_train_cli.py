@@ -25,6 +25,17 @@ def _train(*args):
                           capture_output=True, text=True, env=ENV)
 
 
+def _csv(tmp_path):
+    """The training set as a judgment CSV (paths relative to it)."""
+    path = tmp_path / "judged.csv"
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["ref", "p0", "p1", "judge"])
+        for item, judge in zip(TRAIN.items, TRAIN.judgments):
+            writer.writerow([os.path.relpath(p, tmp_path) for p in item] + [judge])
+    return path
+
+
 def _lins(path):
     with h5py.File(path, "r") as f:
         return {k: np.asarray(f[k]) for k in f if k.startswith("lin")}
@@ -100,6 +111,31 @@ def test_the_train_command_writes_weights_that_score(params_dir, tmp_path):
     assert again.returncode == 2 and "--resume" in again.stderr
     other = _train(*common, "--resume", "--lr", "0.001")
     assert other.returncode == 2 and "lr: 0.001 here, 0.0001 there" in other.stderr
+    fast = _train("--csv", _csv(tmp_path), "--params-dir", params_dir, "--out", tmp_path / "fast",
+                  "--precompute", "--epochs", "2", "--epochs-decay", "0", "-q")
+    assert fast.returncode == 0, fast.stderr
+    assert len(_lins(tmp_path / "fast" / "alex_with_LPIPS.h5")) == 5
     missing = _train("--dataroot", BAPPS, "--datasets", "val/none", "--out", tmp_path / "x",
                      "--params-dir", params_dir, "-q")
     assert missing.returncode == 3 and "val/none" in missing.stderr
+
+
+def test_precomputed_terms_train_as_the_images_do_without_dropout(params_dir, tmp_path):
+    from metrics.lpips.training.loop import precompute_terms
+    from metrics.lpips.training.precompute import TermMaker
+    for backend in ("nnabla", "onnxruntime"):
+        terms = precompute_terms(TRAIN, TermMaker("alex", params_dir, backend), batch_size=5)
+        assert terms[0].shape == (len(TRAIN.items), 64 + 192 + 384 + 256 + 256)
+        slow = Trainer("alex", params_dir=params_dir, dropout=False, seed=4)
+        fast = Trainer("alex", params_dir=params_dir, dropout=False, seed=4)
+        log_slow = train(slow, TRAIN, str(tmp_path / ("slow" + backend)), epochs=2,
+                         epochs_decay=1, batch_size=6, seed=1)
+        log_fast = train(fast, TRAIN, str(tmp_path / ("fast" + backend)), epochs=2,
+                         epochs_decay=1, batch_size=6, seed=1, terms=terms)
+        for a, b in zip(log_slow, log_fast):
+            assert b["loss"] == pytest.approx(a["loss"], rel=1e-5)
+        for name, var in slow.parameters().items():
+            np.testing.assert_allclose(fast.parameters()[name].d, var.d, rtol=1e-4, atol=1e-6,
+                                       err_msg=name)
+    with pytest.raises(ValueError, match="dropout"):
+        Trainer("alex", params_dir=params_dir).step_terms(terms[0][:2], terms[1][:2], [0, 1])

@@ -39,15 +39,31 @@ def load_triplets(items, pool):
     return [_to_input(patches[k::3]) for k in range(3)]
 
 
+def precompute_terms(judged, make_terms, batch_size=50, on_batch=None):
+    """The channel terms of every triplet of ``judged`` (``make_terms`` a
+    :class:`~metrics.lpips.training.precompute.TermMaker`): two (N, C_total) arrays."""
+    parts0, parts1 = [], []
+    with concurrent.futures.ThreadPoolExecutor(LOADER_THREADS) as pool:
+        starts = range(0, len(judged.items), batch_size)
+        for k, start in enumerate(starts):
+            t0, t1 = make_terms(*load_triplets(judged.items[start:start + batch_size], pool))
+            parts0.append(t0)
+            parts1.append(t1)
+            if on_batch is not None:
+                on_batch(k + 1, len(starts))
+    return np.concatenate(parts0), np.concatenate(parts1)
+
+
 def train(trainer, judged, out, epochs=5, epochs_decay=5, batch_size=50, seed=0, settings=None,
-          resume=False, evaluate=None, on_batch=None, on_epoch=None):
+          resume=False, evaluate=None, on_batch=None, on_epoch=None, terms=None):
     """Trains ``trainer`` on ``judged`` (a :class:`~metrics.lpips.evaluation.bapps.Judged`
     2AFC set, or several joined) and checkpoints into ``out`` after every epoch.
 
     ``evaluate(out)`` -> {name: 2AFC score} is called after each epoch, once the epoch's
     weights are in ``out``, for the log;
     ``on_batch(done, count)`` and ``on_epoch(row)`` report progress. With ``resume`` the
-    newest checkpoint in ``out`` (of the same ``settings``) is continued. Returns the log: one
+    newest checkpoint in ``out`` (of the same ``settings``) is continued. ``terms`` (from
+    :func:`precompute_terms`) trains on them instead of the images. Returns the log: one
     dict per epoch (epoch, lr, loss, accuracy, seconds, and the evaluation's scores)."""
     import time
     settings = dict(settings or {}, epochs=epochs, epochs_decay=epochs_decay,
@@ -67,14 +83,21 @@ def train(trainer, judged, out, epochs=5, epochs_decay=5, batch_size=50, seed=0,
             order = rng.permutation(len(items))
             losses, agreement = [], []
             # One batch decodes ahead, on a worker that hands its patches to the others.
-            next_batch = pool.submit(load_triplets, [items[i] for i in order[:batch_size]], pool)
+            if terms is None:
+                next_batch = pool.submit(load_triplets, [items[i] for i in order[:batch_size]],
+                                         pool)
             for b in range(batches):
                 chosen = order[b * batch_size:(b + 1) * batch_size]
-                ref, p0, p1 = next_batch.result()
-                if b + 1 < batches:  # decode the next batch while this one trains
-                    following = order[(b + 1) * batch_size:(b + 2) * batch_size]
-                    next_batch = pool.submit(load_triplets, [items[i] for i in following], pool)
-                result = trainer.step(ref, p0, p1, judgments[chosen], rng)
+                if terms is not None:
+                    result = trainer.step_terms(terms[0][chosen], terms[1][chosen],
+                                                judgments[chosen])
+                else:
+                    ref, p0, p1 = next_batch.result()
+                    if b + 1 < batches:  # decode the next batch while this one trains
+                        following = order[(b + 1) * batch_size:(b + 2) * batch_size]
+                        next_batch = pool.submit(load_triplets, [items[i] for i in following],
+                                                 pool)
+                    result = trainer.step(ref, p0, p1, judgments[chosen], rng)
                 losses.append(result.loss * len(chosen))
                 agreement.extend(result.accuracy)
                 if on_batch is not None:

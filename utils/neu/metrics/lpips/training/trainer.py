@@ -108,12 +108,51 @@ class Trainer(object):
             self._graphs[shape] = (ref, p0, p1, judge), masks, (loss, d0, d1)
         return self._graphs[shape]
 
+    def _terms_graph(self, shape):
+        """As :meth:`_graph`, from precomputed channel terms (N, C_total) of (ref, p0) and
+        (ref, p1) (:mod:`~metrics.lpips.training.precompute`): each layer's lin weights
+        applied to its channels' spatial means, the same sum in another order."""
+        key = ("terms",) + shape
+        if key not in self._graphs:
+            with nn.auto_forward(False):
+                n, total = shape
+                t0, t1 = nn.Variable((n, total, 1, 1)), nn.Variable((n, total, 1, 1))
+                judge = nn.Variable((n, 1, 1, 1))
+
+                def distance(terms):
+                    layers, start = [], 0
+                    for w in self.lins:
+                        stop = start + w.shape[1]
+                        part = F.slice(terms, (0, start, 0, 0), (n, stop, 1, 1))
+                        layers.append(F.convolution(part, w))
+                        start = stop
+                    return sum(layers[1:], layers[0])
+                d0, d1 = distance(t0), distance(t1)
+                d0.persistent = d1.persistent = True
+                with self.rank_scope():
+                    loss = ranking.bce(ranking.ranking_probability(d0, d1), judge)
+            self._graphs[key] = (t0, t1, judge), None, (loss, d0, d1)
+        return self._graphs[key]
+
     def forward_backward(self, ref, p0, p1, judge, rng=None):
         """The loss of a batch ((N, 3, H, W) arrays in [-1, 1], judgments (N,) in [0, 1]) and
         the gradients of every trained weight (left in their ``.g``). With dropout, ``rng``
         (a numpy Generator) draws the masks: keep with probability 0.5, scaled by 2."""
-        inputs, masks, (loss, d0, d1) = self._graph(tuple(np.shape(ref)))
-        for var, value in zip(inputs, (ref, p0, p1, np.reshape(judge, (-1, 1, 1, 1)))):
+        return self._run(self._graph(tuple(np.shape(ref))), (ref, p0, p1), judge, rng)
+
+    def forward_backward_terms(self, terms0, terms1, judge):
+        """As :meth:`forward_backward` from precomputed terms (N, C_total); no dropout."""
+        if self.dropout:
+            raise ValueError("precomputed terms leave no place for dropout: make the Trainer "
+                             "with dropout=False")
+        n = len(terms0)
+        graph = self._terms_graph(tuple(np.shape(terms0)))
+        return self._run(graph, (np.reshape(terms0, (n, -1, 1, 1)),
+                                 np.reshape(terms1, (n, -1, 1, 1))), judge, None)
+
+    def _run(self, graph, arrays, judge, rng):
+        inputs, masks, (loss, d0, d1) = graph
+        for var, value in zip(inputs, tuple(arrays) + (np.reshape(judge, (-1, 1, 1, 1)),)):
             var.d = value
         for mask in masks or ():
             mask.d = (rng.random(mask.shape, dtype=np.float32) >= DROPOUT) / np.float32(
@@ -133,6 +172,12 @@ class Trainer(object):
     def step(self, ref, p0, p1, judge, rng=None):
         """One training step on a batch: :meth:`forward_backward`, then :meth:`update`."""
         result = self.forward_backward(ref, p0, p1, judge, rng)
+        self.update()
+        return result
+
+    def step_terms(self, terms0, terms1, judge):
+        """One training step from precomputed terms."""
+        result = self.forward_backward_terms(terms0, terms1, judge)
         self.update()
         return result
 
