@@ -14,6 +14,7 @@ import json
 import os
 import time
 
+from ..data.settings import differences
 from ..ensemble import EnsembleScore
 from .scoring import ensemble_options, method_options
 
@@ -55,13 +56,11 @@ def read(outfile, settings):
             raise JournalError("{} is not a journal of this command".format(path)) from None
         if header.get("format") != FORMAT:
             raise JournalError("{} is not a journal of this command".format(path))
-        theirs = header.get("settings", {})
-        differ = sorted(k for k in set(settings) | set(theirs) if settings.get(k) != theirs.get(k))
+        differ = differences(settings, header.get("settings", {}))
         if differ:
             raise JournalError("{} was written for other inputs or settings ({}); delete it to "
                                "start again, or run with the settings it was made with".format(
-                                   path, ", ".join("{}: {} here, {} there".format(
-                                       k, settings.get(k), theirs.get(k)) for k in differ)))
+                                   path, differ))
         for line in lines[1:]:
             try:
                 entry = json.loads(line)

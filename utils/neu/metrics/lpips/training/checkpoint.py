@@ -21,6 +21,7 @@ import tempfile
 import h5py
 import numpy as np
 
+from ..data.settings import differences
 from ..weights import registry
 from ..weights.store import write_h5
 
@@ -92,13 +93,11 @@ def load(out, trainer, settings):
         raise CheckpointError("{} holds no checkpoint to resume from".format(out))
     with open(os.path.join(found, "state.json")) as f:
         state = json.load(f)
-    theirs = state["settings"]
-    differ = sorted(k for k in set(settings) | set(theirs) if settings.get(k) != theirs.get(k))
+    differ = differences(settings, state["settings"])
     if differ:
         raise CheckpointError("the checkpoint in {} was made with other settings ({}); resume "
                               "with the same ones, or train into another folder".format(
-                                  found, ", ".join("{}: {} here, {} there".format(
-                                      k, settings.get(k), theirs.get(k)) for k in differ)))
+                                  found, differ))
     params = trainer.parameters()
     with h5py.File(os.path.join(found, "state.h5"), "r") as f:
         for name, var in params.items():
