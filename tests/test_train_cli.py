@@ -109,8 +109,8 @@ def test_the_train_command_writes_weights_that_score(params_dir, tmp_path):
     assert '"score"' in scored.stdout
     again = _train(*common)
     assert again.returncode == 2 and "--resume" in again.stderr
-    other = _train(*common, "--resume", "--lr", "0.001")
-    assert other.returncode == 2 and "lr: 0.001 here, 0.0001 there" in other.stderr
+    other = _train(*common, "--resume", "--lr", "0.01")
+    assert other.returncode == 2 and "lr: 0.01 here, 0.001 there" in other.stderr
     fast = _train("--csv", _csv(tmp_path), "--params-dir", params_dir, "--out", tmp_path / "fast",
                   "--precompute", "--epochs", "2", "--epochs-decay", "0", "-q")
     assert fast.returncode == 0, fast.stderr
@@ -139,3 +139,28 @@ def test_precomputed_terms_train_as_the_images_do_without_dropout(params_dir, tm
                                        err_msg=name)
     with pytest.raises(ValueError, match="dropout"):
         Trainer("alex", params_dir=params_dir).step_terms(terms[0][:2], terms[1][:2], [0, 1])
+
+
+def _agreement(*args):
+    import json
+    result = subprocess.run([sys.executable, "-m", "metrics.lpips.evaluate"] + [str(a) for a in args]
+                            + ["--format", "json"], capture_output=True, text=True, env=ENV)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)["results"][0]["score"]
+
+
+def test_the_default_recipe_learns_a_planted_metric(params_dir, tmp_path):
+    import planted
+    root = tmp_path / "bapps"
+    planted.make(str(root), params_dir)
+    out = tmp_path / "trained"
+    result = _train("--dataroot", root, "--datasets", "train/planted", "--model", "alex",
+                    "--mode", "lin", "--out", out, "--params-dir", params_dir, "-q")
+    assert result.returncode == 0, result.stderr
+    common = ["--dataroot", root, "--datasets", "val/planted", "--model", "alex"]
+    trained = _agreement(*common, "--params-dir", out)
+    uncalibrated = _agreement(*common, "--params-dir", params_dir, "--metric", "baseline")
+    pretrained = _agreement(*common, "--params-dir", params_dir)
+    print("held-out agreement: trained {:.3f}, uncalibrated {:.3f}, pretrained {:.3f}".format(
+        trained, uncalibrated, pretrained))
+    assert trained >= 0.75 and trained > uncalibrated + 0.1 and trained > pretrained + 0.1

@@ -5,9 +5,12 @@
     python -m metrics.lpips.train --dataroot DIR --datasets train/traditional train/cnn \\
         --model alex --out OUT [--epochs 5 --epochs-decay 5 --lr 1e-4 --beta1 0.5 \\
         --batch-size 50 --seed 0] [--eval-datasets val/traditional ...] [--resume]
-    python -m metrics.lpips.train --csv judged.csv --model vgg --out OUT
+    python -m metrics.lpips.train --csv judged.csv --model vgg --out OUT [--recipe reference]
 
-The trunk stays as pretrained (lin mode); the lin layers start from random values. After
+The trunk stays as pretrained (lin mode); the lin layers start from random values. The
+default recipe (``fast``) trains on per-channel terms computed once per triplet, with a
+ranking head that cannot rank backwards, at lr 1e-3; ``--recipe reference`` is the
+reference's ``train.py`` (see the README's "Train your own" for what each learns). After
 every epoch OUT holds ``<model>_with_LPIPS.h5`` (load it with ``--params-dir OUT`` anywhere),
 ``log.csv`` (loss, agreement, learning rate and validation 2AFC scores per epoch) and the
 state ``--resume`` continues from (see :mod:`~metrics.lpips.training.checkpoint`).
@@ -51,18 +54,25 @@ def build_parser():
                    help="lin: the trunk fixed, lin layers trained from random values")
     p.add_argument("--params-dir", help="where the pretrained trunk's .h5 file is")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--epochs", type=int, default=5, help="epochs at the full learning rate")
-    p.add_argument("--epochs-decay", type=int, default=5,
-                   help="epochs more, with the learning rate lowered linearly")
-    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--epochs", type=int,
+                   help="epochs at the full learning rate (default: the recipe's, 20 or 5)")
+    p.add_argument("--epochs-decay", type=int,
+                   help="epochs more, the learning rate lowered linearly (default: 20 or 5)")
+    p.add_argument("--recipe", choices=sorted(RECIPES), default="fast",
+                   help="fast (default): precomputed terms, a monotone ranking head, lr 1e-3, "
+                        "20 + 20 epochs; reference: the reference's train.py exactly (images "
+                        "every step, dropout, its ranking network, lr 1e-4, 5 + 5 epochs)")
+    p.add_argument("--head", choices=("reference", "monotone"),
+                   help="the ranking head (default: the recipe's)")
+    p.add_argument("--lr", type=float, help="Adam's learning rate (default: the recipe's)")
     p.add_argument("--beta1", type=float, default=0.5)
     p.add_argument("--batch-size", type=int, default=50)
     p.add_argument("--no-dropout", dest="dropout", action="store_false",
                    help="no dropout before the lin layers")
-    p.add_argument("--precompute", action="store_true",
+    p.add_argument("--precompute", action="store_true", default=None,
                    help="compute each triplet's per-channel terms once (ONNX Runtime when "
                         "installed) and train on them: the same result as --no-dropout, "
-                        "much faster; implies --no-dropout")
+                        "much faster; implies --no-dropout (the fast recipe's way)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true",
                    help="continue the run whose checkpoint is in --out")
@@ -70,6 +80,21 @@ def build_parser():
     p.add_argument("-d", "--device-id", type=int, default=0)
     p.add_argument("-q", "--quiet", action="store_true")
     return p
+
+
+# What each recipe sets unless an option says otherwise.
+RECIPES = {"fast": {"precompute": True, "head": "monotone", "lr": 1e-3, "epochs": 20,
+                    "epochs_decay": 20},
+           "reference": {"precompute": False, "head": "reference", "lr": 1e-4, "epochs": 5,
+                         "epochs_decay": 5}}
+
+
+def _apply_recipe(args):
+    for name, value in RECIPES[args.recipe].items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    if args.precompute:
+        args.dropout = False
 
 
 def _check_args(parser, args):
@@ -124,10 +149,9 @@ def _precompute(args, trainer, judged):
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    _apply_recipe(args)
     _check_args(parser, args)
     configure_logging(args.quiet)
-    if args.precompute:
-        args.dropout = False
     try:
         judged = _judged(args)
         evaluate = _evaluator(args)
@@ -137,13 +161,14 @@ def main(argv=None):
     try:
         nn.set_default_context(choose_context(args.context, args.device_id))
         trainer = Trainer(args.model, params_dir=args.params_dir, lr=args.lr, beta1=args.beta1,
-                          dropout=args.dropout, seed=args.seed)
+                          dropout=args.dropout, seed=args.seed, head=args.head)
         os.makedirs(args.out, exist_ok=True)
     except (ContextError, WeightsError, OSError) as e:
         logger.error("%s", e)
         return EXIT_ENVIRONMENT
     settings = {"model": args.model, "mode": args.mode, "lr": args.lr, "beta1": args.beta1,
-                "dropout": args.dropout, "triplets": len(judged.items), "data": judged.name}
+                "dropout": args.dropout, "head": args.head, "precompute": args.precompute,
+                "triplets": len(judged.items), "data": judged.name}
     logger.info("training the %s lin layers on %d triplets (%s), %d + %d epochs", args.model,
                 len(judged.items), judged.name, args.epochs, args.epochs_decay)
     per_epoch = -(-len(judged.items) // args.batch_size)

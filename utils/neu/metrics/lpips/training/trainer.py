@@ -40,9 +40,15 @@ class Trainer(object):
     loads it). The lin layers start from PyTorch's default for a bias-free 1x1 convolution,
     U(-1/sqrt(C), 1/sqrt(C)), and the ranking network from its defaults, drawn from ``seed``;
     ``dropout`` (0.5 before each lin layer, its masks drawn from the generator each step is
-    given, so that a run can be reproduced and resumed) can be switched off."""
+    given, so that a run can be reproduced and resumed) can be switched off. ``head`` is the
+    ranking head (:data:`~metrics.lpips.training.ranking.HEADS`)."""
 
-    def __init__(self, model="alex", params_dir=None, lr=1e-4, beta1=0.5, dropout=True, seed=0):
+    def __init__(self, model="alex", params_dir=None, lr=1e-4, beta1=0.5, dropout=True, seed=0,
+                 head="reference"):
+        if head not in ranking.HEADS:
+            raise ValueError("head must be one of {}, got {!r}".format(
+                ", ".join(ranking.HEADS), head))
+        self.head = ranking.HEADS[head]
         self.net = LPIPS(model, params_dir=params_dir)
         self.dropout, self.lr = dropout, lr
         rng = np.random.default_rng(seed)
@@ -57,7 +63,7 @@ class Trainer(object):
         nn.seed(int(rng.integers(2 ** 31)))
         with nn.auto_forward(False), self.rank_scope():  # makes the ranking parameters
             one = nn.Variable((1, 1, 1, 1))
-            ranking.ranking_probability(one, one)
+            self.head(one, one)
         self.solver = TorchAdam(self.parameters(), lr, beta1, 0.999)
         self._graphs = {}
 
@@ -104,7 +110,7 @@ class Trainer(object):
                 d1 = self._distance(parts[0], parts[2], masks)
                 d0.persistent = d1.persistent = True  # read after the backward pass
                 with self.rank_scope():
-                    loss = ranking.bce(ranking.ranking_probability(d0, d1), judge)
+                    loss = ranking.bce(self.head(d0, d1), judge)
             self._graphs[shape] = (ref, p0, p1, judge), masks, (loss, d0, d1)
         return self._graphs[shape]
 
@@ -130,7 +136,7 @@ class Trainer(object):
                 d0, d1 = distance(t0), distance(t1)
                 d0.persistent = d1.persistent = True
                 with self.rank_scope():
-                    loss = ranking.bce(ranking.ranking_probability(d0, d1), judge)
+                    loss = ranking.bce(self.head(d0, d1), judge)
             self._graphs[key] = (t0, t1, judge), None, (loss, d0, d1)
         return self._graphs[key]
 
