@@ -107,6 +107,7 @@ def test_the_train_command_writes_weights_that_score(params_dir, tmp_path):
         capture_output=True, text=True, env=ENV)
     assert scored.returncode == 0, scored.stderr
     assert '"score"' in scored.stdout
+    assert "other values than the weights" not in scored.stderr  # marked as trained
     again = _train(*common)
     assert again.returncode == 2 and "--resume" in again.stderr
     other = _train(*common, "--resume", "--lr", "0.01")

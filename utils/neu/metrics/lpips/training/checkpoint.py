@@ -37,11 +37,13 @@ def weights_path(out, model):
     return os.path.join(out, registry.get_weight_file(model, "0.1").filename)
 
 
-def save_weights(out, trainer):
-    """The trained network as ``OUT/<model>_with_LPIPS.h5`` (replaced atomically)."""
+def save_weights(out, trainer, description):
+    """The trained network as ``OUT/<model>_with_LPIPS.h5`` (replaced atomically), marked as
+    trained (``description``: the run) so that loading it does not warn that its values are
+    not the published ones."""
     net = trainer.net
     write_h5(weights_path(out, net.model),
-             {name: value.d for name, value in net.parameters().items()})
+             {name: value.d for name, value in net.parameters().items()}, trained=description)
 
 
 def save_state(out, trainer, settings, epoch, log):

@@ -105,7 +105,8 @@ def train(trainer, judged, out, epochs=5, epochs_decay=5, batch_size=50, seed=0,
             row = {"epoch": epoch, "lr": lr, "loss": sum(losses) / len(items),
                    "accuracy": float(np.mean(agreement)),
                    "seconds": time.perf_counter() - started}
-            checkpoint.save_weights(out, trainer)  # what the evaluation loads
+            checkpoint.save_weights(out, trainer, "epoch {} of {}, {}".format(
+                epoch, epochs + epochs_decay, judged.name))  # what the evaluation loads
             if evaluate is not None:
                 row.update(evaluate(out))
             log.append(row)

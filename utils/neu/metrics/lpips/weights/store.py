@@ -93,10 +93,17 @@ def read_h5(path):
     return collections.OrderedDict((name, value) for _, name, value in found)
 
 
-def write_h5(path, params):
-    """Writes ``params`` (name -> array) as an NNabla parameter file, atomically."""
+TRAINED_ATTR = "metrics.lpips trained"
+
+
+def write_h5(path, params, trained=None):
+    """Writes ``params`` (name -> array) as an NNabla parameter file, atomically. ``trained``
+    (a description of the run) marks weights trained here, whose values are meant to differ
+    from the published ones."""
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
+            if trained:
+                f.attrs[TRAINED_ATTR] = trained
             for index, (name, value) in enumerate(params.items()):
                 ds = f.create_dataset(name, data=np.asarray(value, dtype=np.float32))
                 ds.attrs["need_grad"] = False
@@ -125,8 +132,22 @@ def check_parameters(params, model, lpips, source):
         raise WeightsError("{} does not fit the {!r} LPIPS model: {}".format(source, model, shown))
 
 
+def _trained(path):
+    """The description a training run left in the file, or None."""
+    try:
+        with h5py.File(path, "r") as f:
+            value = f.attrs.get(TRAINED_ATTR)
+    except OSError:
+        return None
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def _check_digest(params, entry, path):
     if entry.content_sha256 is None:
+        return
+    trained = _trained(path)
+    if trained:
+        logger.info("%s: weights trained by metrics.lpips.train (%s)", path, trained)
         return
     digest = content_digest(params)
     if digest != entry.content_sha256:
