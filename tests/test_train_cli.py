@@ -165,3 +165,20 @@ def test_the_default_recipe_learns_a_planted_metric(params_dir, tmp_path):
     print("held-out agreement: trained {:.3f}, uncalibrated {:.3f}, pretrained {:.3f}".format(
         trained, uncalibrated, pretrained))
     assert trained >= 0.75 and trained > uncalibrated + 0.1 and trained > pretrained + 0.1
+
+
+def test_tune_mode_writes_the_trained_trunk(params_dir, tmp_path):
+    out = tmp_path / "tuned"
+    common = ["--dataroot", BAPPS, "--datasets", "val/mixed", "--params-dir", params_dir,
+              "--out", out, "-q", "--mode", "tune"]
+    refused = _train(*common)
+    assert refused.returncode == 2 and "--recipe reference" in refused.stderr
+    result = _train(*common, "--recipe", "reference", "--epochs", "1", "--epochs-decay", "0",
+                    "--batch-size", "8", "--lr", "1e-3")
+    assert result.returncode == 0, result.stderr
+    with h5py.File(out / "alex_with_LPIPS.h5", "r") as f, \
+            h5py.File(os.path.join(params_dir, "alex_with_LPIPS.h5"), "r") as g:
+        assert not np.allclose(f["conv0/conv/W"][()], g["conv0/conv/W"][()])
+    net = LPIPS("alex", params_dir=str(out))
+    with h5py.File(out / "alex_with_LPIPS.h5", "r") as f:
+        np.testing.assert_array_equal(net.parameters()["conv0/conv/W"].d, f["conv0/conv/W"][()])

@@ -85,3 +85,49 @@ def test_torch_adam_follows_pytorchs_formula_over_many_steps():
             solver = TorchAdam({"w": w}, lr=1e-2, beta1=0.5, beta2=0.999)
             solver.set_states(states)
         np.testing.assert_allclose(w.d, expected, rtol=1e-5, atol=1e-7, err_msg=str(t))
+
+
+def _batch(doc_side=48):
+    with open(GOLDEN) as f:
+        doc = json.load(f)
+    return _golden_batch(doc), doc["judge"]
+
+
+def test_tune_mode_trains_the_trunk_by_its_gradient(params_dir):
+    (ref, p0, p1), judge = _batch()
+    trainer = Trainer("alex", params_dir=params_dir, dropout=False, mode="tune", lr=1e-3)
+    w = trainer.parameters()["trunk/conv3/conv/W"]
+    before = w.d.copy()
+    trainer.forward_backward(ref, p0, p1, judge)
+    grad = w.g.copy()
+    assert np.abs(grad).max() > 0
+    # the gradient is the loss's: a finite difference along it agrees
+    direction = grad / np.linalg.norm(grad)
+    losses = []
+    for sign in (1, -1):
+        w.d = before + sign * 1e-3 * direction
+        losses.append(trainer.forward_backward(ref, p0, p1, judge).loss)
+    w.d = before
+    assert (losses[0] - losses[1]) / 2e-3 == pytest.approx(np.linalg.norm(grad), rel=0.05)
+    trainer.forward_backward(ref, p0, p1, judge)
+    trainer.update()
+    assert not np.allclose(w.d, before)
+    with pytest.raises(ValueError, match="fixed trunk"):
+        Trainer("alex", params_dir=params_dir, dropout=False, mode="tune").step_terms(
+            np.zeros((2, 1152)), np.zeros((2, 1152)), [0, 1])
+
+
+@pytest.mark.parametrize("model, spread", [("alex", "uniform"), ("vgg", "normal")])
+def test_scratch_mode_starts_the_trunk_as_torchvision_does(params_dir, model, spread):
+    trainer = Trainer(model, params_dir=params_dir, mode="scratch", seed=1)
+    params = trainer.trunk_params
+    name = next(n for n in params if n.endswith("/W") and params[n].shape[0] >= 128)
+    w, b = params[name].d, params[name[:-1] + "b"].d
+    fan_in, fan_out = np.prod(w.shape[1:]), w.shape[0] * np.prod(w.shape[2:])
+    if spread == "uniform":  # PyTorch's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+        assert np.abs(w).max() <= 1 / np.sqrt(fan_in)
+        assert np.std(w) == pytest.approx(1 / np.sqrt(3 * fan_in), rel=0.05)
+        assert np.abs(b).max() <= 1 / np.sqrt(fan_in) and np.std(b) > 0
+    else:  # Kaiming normal, fan out; zero biases
+        assert np.std(w) == pytest.approx(np.sqrt(2 / fan_out), rel=0.05)
+        assert not b.any()

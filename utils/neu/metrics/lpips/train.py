@@ -7,7 +7,8 @@
         --batch-size 50 --seed 0] [--eval-datasets val/traditional ...] [--resume]
     python -m metrics.lpips.train --csv judged.csv --model vgg --out OUT [--recipe reference]
 
-The trunk stays as pretrained (lin mode); the lin layers start from random values. The
+The lin layers start from random values; the trunk stays as pretrained (lin mode), is trained
+too (tune) or starts from random values (scratch). The
 default recipe (``fast``) trains on per-channel terms computed once per triplet, with a
 ranking head that cannot rank backwards, at lr 1e-3; ``--recipe reference`` is the
 reference's ``train.py`` (see the README's "Train your own" for what each learns). After
@@ -30,7 +31,7 @@ from .engines.context import CONTEXTS, ContextError, choose_context
 from .evaluation import bapps
 from .training import checkpoint
 from .training.loop import train
-from .training.trainer import Trainer
+from .training.trainer import MODES, Trainer
 from .trunks import TRUNKS
 from .weights import WeightsError
 
@@ -50,8 +51,10 @@ def build_parser():
                    help="2AFC sets under DATAROOT/2afc scored after every epoch")
     p.add_argument("--model", choices=[t for t in TRUNKS if t != "elpips-vgg"],
                    default="alex")
-    p.add_argument("--mode", choices=("lin",), default="lin",
-                   help="lin: the trunk fixed, lin layers trained from random values")
+    p.add_argument("--mode", choices=MODES, default="lin",
+                   help="lin (default): the trunk fixed, lin layers trained from random "
+                        "values; tune: the trunk trained too, from its pretrained weights; "
+                        "scratch: the trunk trained from random values (--recipe reference)")
     p.add_argument("--params-dir", help="where the pretrained trunk's .h5 file is")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--epochs", type=int,
@@ -98,6 +101,11 @@ def _apply_recipe(args):
 
 
 def _check_args(parser, args):
+    if args.mode != "lin" and args.recipe == "fast":
+        parser.error("--mode {} trains the trunk, which the fast recipe's precomputed terms "
+                     "cannot: use --recipe reference".format(args.mode))
+    if args.mode != "lin" and args.precompute:
+        parser.error("--precompute needs the trunk fixed (--mode lin)")
     if args.epochs < 0 or args.epochs_decay < 0 or args.epochs + args.epochs_decay < 1:
         parser.error("--epochs and --epochs-decay must be >= 0, and together >= 1")
     if args.batch_size < 1 or not args.lr > 0 or not 0 <= args.beta1 < 1:
@@ -161,7 +169,8 @@ def main(argv=None):
     try:
         nn.set_default_context(choose_context(args.context, args.device_id))
         trainer = Trainer(args.model, params_dir=args.params_dir, lr=args.lr, beta1=args.beta1,
-                          dropout=args.dropout, seed=args.seed, head=args.head)
+                          dropout=args.dropout, seed=args.seed, head=args.head,
+                          mode=args.mode)
         os.makedirs(args.out, exist_ok=True)
     except (ContextError, WeightsError, OSError) as e:
         logger.error("%s", e)
@@ -169,8 +178,9 @@ def main(argv=None):
     settings = {"model": args.model, "mode": args.mode, "lr": args.lr, "beta1": args.beta1,
                 "dropout": args.dropout, "head": args.head, "precompute": args.precompute,
                 "triplets": len(judged.items), "data": judged.name}
-    logger.info("training the %s lin layers on %d triplets (%s), %d + %d epochs", args.model,
-                len(judged.items), judged.name, args.epochs, args.epochs_decay)
+    logger.info("training %s (%s mode, %s recipe) on %d triplets (%s), %d + %d epochs",
+                args.model, args.mode, args.recipe, len(judged.items), judged.name, args.epochs,
+                args.epochs_decay)
     per_epoch = -(-len(judged.items) // args.batch_size)
     found = checkpoint.latest(args.out) if args.resume else None
     done = int(os.path.basename(found).split("_")[1]) if found else 0

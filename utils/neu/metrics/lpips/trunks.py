@@ -39,12 +39,27 @@ def conv_input_hook(hook):
         _CONV_INPUT.reset(token)
 
 
+# Whether a graph being built may train the trunk's convolutions (the tune and scratch modes).
+_TRAINABLE = contextvars.ContextVar("trainable", default=False)
+
+
+@contextlib.contextmanager
+def trainable_trunk():
+    """While building a trunk in this context, its convolutions read their stored parameters
+    themselves (gradients reach them) instead of fixed copies."""
+    token = _TRAINABLE.set(True)
+    try:
+        yield
+    finally:
+        _TRAINABLE.reset(token)
+
+
 def _conv_relu(x, outmaps, kernel, name, pad=0, stride=1):
     hook = _CONV_INPUT.get()
     if hook is not None:
         x = hook(x)
     h = PF.convolution(x, outmaps, (kernel, kernel), pad=(pad, pad), stride=(stride, stride),
-                       fix_parameters=True, name=name)
+                       fix_parameters=not _TRAINABLE.get(), name=name)
     return F.relu(h)
 
 

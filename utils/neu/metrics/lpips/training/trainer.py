@@ -1,10 +1,11 @@
 # Copyright 2026 The metrics.lpips authors.
 # Licensed under the Apache License, Version 2.0.
-"""Training LPIPS' lin layers on 2AFC triplets, as the reference's ``lpips.Trainer`` does in
-lin mode (its ``train.py`` default): the trunk frozen, lin layers from a random start,
-dropout 0.5 on each lin layer's input, the ranking network on (d0, d1), binary cross-entropy
-against the judgment, Adam(lr, beta1, 0.999) over lin and ranking weights, and the lin
-weights clamped to >= 0 after every step.
+"""Training LPIPS on 2AFC triplets, as the reference's ``lpips.Trainer`` does: lin layers from a
+random start, dropout 0.5 on each lin layer's input, a ranking head on (d0, d1), binary
+cross-entropy against the judgment, Adam(lr, beta1, 0.999) over lin and ranking weights, and
+the lin weights clamped to >= 0 after every step. The trunk is fixed (``lin``, the reference's
+default), trained from its pretrained weights (``tune``, its ``--train_trunk``) or from a
+random start (``scratch``, its ``--from_scratch``).
 
 The lin weights are the :class:`~metrics.lpips.lpips.LPIPS` instance's own parameters (made
 trainable), so the trained network scores as any other once saved.
@@ -18,13 +19,32 @@ import nnabla.functions as F
 
 from ..distances import spatial_average, squared_difference
 from ..lpips import LPIPS
+from ..trunks import trainable_trunk
 from ..weights import lin_name
 from . import ranking
 from .solver import TorchAdam
 
 DROPOUT = 0.5  # the reference's nn.Dropout() before each lin layer
+MODES = ("lin", "tune", "scratch")
 
 StepResult = collections.namedtuple("StepResult", ["loss", "accuracy", "d0", "d1"])
+
+
+def _scratch_value(model, weight_shape, is_bias, rng):
+    """A random start for a trunk convolution's weight (``weight_shape``) or bias, as
+    torchvision initialises the network the reference takes when ``pnet_rand``: AlexNet keeps
+    PyTorch's convolution default (U(-b, b), b = 1/sqrt(fan_in), weights and biases); VGG16
+    draws weights from N(0, 2 / fan_out) (Kaiming, fan out) and SqueezeNet from U(-b, b),
+    b = sqrt(6 / fan_in) (Kaiming uniform), both with zero biases."""
+    fan_in = int(np.prod(weight_shape[1:]))
+    shape = weight_shape[:1] if is_bias else weight_shape
+    if model == "vgg" and not is_bias:
+        fan_out = weight_shape[0] * int(np.prod(weight_shape[2:]))
+        return rng.normal(0, np.sqrt(2.0 / fan_out), shape).astype(np.float32)
+    if model != "alex" and is_bias:
+        return np.zeros(shape, np.float32)
+    bound = np.sqrt(6.0 / fan_in) if model == "squeeze" else 1.0 / np.sqrt(fan_in)
+    return rng.uniform(-bound, bound, shape).astype(np.float32)
 
 
 def accuracy(d0, d1, judge):
@@ -44,7 +64,9 @@ class Trainer(object):
     ranking head (:data:`~metrics.lpips.training.ranking.HEADS`)."""
 
     def __init__(self, model="alex", params_dir=None, lr=1e-4, beta1=0.5, dropout=True, seed=0,
-                 head="reference"):
+                 head="reference", mode="lin"):
+        if mode not in MODES:
+            raise ValueError("mode must be one of {}, got {!r}".format(", ".join(MODES), mode))
         if head not in ranking.HEADS:
             raise ValueError("head must be one of {}, got {!r}".format(
                 ", ".join(ranking.HEADS), head))
@@ -59,6 +81,15 @@ class Trainer(object):
             bound = 1.0 / np.sqrt(w.shape[1])
             w.d = rng.uniform(-bound, bound, w.shape)
             w.need_grad = True
+        self.mode = mode
+        self.trunk_params = collections.OrderedDict()
+        if mode != "lin":
+            self.trunk_params.update((name, v) for name, v in self.net.parameters().items()
+                                     if not name.startswith("lin"))
+        if mode == "scratch":
+            for name, v in self.trunk_params.items():
+                weight = self.trunk_params[name[:-1] + "W"]  # .../W and .../b
+                v.d = _scratch_value(model, weight.shape, name.endswith("/b"), rng)
         self._rank_scope = collections.OrderedDict()
         nn.seed(int(rng.integers(2 ** 31)))
         with nn.auto_forward(False), self.rank_scope():  # makes the ranking parameters
@@ -74,6 +105,7 @@ class Trainer(object):
         """What the solver trains: ``lin/<name>`` and ``rank/<name>`` -> Variable."""
         params = collections.OrderedDict(("lin/" + lin_name(k), w)
                                          for k, w in enumerate(self.lins))
+        params.update(("trunk/" + name, v) for name, v in self.trunk_params.items())
         with self.rank_scope():
             params.update(("rank/" + name, v) for name, v in nn.get_parameters().items())
         return params
@@ -99,9 +131,15 @@ class Trainer(object):
                 n = shape[0]
                 ref, p0, p1 = (nn.Variable(shape) for _ in range(3))
                 judge = nn.Variable((n, 1, 1, 1))
-                with nn.no_grad():  # the trunk is frozen: no backward through it
-                    feats = self.net.features(F.concatenate(ref, p0, p1, axis=0))
-                for w in self.lins:  # features() marks its scope's parameters fixed
+                both = F.concatenate(ref, p0, p1, axis=0)
+                if self.mode == "lin":
+                    with nn.no_grad():  # the trunk is frozen: no backward through it
+                        feats = self.net.features(both)
+                else:
+                    with trainable_trunk():
+                        feats = self.net.features(both)
+                # features() marks its scope's parameters fixed
+                for w in list(self.lins) + list(self.trunk_params.values()):
                     w.need_grad = True
                 parts = [[F.slice(f, (k * n, 0, 0, 0), ((k + 1) * n,) + f.shape[1:])
                           for f in feats] for k in range(3)]
@@ -148,9 +186,9 @@ class Trainer(object):
 
     def forward_backward_terms(self, terms0, terms1, judge):
         """As :meth:`forward_backward` from precomputed terms (N, C_total); no dropout."""
-        if self.dropout:
-            raise ValueError("precomputed terms leave no place for dropout: make the Trainer "
-                             "with dropout=False")
+        if self.dropout or self.mode != "lin":
+            raise ValueError("precomputed terms need a fixed trunk and no dropout: make the "
+                             "Trainer with mode='lin' and dropout=False")
         n = len(terms0)
         graph = self._terms_graph(tuple(np.shape(terms0)))
         return self._run(graph, (np.reshape(terms0, (n, -1, 1, 1)),
