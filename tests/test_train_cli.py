@@ -182,3 +182,26 @@ def test_tune_mode_writes_the_trained_trunk(params_dir, tmp_path):
     net = LPIPS("alex", params_dir=str(out))
     with h5py.File(out / "alex_with_LPIPS.h5", "r") as f:
         np.testing.assert_array_equal(net.parameters()["conv0/conv/W"].d, f["conv0/conv/W"][()])
+
+
+@pytest.mark.parametrize("recipe", ["reference", "fast"])
+def test_two_processes_train_as_one(params_dir, tmp_path, recipe):
+    from test_mpi import MPIEXEC
+    args = ["-m", "metrics.lpips.train", "--dataroot", BAPPS, "--datasets", "val/mixed",
+            "--params-dir", params_dir, "--recipe", recipe, "--epochs", "1",
+            "--epochs-decay", "1", "--batch-size", "7", "-q"]
+    one = subprocess.run([sys.executable] + args + ["--out", str(tmp_path / "one")],
+                         capture_output=True, text=True, env=ENV)
+    assert one.returncode == 0, one.stderr
+    two = subprocess.run([MPIEXEC, "--allow-run-as-root", "--oversubscribe", "-n", "2",
+                          sys.executable] + args + ["--out", str(tmp_path / "two")],
+                         capture_output=True, text=True, env=ENV, timeout=600)
+    assert two.returncode == 0, two.stderr
+    a, b = _lins(tmp_path / "one" / "alex_with_LPIPS.h5"), _lins(tmp_path / "two" / "alex_with_LPIPS.h5")
+    for name in a:
+        np.testing.assert_allclose(b[name], a[name], rtol=1e-5, atol=1e-7, err_msg=name)
+    with open(tmp_path / "one" / "log.csv") as f, open(tmp_path / "two" / "log.csv") as g:
+        rows_one, rows_two = list(csv.DictReader(f)), list(csv.DictReader(g))
+    for r1, r2 in zip(rows_one, rows_two):
+        assert float(r2["loss"]) == pytest.approx(float(r1["loss"]), rel=1e-5)
+        assert float(r2["accuracy"]) == pytest.approx(float(r1["accuracy"]))

@@ -15,6 +15,8 @@ reference's ``train.py`` (see the README's "Train your own" for what each learns
 every epoch OUT holds ``<model>_with_LPIPS.h5`` (load it with ``--params-dir OUT`` anywhere),
 ``log.csv`` (loss, agreement, learning rate and validation 2AFC scores per epoch) and the
 state ``--resume`` continues from (see :mod:`~metrics.lpips.training.checkpoint`).
+Under ``mpirun -n K`` (with mpi4py) the processes share every batch and sum their gradients
+(the same steps as one process, up to floating point); the first writes the checkpoints.
 Exit codes: 0 done, 2 usage error, 3 data error, 4 weights, context or output, 130 interrupted.
 """
 import argparse
@@ -26,6 +28,7 @@ import nnabla as nn
 
 from .cli.common import EXIT_ENVIRONMENT, EXIT_INPUT, configure_logging
 from .cli.interrupt import exit_code
+from .cli.mpi import world
 from .cli.progress import Progress
 from .engines.context import CONTEXTS, ContextError, choose_context
 from .evaluation import bapps
@@ -144,14 +147,16 @@ def _evaluator(args):
     return run
 
 
-def _precompute(args, trainer, judged):
+def _precompute(args, judged, mpi):
     from .training.loop import precompute_terms
     from .training.precompute import TermMaker
-    make_terms = TermMaker(args.model, args.params_dir)
-    count = -(-len(judged.items) // args.batch_size)
-    with Progress(count, "batches", "precomputed", enabled=not args.quiet) as progress:
+    threads = max(1, (os.cpu_count() or 1) // mpi.local_size)
+    make_terms = TermMaker(args.model, args.params_dir, threads=threads)
+    count = -(-len(judged.items) // mpi.size // args.batch_size)
+    with Progress(count, "batches", "precomputed",
+                  enabled=not args.quiet and mpi.rank == 0) as progress:
         return precompute_terms(judged, make_terms, args.batch_size,
-                                on_batch=lambda b, n: progress.update(1))
+                                on_batch=lambda b, n: progress.update(1), world=mpi)
 
 
 def main(argv=None):
@@ -159,7 +164,15 @@ def main(argv=None):
     args = parser.parse_args(argv)
     _apply_recipe(args)
     _check_args(parser, args)
-    configure_logging(args.quiet)
+    try:
+        mpi = world()
+    except RuntimeError as e:
+        print("error: {}".format(e), file=sys.stderr)
+        return EXIT_ENVIRONMENT
+    if args.batch_size < mpi.size:
+        parser.error("--batch-size {} is smaller than the {} MPI processes that share each "
+                     "batch".format(args.batch_size, mpi.size))
+    configure_logging(args.quiet, mpi.rank)
     try:
         judged = _judged(args)
         evaluate = _evaluator(args)
@@ -167,7 +180,7 @@ def main(argv=None):
         logger.error("%s", e)
         return EXIT_INPUT
     try:
-        nn.set_default_context(choose_context(args.context, args.device_id))
+        nn.set_default_context(choose_context(args.context, args.device_id + mpi.local_rank))
         trainer = Trainer(args.model, params_dir=args.params_dir, lr=args.lr, beta1=args.beta1,
                           dropout=args.dropout, seed=args.seed, head=args.head,
                           mode=args.mode)
@@ -185,17 +198,17 @@ def main(argv=None):
     found = checkpoint.latest(args.out) if args.resume else None
     done = int(os.path.basename(found).split("_")[1]) if found else 0
     progress = Progress(per_epoch * (args.epochs + args.epochs_decay), "batches", "trained",
-                        enabled=not args.quiet, initial=per_epoch * done)
+                        enabled=not args.quiet and mpi.rank == 0, initial=per_epoch * done)
 
     def on_epoch(row):
         logger.info("epoch %d: loss %.4f, agreement %.4f, lr %.2e%s", row["epoch"], row["loss"],
                     row["accuracy"], row["lr"], "".join(
                         ", {} {:.4f}".format(k, v) for k, v in row.items() if k.startswith("2afc")))
     try:
-        terms = _precompute(args, trainer, judged) if args.precompute else None
+        terms = _precompute(args, judged, mpi) if args.precompute else None
         train(trainer, judged, args.out, args.epochs, args.epochs_decay, args.batch_size,
               args.seed, settings, resume=args.resume, evaluate=evaluate, on_epoch=on_epoch,
-              on_batch=lambda b, count: progress.update(1), terms=terms)
+              on_batch=lambda b, count: progress.update(1), terms=terms, world=mpi)
     except checkpoint.CheckpointError as e:
         parser.error(str(e))
     except bapps.DatasetError as e:

@@ -39,23 +39,46 @@ def load_triplets(items, pool):
     return [_to_input(patches[k::3]) for k in range(3)]
 
 
-def precompute_terms(judged, make_terms, batch_size=50, on_batch=None):
+def _share(count, world):
+    """This process's positions among ``count`` (contiguous blocks, the first ones a row
+    longer); all of them without ``world``."""
+    if world is None or world.size == 1:
+        return np.arange(count)
+    return np.array_split(np.arange(count), world.size)[world.rank]
+
+
+def _allreduce(world, array):
+    """The sum of ``array`` over the processes (float64 for scalars, the array's type else)."""
+    from mpi4py import MPI
+    buf = np.ascontiguousarray(array)
+    world.comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
+    return buf
+
+
+def precompute_terms(judged, make_terms, batch_size=50, on_batch=None, world=None):
     """The channel terms of every triplet of ``judged`` (``make_terms`` a
-    :class:`~metrics.lpips.training.precompute.TermMaker`): two (N, C_total) arrays."""
+    :class:`~metrics.lpips.training.precompute.TermMaker`): two (N, C_total) arrays. Under
+    MPI (``world``) each process computes its block of triplets and all get the whole."""
+    mine = _share(len(judged.items), world)
+    items = [judged.items[i] for i in mine]
     parts0, parts1 = [], []
     with concurrent.futures.ThreadPoolExecutor(LOADER_THREADS) as pool:
-        starts = range(0, len(judged.items), batch_size)
+        starts = range(0, len(items), batch_size)
         for k, start in enumerate(starts):
-            t0, t1 = make_terms(*load_triplets(judged.items[start:start + batch_size], pool))
+            t0, t1 = make_terms(*load_triplets(items[start:start + batch_size], pool))
             parts0.append(t0)
             parts1.append(t1)
             if on_batch is not None:
                 on_batch(k + 1, len(starts))
-    return np.concatenate(parts0), np.concatenate(parts1)
+    terms = np.concatenate(parts0), np.concatenate(parts1)
+    if world is None or world.size == 1:
+        return terms
+    blocks = world.allgather(terms)
+    return tuple(np.concatenate([block[k] for block in blocks]) for k in (0, 1))
 
 
 def train(trainer, judged, out, epochs=5, epochs_decay=5, batch_size=50, seed=0, settings=None,
-          resume=False, evaluate=None, on_batch=None, on_epoch=None, terms=None):
+          resume=False, evaluate=None, on_batch=None, on_epoch=None, terms=None, world=None):
     """Trains ``trainer`` on ``judged`` (a :class:`~metrics.lpips.evaluation.bapps.Judged`
     2AFC set, or several joined) and checkpoints into ``out`` after every epoch.
 
@@ -63,8 +86,12 @@ def train(trainer, judged, out, epochs=5, epochs_decay=5, batch_size=50, seed=0,
     weights are in ``out``, for the log;
     ``on_batch(done, count)`` and ``on_epoch(row)`` report progress. With ``resume`` the
     newest checkpoint in ``out`` (of the same ``settings``) is continued. ``terms`` (from
-    :func:`precompute_terms`) trains on them instead of the images. Returns the log: one
-    dict per epoch (epoch, lr, loss, accuracy, seconds, and the evaluation's scores)."""
+    :func:`precompute_terms`) trains on them instead of the images. Under MPI (``world``: a
+    ``rank``/``size``/``comm``/``allgather`` object, as ``cli.mpi.World``) each process takes a
+    block of every batch and the gradients are summed, weighted by the blocks' sizes, before
+    each step: the same steps as one process, up to floating point; the first process writes
+    the checkpoints and evaluates. Returns the log: one dict per epoch (epoch, lr, loss,
+    accuracy, seconds, and the evaluation's scores)."""
     import time
     settings = dict(settings or {}, epochs=epochs, epochs_decay=epochs_decay,
                     batch_size=batch_size, seed=seed)
@@ -82,36 +109,52 @@ def train(trainer, judged, out, epochs=5, epochs_decay=5, batch_size=50, seed=0,
             trainer.set_learning_rate(lr)
             order = rng.permutation(len(items))
             losses, agreement = [], []
+            batch_of = [order[b * batch_size:(b + 1) * batch_size] for b in range(batches)]
+            mine = [batch[_share(len(batch), world)] for batch in batch_of]
             # One batch decodes ahead, on a worker that hands its patches to the others.
             if terms is None:
-                next_batch = pool.submit(load_triplets, [items[i] for i in order[:batch_size]],
-                                         pool)
+                next_batch = pool.submit(load_triplets, [items[i] for i in mine[0]], pool)
             for b in range(batches):
-                chosen = order[b * batch_size:(b + 1) * batch_size]
+                chosen = mine[b]
                 if terms is not None:
-                    result = trainer.step_terms(terms[0][chosen], terms[1][chosen],
-                                                judgments[chosen])
+                    result = trainer.forward_backward_terms(terms[0][chosen], terms[1][chosen],
+                                                            judgments[chosen])
                 else:
                     ref, p0, p1 = next_batch.result()
                     if b + 1 < batches:  # decode the next batch while this one trains
-                        following = order[(b + 1) * batch_size:(b + 2) * batch_size]
-                        next_batch = pool.submit(load_triplets, [items[i] for i in following],
+                        next_batch = pool.submit(load_triplets, [items[i] for i in mine[b + 1]],
                                                  pool)
-                    result = trainer.step(ref, p0, p1, judgments[chosen], rng)
-                losses.append(result.loss * len(chosen))
-                agreement.extend(result.accuracy)
+                    rows = (_share(len(batch_of[b]), world), len(batch_of[b]))
+                    result = trainer.forward_backward(ref, p0, p1, judgments[chosen], rng, rows)
+                loss = result.loss * len(chosen)
+                if world is not None and world.size > 1:
+                    weight = np.float32(len(chosen) / len(batch_of[b]))
+                    for var in trainer.parameters().values():
+                        var.g = _allreduce(world, var.g * weight)
+                    loss = float(_allreduce(world, np.array([loss]))[0])
+                    agreement.extend(a for part in world.allgather(list(result.accuracy))
+                                     for a in part)
+                else:
+                    agreement.extend(result.accuracy)
+                trainer.update()
+                losses.append(loss)
                 if on_batch is not None:
                     on_batch(b + 1, batches)
             row = {"epoch": epoch, "lr": lr, "loss": sum(losses) / len(items),
                    "accuracy": float(np.mean(agreement)),
                    "seconds": time.perf_counter() - started}
-            checkpoint.save_weights(out, trainer, "epoch {} of {}, {}".format(
-                epoch, epochs + epochs_decay, judged.name))  # what the evaluation loads
-            if evaluate is not None:
-                row.update(evaluate(out))
+            first_process = world is None or world.rank == 0
+            if first_process:
+                checkpoint.save_weights(out, trainer, "epoch {} of {}, {}".format(
+                    epoch, epochs + epochs_decay, judged.name))  # what the evaluation loads
+                if evaluate is not None:
+                    row.update(evaluate(out))
             log.append(row)
-            checkpoint.save_state(out, trainer, settings, epoch, log)
-            _write_log(os.path.join(out, "log.csv"), log)
+            if first_process:
+                checkpoint.save_state(out, trainer, settings, epoch, log)
+                _write_log(os.path.join(out, "log.csv"), log)
+            if world is not None and world.size > 1:
+                world.allgather(None)  # the others wait for the checkpoint
             if on_epoch is not None:
                 on_epoch(row)
     return log

@@ -29,10 +29,10 @@ def channel_terms(feats_a, feats_b):
 
 class TermMaker(object):
     """Computes the terms of (ref, p0, p1) batches with ``model``'s pretrained trunk (from
-    ``params_dir``) on ``backend``."""
+    ``params_dir``) on ``backend`` (ONNX Runtime with ``threads``, default all cores)."""
 
-    def __init__(self, model, params_dir=None, backend="auto"):
-        self.engine = make_engine(LPIPS(model, params_dir=params_dir), backend)
+    def __init__(self, model, params_dir=None, backend="auto", threads=None):
+        self.engine = make_engine(LPIPS(model, params_dir=params_dir), backend, threads)
 
     def __call__(self, ref, p0, p1):
         """((N, C) terms of (ref, p0), (N, C) of (ref, p1)) for float32 [-1, 1] batches."""

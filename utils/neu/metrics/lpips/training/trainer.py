@@ -178,11 +178,14 @@ class Trainer(object):
             self._graphs[key] = (t0, t1, judge), None, (loss, d0, d1)
         return self._graphs[key]
 
-    def forward_backward(self, ref, p0, p1, judge, rng=None):
+    def forward_backward(self, ref, p0, p1, judge, rng=None, rows=None):
         """The loss of a batch ((N, 3, H, W) arrays in [-1, 1], judgments (N,) in [0, 1]) and
         the gradients of every trained weight (left in their ``.g``). With dropout, ``rng``
-        (a numpy Generator) draws the masks: keep with probability 0.5, scaled by 2."""
-        return self._run(self._graph(tuple(np.shape(ref))), (ref, p0, p1), judge, rng)
+        (a numpy Generator) draws the masks: keep with probability 0.5, scaled by 2. When the
+        batch is a process's share of a larger one, ``rows`` = (its rows, the whole batch's
+        size): the masks are drawn for the whole batch and these rows taken, as one process
+        would draw them."""
+        return self._run(self._graph(tuple(np.shape(ref))), (ref, p0, p1), judge, rng, rows)
 
     def forward_backward_terms(self, terms0, terms1, judge):
         """As :meth:`forward_backward` from precomputed terms (N, C_total); no dropout."""
@@ -194,13 +197,14 @@ class Trainer(object):
         return self._run(graph, (np.reshape(terms0, (n, -1, 1, 1)),
                                  np.reshape(terms1, (n, -1, 1, 1))), judge, None)
 
-    def _run(self, graph, arrays, judge, rng):
+    def _run(self, graph, arrays, judge, rng, rows=None):
         inputs, masks, (loss, d0, d1) = graph
         for var, value in zip(inputs, tuple(arrays) + (np.reshape(judge, (-1, 1, 1, 1)),)):
             var.d = value
         for mask in masks or ():
-            mask.d = (rng.random(mask.shape, dtype=np.float32) >= DROPOUT) / np.float32(
-                1 - DROPOUT)
+            whole = mask.shape if rows is None else (rows[1],) + tuple(mask.shape[1:])
+            drawn = (rng.random(whole, dtype=np.float32) >= DROPOUT) / np.float32(1 - DROPOUT)
+            mask.d = drawn if rows is None else drawn[rows[0]]
         loss.forward(clear_no_need_grad=True)
         self.solver.zero_grad()
         loss.backward(clear_buffer=True)
