@@ -9,11 +9,14 @@ Every epoch's randomness (the order of triplets and the dropout masks) comes fro
 seeded by (seed, epoch), so a resumed run continues exactly as an uninterrupted one would.
 """
 import concurrent.futures
-import math
+import csv
+import io
 import os
+import time
 
 import numpy as np
 
+from ..data.atomic import atomic_path
 from ..evaluation.bapps import load_patch
 from . import checkpoint
 
@@ -83,67 +86,31 @@ def train(trainer, judged, out, epochs=5, epochs_decay=5, batch_size=50, seed=0,
     2AFC set, or several joined) and checkpoints into ``out`` after every epoch.
 
     ``evaluate(out)`` -> {name: 2AFC score} is called after each epoch, once the epoch's
-    weights are in ``out``, for the log;
-    ``on_batch(done, count)`` and ``on_epoch(row)`` report progress. With ``resume`` the
-    newest checkpoint in ``out`` (of the same ``settings``) is continued. ``terms`` (from
-    :func:`precompute_terms`) trains on them instead of the images. Under MPI (``world``: a
-    ``rank``/``size``/``comm``/``allgather`` object, as ``cli.mpi.World``) each process takes a
-    block of every batch and the gradients are summed, weighted by the blocks' sizes, before
-    each step: the same steps as one process, up to floating point; the first process writes
-    the checkpoints and evaluates. Returns the log: one dict per epoch (epoch, lr, loss,
-    accuracy, seconds, and the evaluation's scores)."""
-    import time
+    weights are in ``out``, for the log; ``on_batch(done, count)`` and ``on_epoch(row)``
+    report progress. With ``resume`` the newest checkpoint in ``out`` (of the same
+    ``settings``) is continued. ``terms`` (from :func:`precompute_terms`) trains on them
+    instead of the images. Under MPI (``world``: a ``rank``/``size``/``comm``/``allgather``
+    object, as ``cli.mpi.World``) each process takes a block of every batch and the gradients
+    are summed, weighted by the blocks' sizes, before each step: the same steps as one
+    process, up to floating point; the first process writes the checkpoints and evaluates.
+    Returns the log: one dict per epoch (epoch, lr, loss, accuracy, seconds, and the
+    evaluation's scores)."""
     settings = dict(settings or {}, epochs=epochs, epochs_decay=epochs_decay,
                     batch_size=batch_size, seed=seed)
     first, log = 1, []
     if resume:
         done, log = checkpoint.load(out, trainer, settings)
         first = done + 1
-    items, judgments = judged.items, np.asarray(judged.judgments, np.float32)
-    batches = math.ceil(len(items) / batch_size)
+    first_process = world is None or world.rank == 0
     with concurrent.futures.ThreadPoolExecutor(LOADER_THREADS) as pool:
         for epoch in range(first, epochs + epochs_decay + 1):
             started = time.perf_counter()
-            rng = np.random.default_rng([seed, epoch])
             lr = learning_rate(trainer.lr, epoch, epochs, epochs_decay)
             trainer.set_learning_rate(lr)
-            order = rng.permutation(len(items))
-            losses, agreement = [], []
-            batch_of = [order[b * batch_size:(b + 1) * batch_size] for b in range(batches)]
-            mine = [batch[_share(len(batch), world)] for batch in batch_of]
-            # One batch decodes ahead, on a worker that hands its patches to the others.
-            if terms is None:
-                next_batch = pool.submit(load_triplets, [items[i] for i in mine[0]], pool)
-            for b in range(batches):
-                chosen = mine[b]
-                if terms is not None:
-                    result = trainer.forward_backward_terms(terms[0][chosen], terms[1][chosen],
-                                                            judgments[chosen])
-                else:
-                    ref, p0, p1 = next_batch.result()
-                    if b + 1 < batches:  # decode the next batch while this one trains
-                        next_batch = pool.submit(load_triplets, [items[i] for i in mine[b + 1]],
-                                                 pool)
-                    rows = (_share(len(batch_of[b]), world), len(batch_of[b]))
-                    result = trainer.forward_backward(ref, p0, p1, judgments[chosen], rng, rows)
-                loss = result.loss * len(chosen)
-                if world is not None and world.size > 1:
-                    weight = np.float32(len(chosen) / len(batch_of[b]))
-                    for var in trainer.parameters().values():
-                        var.g = _allreduce(world, var.g * weight)
-                    loss = float(_allreduce(world, np.array([loss]))[0])
-                    agreement.extend(a for part in world.allgather(list(result.accuracy))
-                                     for a in part)
-                else:
-                    agreement.extend(result.accuracy)
-                trainer.update()
-                losses.append(loss)
-                if on_batch is not None:
-                    on_batch(b + 1, batches)
-            row = {"epoch": epoch, "lr": lr, "loss": sum(losses) / len(items),
-                   "accuracy": float(np.mean(agreement)),
+            loss, agreement = _epoch(trainer, judged, np.random.default_rng([seed, epoch]),
+                                     batch_size, pool, terms, world, on_batch)
+            row = {"epoch": epoch, "lr": lr, "loss": loss, "accuracy": agreement,
                    "seconds": time.perf_counter() - started}
-            first_process = world is None or world.rank == 0
             if first_process:
                 checkpoint.save_weights(out, trainer, "epoch {} of {}, {}".format(
                     epoch, epochs + epochs_decay, judged.name))  # what the evaluation loads
@@ -160,11 +127,45 @@ def train(trainer, judged, out, epochs=5, epochs_decay=5, batch_size=50, seed=0,
     return log
 
 
+def _epoch(trainer, judged, rng, batch_size, pool, terms, world, on_batch):
+    """One pass over ``judged`` in the order ``rng`` draws: (mean loss, mean agreement)."""
+    items, judgments = judged.items, np.asarray(judged.judgments, np.float32)
+    order = rng.permutation(len(items))
+    batches = [order[start:start + batch_size] for start in range(0, len(items), batch_size)]
+    mine = [batch[_share(len(batch), world)] for batch in batches]
+    parallel = world is not None and world.size > 1
+    losses, agreement = [], []
+    # One batch decodes ahead, on a worker that hands its patches to the others.
+    if terms is None:
+        next_batch = pool.submit(load_triplets, [items[i] for i in mine[0]], pool)
+    for b, chosen in enumerate(mine):
+        if terms is not None:
+            result = trainer.forward_backward_terms(terms[0][chosen], terms[1][chosen],
+                                                    judgments[chosen])
+        else:
+            ref, p0, p1 = next_batch.result()
+            if b + 1 < len(batches):  # decode the next batch while this one trains
+                next_batch = pool.submit(load_triplets, [items[i] for i in mine[b + 1]], pool)
+            rows = (_share(len(batches[b]), world), len(batches[b]))
+            result = trainer.forward_backward(ref, p0, p1, judgments[chosen], rng, rows)
+        loss = result.loss * len(chosen)
+        if parallel:
+            weight = np.float32(len(chosen) / len(batches[b]))
+            for var in trainer.parameters().values():
+                var.g = _allreduce(world, var.g * weight)
+            loss = float(_allreduce(world, np.array([loss]))[0])
+            agreement.extend(a for part in world.allgather(list(result.accuracy)) for a in part)
+        else:
+            agreement.extend(result.accuracy)
+        trainer.update()
+        losses.append(loss)
+        if on_batch is not None:
+            on_batch(b + 1, len(batches))
+    return sum(losses) / len(items), float(np.mean(agreement))
+
+
 def _write_log(path, log):
     """The per-epoch log as CSV, replaced whole."""
-    import csv
-    import io
-    from ..data.atomic import atomic_path
     columns = list(dict.fromkeys(k for row in log for k in row))
     buf = io.StringIO()
     writer = csv.DictWriter(buf, columns, lineterminator="\n")
