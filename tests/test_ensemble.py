@@ -97,3 +97,13 @@ def test_the_compare_command(tmp_path, params_dir):
     assert bad.returncode == 3 and "small.png is 40x32" in bad.stderr
     usage = subprocess.run(run + paths + ["--ensemble", "0"], capture_output=True, text=True, env=ENV)
     assert usage.returncode == 2 and "positive number of draws" in usage.stderr
+
+
+def test_the_compare_command_keeps_to_its_memory_budget(tmp_path, params_dir):
+    a, _ = _pair(5, side=64)
+    path = tmp_path / "a.png"
+    iio.imwrite(path, np.round((a[0].transpose(1, 2, 0) + 1) * 127.5).astype(np.uint8))
+    run = [sys.executable, "-m", "metrics.lpips.compare", str(path), str(path), str(path),
+           "--model", "alex", "--params-dir", params_dir, "-q", "--max-memory", "0.0001"]
+    result = subprocess.run(run, capture_output=True, text=True, env=ENV)
+    assert result.returncode == 4 and "cannot be tiled" in result.stderr

@@ -100,7 +100,7 @@ def test_a_small_budget_splits_passes_without_changing_scores(params_dir, ensemb
     assert tight._images_per_pass(96, 96) == 1
     assert float(tight.score_images(a, b)[0]) == pytest.approx(float(roomy), rel=1e-6)
     scorer.max_memory = 1
-    with pytest.raises(TileTooLarge, match="96x96 pair .* cannot be tiled"):
+    with pytest.raises(TileTooLarge, match="96x96 images .* cannot be tiled"):
         tight.score_images(a, b)
 
 

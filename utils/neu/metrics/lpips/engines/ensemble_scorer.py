@@ -27,15 +27,40 @@ def pair_rng(seed, x0, x1):
     return np.random.default_rng([seed, zlib.crc32(x0.tobytes()), zlib.crc32(x1.tobytes())])
 
 
+def images_per_pass(scorer, height, width, draws_per_pass, parts=2):
+    """Images per trunk pass of E-LPIPS draws of ``height`` x ``width`` images within
+    ``scorer``'s memory budget (a :class:`~metrics.lpips.engines.Scorer`: its engine and
+    ``max_memory``). On ONNX Runtime a draw batch is run in as many passes as that needs (the
+    samples do not change); the NNabla graph runs all ``parts`` images of the draws (both
+    sides of a pair, three for a comparison) at once. Images that cannot fit raise
+    :class:`TileTooLarge` (an ensemble transforms whole images: it cannot be tiled)."""
+    image = (height + 7) * (width + 7)  # translated by up to 7 px
+    on_engine = scorer.engine.name == "onnxruntime"
+
+    def fits(images):
+        return scorer._pass_bytes(_MASK_FACTOR * images * image, image) <= scorer.max_memory
+    step = draws_per_pass * (1 if on_engine else parts)
+    while on_engine and step > 1 and not fits(step):
+        step //= 2
+    if not fits(step):
+        raise TileTooLarge(
+            "{}x{} images need more than the memory budget ({:.2f} GiB) for {} E-LPIPS "
+            "draw(s) at once, and ensembles cannot be tiled; raise --max-memory{}".format(
+                width, height, scorer.max_memory / GIB, draws_per_pass,
+                "" if on_engine else " or lower --draws-per-pass"))
+    return step
+
+
 class EnsembleScorer(object):
     """Scores pairs with E-LPIPS over ``scorer``'s network and engine (a
     :class:`~metrics.lpips.engines.Scorer`; its transformations on, as E-LPIPS' defaults,
     with as many scale levels as the image size allows, ``Config.for_image``).
 
     ``samples``: draws per pair, or None to draw until 1.96 standard errors are below
-    ``abs_tol`` and ``rel_tol`` times the mean (at most ``max_samples``). ``draws_per_pass``
-    draws go through the trunk together (fewer when the pair is large for the scorer's memory
-    budget, on ONNX Runtime). Scores are :class:`~metrics.lpips.ensemble.EnsembleScore` floats."""
+    ``abs_tol`` and ``rel_tol`` times the mean (at most ``max_samples``). Draws are made
+    ``draws_per_pass`` at a time, stratified as E-LPIPS does, and go through the trunk
+    together (on ONNX Runtime in smaller passes when the scorer's memory budget asks; the
+    samples do not change). Scores are :class:`~metrics.lpips.ensemble.EnsembleScore` floats."""
 
     spatial = False
 
@@ -61,27 +86,7 @@ class EnsembleScorer(object):
         return self._elpips[key]
 
     def _images_per_pass(self, height, width):
-        """Images per trunk pass within the scorer's memory budget. On ONNX Runtime a draw
-        batch is run in as many passes as that needs (the samples do not change); the NNabla
-        graph runs it whole. A pair that cannot fit raises :class:`TileTooLarge` (an ensemble
-        transforms whole images: it cannot be tiled)."""
-        scorer = self._scorer
-        image = (height + 7) * (width + 7)  # translated by up to 7 px
-        on_engine = self.engine.name == "onnxruntime"
-        wanted = self._draws_per_pass * (1 if on_engine else 2)  # a graph holds both sides
-
-        def fits(images):
-            return scorer._pass_bytes(_MASK_FACTOR * images * image, image) <= scorer.max_memory
-        step = wanted
-        while on_engine and step > 1 and not fits(step):
-            step //= 2
-        if not fits(step):
-            raise TileTooLarge(
-                "a {}x{} pair needs more than the memory budget ({:.2f} GiB) for {} E-LPIPS "
-                "draw(s) at once, and ensembles cannot be tiled; raise --max-memory{}".format(
-                    width, height, scorer.max_memory / GIB, self._draws_per_pass,
-                    "" if on_engine else " or lower --draws-per-pass"))
-        return step
+        return images_per_pass(self._scorer, height, width, self._draws_per_pass)
 
     def score_inputs(self, x0, x1):
         """E-LPIPS between float32 (N, 3, H, W) arrays in [-1, 1], pair by pair: a list of
