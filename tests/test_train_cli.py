@@ -108,6 +108,12 @@ def test_the_train_command_writes_weights_that_score(params_dir, tmp_path):
     assert scored.returncode == 0, scored.stderr
     assert '"score"' in scored.stdout
     assert "other values than the weights" not in scored.stderr  # marked as trained
+    pair = [os.path.join(BAPPS, "2afc", "val", "other", sub, "000000.png") for sub in ("ref", "p0")]
+    computed = subprocess.run([sys.executable, "-m", "metrics.lpips.compute", *pair,
+                               "--params-dir", str(out), "--format", "csv"],
+                              capture_output=True, text=True, env=ENV)
+    assert computed.returncode == 0, computed.stderr
+    assert float(computed.stdout.splitlines()[1].split(",")[2]) > 0
     again = _train(*common)
     assert again.returncode == 2 and "--resume" in again.stderr
     other = _train(*common, "--resume", "--lr", "0.01")
