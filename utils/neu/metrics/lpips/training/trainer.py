@@ -56,9 +56,11 @@ def accuracy(d0, d1, judge):
 
 
 class Trainer(object):
-    """Lin-mode training of ``model``'s lin layers (the trunk from ``params_dir``, as LPIPS
-    loads it). The lin layers start from PyTorch's default for a bias-free 1x1 convolution,
-    U(-1/sqrt(C), 1/sqrt(C)), and the ranking network from its defaults, drawn from ``seed``;
+    """Training of ``model``'s lin layers, and with ``mode`` ``tune`` or ``scratch`` of its
+    trunk (from ``params_dir`` as LPIPS loads it, or for ``scratch`` drawn as torchvision
+    initialises it). The lin layers start from PyTorch's default for a bias-free 1x1
+    convolution, U(-1/sqrt(C), 1/sqrt(C)), and the ranking head from its defaults (NNabla's
+    generator, seeded from ``seed``), all drawn from ``seed``;
     ``dropout`` (0.5 before each lin layer, its masks drawn from the generator each step is
     given, so that a run can be reproduced and resumed) can be switched off. ``head`` is the
     ranking head (:data:`~metrics.lpips.training.ranking.HEADS`)."""
@@ -114,7 +116,7 @@ class Trainer(object):
         """(N, 1, 1, 1): the lin-weighted distance, each lin layer's input multiplied by its
         dropout mask (a Variable of its shape, fed each step) when ``masks``."""
         total = None
-        for k, (f_ref, f_p, w) in enumerate(zip(feats_ref, feats_p, self.lins)):
+        for f_ref, f_p, w in zip(feats_ref, feats_p, self.lins):
             diff = squared_difference(f_ref, f_p, self.net.channel_norm)
             if masks is not None:
                 masks.append(nn.Variable(diff.shape))
