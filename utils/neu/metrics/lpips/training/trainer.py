@@ -156,24 +156,22 @@ class Trainer(object):
 
     def _terms_graph(self, shape):
         """As :meth:`_graph`, from precomputed channel terms (N, C_total) of (ref, p0) and
-        (ref, p1) (:mod:`~metrics.lpips.training.precompute`): each layer's lin weights
-        applied to its channels' spatial means, the same sum in another order."""
+        (ref, p1) (:mod:`~metrics.lpips.training.precompute`): the lin weights, joined into
+        one vector, applied to the channels' spatial means (the same sum in another order) by
+        one matrix product for both distances: a graph of a few functions, as a step here is
+        mostly their overhead."""
         key = ("terms",) + shape
         if key not in self._graphs:
             with nn.auto_forward(False):
                 n, total = shape
-                t0, t1 = nn.Variable((n, total, 1, 1)), nn.Variable((n, total, 1, 1))
+                t0, t1 = nn.Variable((n, total)), nn.Variable((n, total))
                 judge = nn.Variable((n, 1, 1, 1))
-
-                def distance(terms):
-                    layers, start = [], 0
-                    for w in self.lins:
-                        stop = start + w.shape[1]
-                        part = F.slice(terms, (0, start, 0, 0), (n, stop, 1, 1))
-                        layers.append(F.convolution(part, w))
-                        start = stop
-                    return sum(layers[1:], layers[0])
-                d0, d1 = distance(t0), distance(t1)
+                weights = F.concatenate(*[F.reshape(w, (w.shape[1], 1)) for w in self.lins],
+                                        axis=0)
+                both = F.reshape(F.affine(F.concatenate(t0, t1, axis=0), weights),
+                                 (2 * n, 1, 1, 1))
+                d0 = F.slice(both, (0, 0, 0, 0), (n, 1, 1, 1))
+                d1 = F.slice(both, (n, 0, 0, 0), (2 * n, 1, 1, 1))
                 d0.persistent = d1.persistent = True
                 with self.rank_scope():
                     loss = ranking.bce(self.head(d0, d1), judge)
@@ -194,10 +192,8 @@ class Trainer(object):
         if self.dropout or self.mode != "lin":
             raise ValueError("precomputed terms need a fixed trunk and no dropout: make the "
                              "Trainer with mode='lin' and dropout=False")
-        n = len(terms0)
         graph = self._terms_graph(tuple(np.shape(terms0)))
-        return self._run(graph, (np.reshape(terms0, (n, -1, 1, 1)),
-                                 np.reshape(terms1, (n, -1, 1, 1))), judge, None)
+        return self._run(graph, (terms0, terms1), judge, None)
 
     def _run(self, graph, arrays, judge, rng, rows=None):
         inputs, masks, (loss, d0, d1) = graph
