@@ -52,10 +52,10 @@ def test_the_ensemble_does_not_prefer_the_adversarial_image(params_dir):
     ref, anchor, adversarial = (np.ascontiguousarray(to_model_input(image(n)[None]))
                                 for n in ("adv_reference", "adv_anchor", "adv_vgg_sqz"))
     result = compare(ELPIPS(net, Config.for_image(*ref.shape[2:])), ref, anchor, adversarial,
-                     np.random.default_rng(0), max_samples=40, batch=8,
+                     np.random.default_rng(0), max_samples=32, batch=4,
                      engine=make_engine(net, "onnxruntime"))
     # E-LPIPS' README: anchor 0.01651 (2100 draws), the adversarial image 0.0844 (1000 draws)
-    assert result.closer == "a" and result.count <= 16
+    assert result.closer == "a" and result.count <= 24
     assert 0.012 < result.d_a < 0.022 and 0.07 < result.d_b < 0.10
 
 

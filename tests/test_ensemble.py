@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT
 from metrics.lpips import LPIPS
 from metrics.lpips.elpips import Config, ELPIPS
-from metrics.lpips.ensemble import MIN_SAMPLES, compare, estimate
+from metrics.lpips.ensemble import MIN_BATCHES, MIN_SAMPLES, compare, estimate, standard_error
 
 ENV = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "utils", "neu"))
 
@@ -39,7 +39,7 @@ def test_auto_stops_when_the_tolerance_is_met_and_not_before(alex_elpips):
     a, b = _pair(1)
     loose = estimate(alex_elpips, a, b, np.random.default_rng(1), abs_tol=1.0, rel_tol=1.0,
                      batch=4)
-    assert loose.count == 12  # the first batch boundary past MIN_SAMPLES
+    assert loose.count == 4 * MIN_BATCHES  # the first chance: MIN_BATCHES batches of 4
     assert MIN_SAMPLES <= loose.count
     tight = estimate(alex_elpips, a, b, np.random.default_rng(1), abs_tol=1e-9, rel_tol=1e-9,
                      max_samples=20, batch=4)
@@ -49,8 +49,9 @@ def test_auto_stops_when_the_tolerance_is_met_and_not_before(alex_elpips):
                       max_samples=400, batch=8, on_batch=lambda v: seen.append(list(v)))
     assert medium.half_width < 0.01 and medium.half_width < 0.05 * medium.mean
     before = seen[-2]  # one batch earlier the rule was not yet met
-    bound = 1.96 * np.std(before, ddof=1) / np.sqrt(len(before))
-    assert len(before) < MIN_SAMPLES or not (bound < 0.01 and bound < 0.05 * np.mean(before))
+    means = np.reshape(before, (-1, 8)).mean(axis=1)
+    bound = 1.96 * np.std(means, ddof=1) / np.sqrt(len(means))
+    assert len(means) < MIN_BATCHES or not (bound < 0.01 and bound < 0.05 * np.mean(before))
 
 
 def test_without_randomness_every_draw_is_lpips(params_dir):
@@ -60,8 +61,26 @@ def test_without_randomness_every_draw_is_lpips(params_dir):
     plain = net(nn.Variable.from_numpy_array(a), nn.Variable.from_numpy_array(b))
     plain.forward()
     # equal draws (to float rounding across the batch): the rule is met at the first chance
-    assert e.count == MIN_SAMPLES and e.stderr < 1e-8
+    assert e.count == 5 * MIN_BATCHES and e.stderr < 1e-8
     assert e.mean == pytest.approx(plain.d.item(), abs=1e-7)
+
+
+def test_standard_errors_come_from_batch_means():
+    # draws that share a batch also share part of their value (E-LPIPS: the scale level)
+    rng = np.random.default_rng(0)
+    shared = np.repeat(rng.normal(0, 1, 400), 10)
+    values = shared + rng.normal(0, 0.1, 4000)
+    naive = np.std(values, ddof=1) / np.sqrt(len(values))
+    assert standard_error(values, 10) == pytest.approx(
+        np.std(values.reshape(400, 10).mean(axis=1), ddof=1) / np.sqrt(400))
+    assert standard_error(values, 10) > 2.5 * naive  # the per-draw formula understates it ~3x
+    assert standard_error(values, 1) == pytest.approx(naive)
+    # over independent repetitions, the batch-means error is the spread of the means
+    means = [np.mean(np.repeat(r.normal(0, 1, 40), 10) + r.normal(0, 0.1, 400))
+             for r in (np.random.default_rng(k) for k in range(300))]
+    errors = [standard_error(np.repeat(r.normal(0, 1, 40), 10) + r.normal(0, 0.1, 400), 10)
+              for r in (np.random.default_rng(k) for k in range(300))]
+    assert np.mean(errors) == pytest.approx(np.std(means), rel=0.15)
 
 
 def test_compare_decides_when_one_image_is_the_reference(alex_elpips):

@@ -16,7 +16,8 @@ TensorFlow's HWIO layout under the repository's key names ('0.weight', ...). Rec
   with E-LPIPS' lin weights (``vgg``: max pooling, vgg_maxpool.npy), every transformation and
   the dropout switched off, on the golden pairs of tests/data/pairs (deterministic);
 * ``ensembles``: the E-LPIPS-VGG ensemble (``elpips_vgg()``: all transformations, dropout
-  0.99, scale levels by image size, batches of 10 as ex_evaluate_distance.py), ``--draws``
+  0.99, scale levels by image size, batches of 10 as ex_evaluate_distance.py; the standard
+  error from the batches' means, as a batch shares its scale level and swap), ``--draws``
   draws per pair of tests/data/pairs (and ``--adv-draws`` of their example pair adv_anchor -
   adv_reference), seeded: mean and standard error per pair.
 """
@@ -114,9 +115,13 @@ def ensembles(elpips, tf, weights, draws, seed, adv_draws):
             while len(values) < draws:
                 values.extend(sess.run(d, {x0: a, x1: b}).tolist())
         values = np.array(values[:draws])
+        # A batch shares its scale level and x/y swap: its draws are not independent, its
+        # means are. The standard error is theirs; ``per_draw_stderr`` the naive one.
+        means = values[:draws // BATCH * BATCH].reshape(-1, BATCH).mean(axis=1)
         record = {"pair": name, "metric": "elpips_vgg", "num_scales": config.num_scales,
                   "draws": int(draws), "mean": float(values.mean()),
-                  "stderr": float(values.std(ddof=1) / np.sqrt(draws))}
+                  "stderr": float(means.std(ddof=1) / np.sqrt(len(means))),
+                  "per_draw_stderr": float(values.std(ddof=1) / np.sqrt(draws))}
         print(record, "{:.0f} s".format(time.time() - start))
         records.append(record)
     return records
