@@ -94,9 +94,13 @@ def test_a_small_budget_splits_passes_without_changing_scores(params_dir, ensemb
     monkeypatch.setattr(tiling, "resident_bytes", lambda: 10 ** 8)  # steady, for the budget
     scorer.max_memory = 2 ** 30
     assert tight._images_per_pass(96, 96) == 4
-    image = 103 * 103  # translated by up to 7 px; masks count as much again
-    scorer.max_memory = (scorer._pass_bytes(2 * image, image) +
-                         scorer._pass_bytes(4 * image, image)) / 2  # one image a pass
+    image = 103 * 103  # translated by up to 7 px
+    masks = tight._elpips_for(96, 96).mask_elements(103, 103)
+
+    def needs(images):  # the batch's masks, then the pass's activations and float masks
+        return (4 * masks * 5 + scorer._pass_bytes(2 * images * image, image)
+                + images * masks * 4)
+    scorer.max_memory = (needs(1) + needs(2)) / 2  # one image a pass
     assert tight._images_per_pass(96, 96) == 1
     assert float(tight.score_images(a, b)[0]) == pytest.approx(float(roomy), rel=1e-6)
     scorer.max_memory = 1

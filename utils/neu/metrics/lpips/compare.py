@@ -82,12 +82,12 @@ def main(argv=None):
         scorer = Scorer(args.model, params_dir=args.params_dir, version=args.version,
                         backend=args.backend, max_memory=None if args.max_memory is None
                         else args.max_memory * GIB)
-        chunk = images_per_pass(scorer, ref.shape[2], ref.shape[3], args.draws_per_pass,
-                                parts=3)
+        elpips = ELPIPS(scorer.net, Config.for_image(*ref.shape[2:]))
+        chunk = images_per_pass(scorer, elpips, ref.shape[2], ref.shape[3],
+                                args.draws_per_pass, parts=3)
     except (BackendError, WeightsError, TileTooLarge) as e:
         logger.error("%s", e)
         return EXIT_ENVIRONMENT
-    elpips = ELPIPS(scorer.net, Config.for_image(*ref.shape[2:]))
     auto = args.ensemble == "auto"
     result = compare(elpips, ref, a, b, np.random.default_rng(args.seed),
                      max_samples=args.max_samples if auto else args.ensemble,

@@ -152,10 +152,16 @@ class ELPIPS(object):
         self.config = config if config is not None else Config()
         self._conv_shapes = {}
 
+    def _kept(self, rng, shape):
+        """Which values a dropout mask keeps (probability keep each), as booleans."""
+        return rng.random(shape, dtype=np.float32) < self.config.keep_prob
+
+    def mask_values(self, kept):
+        """A dropout mask's values from :meth:`_kept`: 1 / keep where kept, else 0."""
+        return kept.astype(np.float32) / np.float32(self.config.keep_prob)
+
     def _mask(self, rng, shape):
-        """A dropout mask: each value kept (1 / keep) with probability keep, else 0."""
-        keep = self.config.keep_prob
-        return (rng.random(shape, dtype=np.float32) < keep).astype(np.float32) / np.float32(keep)
+        return self.mask_values(self._kept(rng, shape))
 
     def _dropout(self, rng, repeats):
         """A hook that multiplies a convolution's input by random masks, one per image of a
@@ -185,9 +191,10 @@ class ELPIPS(object):
         """One draw for ``n`` pairs as arrays, for an engine that runs the trunk itself:
         ``images`` is a list of parts, each (n, 3, H, W) in [-1, 1] (the pairs' two sides,
         or more parts sharing the draw, as ``copies`` in :meth:`__call__`). Returns the parts
-        transformed, and the dropout masks per convolution ((n, C, h, w), the same for every
-        part; None without dropout). The random numbers are taken in the order of
-        :meth:`__call__`, so both give the same samples from the same ``rng``."""
+        transformed, and the dropout masks per convolution as booleans ((n, C, h, w), the same
+        for every part, a quarter of float32's memory: :meth:`mask_values` makes the values;
+        None without dropout). The random numbers are taken in the order of :meth:`__call__`,
+        so both give the same samples from the same ``rng``."""
         n = images[0].shape[0]
         draw = sample(rng, n, self.config)
         with nn.auto_forward(True), nn.no_grad():
@@ -195,8 +202,13 @@ class ELPIPS(object):
                                 self.config) * 2 - 1).d.copy() for x in images]
         masks = None
         if self.config.dropout:
-            masks = [self._mask(rng, (n,) + s) for s in self.conv_input_shapes(parts[0].shape[1:])]
+            masks = [self._kept(rng, (n,) + s) for s in self.conv_input_shapes(parts[0].shape[1:])]
         return parts, masks
+
+    def mask_elements(self, height, width):
+        """Values in one image's dropout masks (all convolutions) when the draw's images are
+        ``height`` x ``width`` (at most the input's size plus the translation's 7 px)."""
+        return sum(int(np.prod(s)) for s in self.conv_input_shapes((3, height, width)))
 
     def __call__(self, img0, img1, rng, draw=None, copies=1):
         """Distances (N, 1, 1, 1) between the pairs (img0[i], img1[i]) under one draw. With

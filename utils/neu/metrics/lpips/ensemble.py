@@ -70,8 +70,9 @@ def _batches(elpips, pairs, rng, batch, engine=None, chunk=None):
 
 def _engine_batches(elpips, engine, pairs, rng, batch, chunk):
     """:func:`_batches` on an engine: the draws are made as arrays (:meth:`ELPIPS.draw_arrays`)
-    and each distinct image's trunk runs once per draw batch (a reference shared by two pairs
-    is not run twice)."""
+    and go through the trunk ``chunk`` images at a time, each distinct image once (a
+    reference shared by two pairs is not run twice); a chunk's distances are taken before the
+    next chunk runs, so only one chunk's features are held."""
     sources = []  # the distinct images, by identity
     for pair in pairs:
         for image in pair:
@@ -81,19 +82,14 @@ def _engine_batches(elpips, engine, pairs, rng, batch, chunk):
              for pair in pairs]
     repeated = [np.ascontiguousarray(np.repeat(image, batch, axis=0)) for image in sources]
     while True:
-        parts, masks = elpips.draw_arrays(repeated, rng)
-        feats = [_features(engine, x, masks, chunk) for x in parts]
-        yield np.stack([engine.distances(feats[i], feats[j]) for i, j in index])
-
-
-def _features(engine, x, masks, chunk):
-    """The engine's features of ``x`` under ``masks``, ``chunk`` images a pass."""
-    passes = []
-    for start in range(0, len(x), chunk):
-        part = slice(start, start + chunk)
-        passes.append(engine.features(np.ascontiguousarray(x[part]),
-                                      None if masks is None else [m[part] for m in masks]))
-    return [np.concatenate(taps) if len(taps) > 1 else taps[0] for taps in zip(*passes)]
+        parts, kept = elpips.draw_arrays(repeated, rng)
+        distances = []
+        for start in range(0, batch, chunk):
+            rows = slice(start, start + chunk)
+            masks = None if kept is None else [elpips.mask_values(k[rows]) for k in kept]
+            feats = [engine.features(np.ascontiguousarray(x[rows]), masks) for x in parts]
+            distances.append([engine.distances(feats[i], feats[j]) for i, j in index])
+        yield np.concatenate([np.stack(d) for d in distances], axis=1)
 
 
 def standard_error(values, batch):

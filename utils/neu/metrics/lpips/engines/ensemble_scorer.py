@@ -18,8 +18,12 @@ from ..ensemble import EnsembleScore, estimate
 from .scorer import check_range
 from .tiling import GIB, TileTooLarge
 
-# Dropout masks take about as much memory as the activations they multiply.
-_MASK_FACTOR = 2
+# A batch's masks: a byte each (booleans), and while drawn four more (the float32 random
+# numbers of one convolution at a time: at most all of them, counted so).
+_BATCH_MASK_BYTES = 5
+# The trunk with masks, against the trunk's measured bytes per pixel (measured on a 400x357
+# pair, E-LPIPS-VGG: 4 images a pass peaked at about twice the plain trunk's estimate).
+_MASKED_TRUNK_FACTOR = 2
 
 
 def pair_rng(seed, x0, x1):
@@ -27,27 +31,33 @@ def pair_rng(seed, x0, x1):
     return np.random.default_rng([seed, zlib.crc32(x0.tobytes()), zlib.crc32(x1.tobytes())])
 
 
-def images_per_pass(scorer, height, width, draws_per_pass, parts=2):
+def images_per_pass(scorer, elpips, height, width, draws_per_pass, parts=2):
     """Images per trunk pass of E-LPIPS draws of ``height`` x ``width`` images within
     ``scorer``'s memory budget (a :class:`~metrics.lpips.engines.Scorer`: its engine and
-    ``max_memory``). On ONNX Runtime a draw batch is run in as many passes as that needs (the
-    samples do not change); the NNabla graph runs all ``parts`` images of the draws (both
-    sides of a pair, three for a comparison) at once. Images that cannot fit raise
-    :class:`TileTooLarge` (an ensemble transforms whole images: it cannot be tiled)."""
+    ``max_memory``). A batch of draws holds its dropout masks for every convolution as
+    booleans, and while each is drawn a float32 array of it; a pass holds the trunk's
+    activations and the float32 masks of its images. On ONNX Runtime a batch is run in as
+    many passes as that needs (the samples do not change); the NNabla graph runs all ``parts``
+    images of the draws (both sides of a pair, three for a comparison) at once. Images that
+    cannot fit raise :class:`TileTooLarge` (an ensemble transforms whole images: it cannot be
+    tiled)."""
     image = (height + 7) * (width + 7)  # translated by up to 7 px
+    masks = elpips.mask_elements(height + 7, width + 7) if elpips.config.dropout else 0
+    batch_masks = draws_per_pass * masks * _BATCH_MASK_BYTES
     on_engine = scorer.engine.name == "onnxruntime"
 
-    def fits(images):
-        return scorer._pass_bytes(_MASK_FACTOR * images * image, image) <= scorer.max_memory
+    def fits(images):  # the masked trunk keeps each convolution's masked input too
+        pass_bytes = (scorer._pass_bytes(_MASKED_TRUNK_FACTOR * images * image, image)
+                      + images * masks * 4)
+        return pass_bytes + batch_masks <= scorer.max_memory
     step = draws_per_pass * (1 if on_engine else parts)
     while on_engine and step > 1 and not fits(step):
         step //= 2
     if not fits(step):
         raise TileTooLarge(
             "{}x{} images need more than the memory budget ({:.2f} GiB) for {} E-LPIPS "
-            "draw(s) at once, and ensembles cannot be tiled; raise --max-memory{}".format(
-                width, height, scorer.max_memory / GIB, draws_per_pass,
-                "" if on_engine else " or lower --draws-per-pass"))
+            "draw(s) at once, and ensembles cannot be tiled; raise --max-memory or lower "
+            "--draws-per-pass".format(width, height, scorer.max_memory / GIB, draws_per_pass))
     return step
 
 
@@ -86,7 +96,8 @@ class EnsembleScorer(object):
         return self._elpips[key]
 
     def _images_per_pass(self, height, width):
-        return images_per_pass(self._scorer, height, width, self._draws_per_pass)
+        return images_per_pass(self._scorer, self._elpips_for(height, width), height, width,
+                               self._draws_per_pass)
 
     def score_inputs(self, x0, x1):
         """E-LPIPS between float32 (N, 3, H, W) arrays in [-1, 1], pair by pair: a list of

@@ -65,10 +65,16 @@ def precompute_terms(judged, make_terms, batch_size=50, on_batch=None, world=Non
     mine = _share(len(judged.items), world)
     items = [judged.items[i] for i in mine]
     parts0, parts1 = [], []
+    starts = range(0, len(items), batch_size)
     with concurrent.futures.ThreadPoolExecutor(LOADER_THREADS) as pool:
-        starts = range(0, len(items), batch_size)
+        # The next batch decodes while the trunk runs on this one.
+        pending = pool.submit(load_triplets, items[:batch_size], pool) if items else None
         for k, start in enumerate(starts):
-            t0, t1 = make_terms(*load_triplets(items[start:start + batch_size], pool))
+            batch = pending.result()
+            if start + batch_size < len(items):
+                pending = pool.submit(load_triplets,
+                                      items[start + batch_size:start + 2 * batch_size], pool)
+            t0, t1 = make_terms(*batch)
             parts0.append(t0)
             parts1.append(t1)
             if on_batch is not None:
