@@ -49,7 +49,7 @@ def test_ensemble_means_match_the_reference_code(params_dir, record):
     net = LPIPS("elpips-vgg", params_dir=params_dir)
     config = Config.for_image(*a.shape[2:])
     assert config.num_scales == record["num_scales"]
-    ours = estimate(ELPIPS(net, config), a, b, np.random.default_rng(7), samples=100,
+    ours = estimate(ELPIPS(net, config), a, b, np.random.default_rng(7), samples=60,
                     batch=GOLDEN["meta"]["batch"], engine=make_engine(net, "onnxruntime"))
     combined = np.hypot(ours.stderr, record["stderr"])
     print("{}: ours {:.5f} +- {:.5f}, reference {:.5f} +- {:.5f} ({:.1f} combined SE)".format(
