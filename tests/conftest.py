@@ -53,6 +53,20 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = 1
 
 
+@pytest.fixture(autouse=True, scope="session")
+def no_default_memory_budget():
+    """In-process Scorers get no default memory limit. The default (a third of the free memory,
+    less what the process holds) would depend on which tests ran before: this process keeps
+    whatever NNabla's graphs allocated (NNabla does not release its cache), and tests with
+    large graphs left later ones over it. Budgets are tested with budgets of their own, and the
+    commands the tests run as subprocesses keep the real default."""
+    from metrics.lpips.engines import tiling
+    saved = tiling.default_budget
+    tiling.default_budget = lambda: float("inf")
+    yield
+    tiling.default_budget = saved
+
+
 @pytest.fixture(autouse=True)
 def reset_nnabla():
     nn.clear_parameters()

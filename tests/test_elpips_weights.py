@@ -34,9 +34,7 @@ def image(name):
 
 @pytest.mark.parametrize("backend", ["nnabla", "onnxruntime"])
 def test_the_readme_figures_hold(backend, params_dir):
-    # no budget: this checks figures, and the suite's process is large by now
-    scorer = Scorer("vgg", version="elpips", params_dir=params_dir, backend=backend,
-                    max_memory=float("inf"))
+    scorer = Scorer("vgg", version="elpips", params_dir=params_dir, backend=backend)
     reference = image("adv_reference")[None]
     got = {name: float(scorer.score_images(image(name)[None], reference)[0])
            for name in README_FIGURES}
@@ -135,8 +133,7 @@ def test_elpips_vgg_matches_a_torch_version_of_the_reference_network(params_dir)
         golden = json.load(f)["records"]
     net = LPIPS("elpips-vgg", params_dir=params_dir)
     assert net.layer_names[0] == "input" and len(net.layer_names) == 14
-    scorer = Scorer("elpips-vgg", params_dir=params_dir, backend="onnxruntime",
-                    max_memory=float("inf"))  # the suite's process is large by now
+    scorer = Scorer("elpips-vgg", params_dir=params_dir, backend="onnxruntime")
     for r in golden:
         x0, x1 = (to_model_input(iio.imread(os.path.join(DATA, "pairs", "{}_{}.png".format(
             r["pair"], i)))) for i in (0, 1))

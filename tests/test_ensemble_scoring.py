@@ -59,8 +59,7 @@ def test_onnxruntime_draws_equal_the_nnabla_graphs(params_dir, model, height, wi
 
 @pytest.fixture(scope="module")
 def ensemble_scorer(params_dir):
-    # no budget: the suite's process is large after the VGG tests
-    return EnsembleScorer(Scorer("alex", params_dir=params_dir, max_memory=float("inf")),
+    return EnsembleScorer(Scorer("alex", params_dir=params_dir),
                           samples=8, draws_per_pass=4, seed=5)
 
 
@@ -80,8 +79,7 @@ def test_a_pairs_estimate_depends_on_it_and_the_seed_alone(ensemble_scorer, para
     assert float(alone[0]) == float(together[2]) == float(reversed_order[0])
     other_seed = EnsembleScorer(ensemble_scorer._scorer, samples=8, draws_per_pass=4, seed=6)
     assert float(other_seed.score_images(a[2:], b[2:])[0]) != float(together[2])
-    nnabla = EnsembleScorer(Scorer("alex", params_dir=params_dir, backend="nnabla",
-                                   max_memory=float("inf")),
+    nnabla = EnsembleScorer(Scorer("alex", params_dir=params_dir, backend="nnabla"),
                             samples=8, draws_per_pass=4, seed=5)
     assert float(nnabla.score_images(a[2:], b[2:])[0]) == pytest.approx(float(alone[0]),
                                                                          rel=1e-5)
