@@ -23,13 +23,12 @@ import sys
 import numpy as np
 
 from .cli.common import (EXIT_ENVIRONMENT, EXIT_INPUT, OutputError, check_model_version,
-                         configure_logging, write_output)
+                         configure_logging, memory_budget, write_output)
 from .data.images import read_image, to_model_input
 from .cli.scoring import add_ensemble_arguments, check_ensemble_arguments
 from .elpips import ELPIPS, Config
 from .engines import BACKENDS, BackendError, Scorer, TileTooLarge
 from .engines.ensemble_scorer import images_per_pass
-from .engines.tiling import GIB
 from .ensemble import compare
 from .trunks import TRUNKS, check_size
 from .weights import WeightsError, registry
@@ -63,8 +62,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     check_model_version(parser, args.model, args.version)
     check_ensemble_arguments(parser, args)
-    if args.max_memory is not None and not args.max_memory > 0:
-        parser.error("--max-memory must be a positive number of GiB")
+    max_memory = memory_budget(parser, args)
     configure_logging(args.quiet)
     try:
         images = [read_image(p) for p in (args.ref, args.a, args.b)]
@@ -80,8 +78,7 @@ def main(argv=None):
     ref, a, b = (np.ascontiguousarray(to_model_input(img)) for img in images)
     try:
         scorer = Scorer(args.model, params_dir=args.params_dir, version=args.version,
-                        backend=args.backend, max_memory=None if args.max_memory is None
-                        else args.max_memory * GIB)
+                        backend=args.backend, max_memory=max_memory)
         elpips = ELPIPS(scorer.net, Config.for_image(*ref.shape[2:]))
         chunk = images_per_pass(scorer, elpips, ref.shape[2], ref.shape[3],
                                 args.draws_per_pass, parts=3)

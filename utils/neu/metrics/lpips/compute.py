@@ -21,7 +21,7 @@ import sys
 import nnabla as nn
 
 from .cli.common import (EXIT_ENVIRONMENT, EXIT_INPUT, OutputError, check_model_version,
-                         check_output_path, configure_logging, write_output)
+                         check_output_path, configure_logging, memory_budget, write_output)
 from .cli import journal
 from .cli.interrupt import ctrl_c_between_items, exit_at_once, exit_code
 from .cli.mpi import world
@@ -36,7 +36,7 @@ from .data.report import (FORMATS, csv_header, csv_summary, line, render, render
 from .engines import BACKENDS, BackendError, Scorer
 from .engines.context import CONTEXTS, ContextError, choose_context
 from .engines.ensemble_scorer import EnsembleScorer
-from .engines.tiling import GIB, TileTooLarge
+from .engines.tiling import TileTooLarge
 from .trunks import TRUNKS
 from .weights import WeightsError, registry
 
@@ -102,7 +102,7 @@ def _make_scorer(args, mpi):
         scorer = Scorer(model=args.model, version=args.version, params_dir=args.params_dir,
                         batch_size=args.batch_size, spatial=bool(args.heatmap_dir),
                         backend=args.backend, winograd=args.winograd,
-                        max_memory=None if args.max_memory is None else args.max_memory * GIB,
+                        max_memory=args.max_memory,
                         threads=max(1, (os.cpu_count() or 1) // mpi.local_size),
                         **method_options(args))
         if not args.ensemble:
@@ -219,8 +219,7 @@ def main(argv=None):
     check_model_version(parser, args.model, args.version)
     if args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
-    if args.max_memory is not None and not args.max_memory > 0:
-        parser.error("--max-memory must be a positive number of GiB")
+    args.max_memory = memory_budget(parser, args)  # bytes from here on
     check_ensemble_arguments(parser, args)
     if args.ensemble and args.heatmap_dir:
         parser.error("--heatmap-dir and --ensemble do not go together: an ensemble's score is "

@@ -102,3 +102,12 @@ def write_output(text, outfile=None):
     except OSError as e:
         raise OutputError("cannot write {}: {}".format(outfile, e.strerror or e)) from None
     logger.info("written to %s", outfile)
+
+
+def memory_budget(parser, args):
+    """``--max-memory`` in bytes (None: the default budget); a usage error unless positive."""
+    if args.max_memory is None:
+        return None
+    if not args.max_memory > 0:
+        parser.error("--max-memory must be a positive number of GiB")
+    return args.max_memory * (1 << 30)
