@@ -35,18 +35,28 @@ SIDE = 256
 DATASET = "val/bench"
 
 
-def make_folder(dataroot, count, seed=0):
+def make_folder(dataroot, count, seed=0, content=SIDE):
+    """``count`` triplets in the BAPPS layout under ``dataroot``, stored at SIDE px. With
+    ``content`` < SIDE the patches are made and distorted at ``content`` px and stored
+    enlarged by pixel repetition (far smaller files: see bench_train.py)."""
     rng = np.random.default_rng(seed)
     sources = [np.asarray(Image.open(os.path.join(LIB, "metrics", "lpips", "samples", "ref",
-                                                  name)).convert("RGB").resize((SIDE, SIDE),
-                                                                               Image.BICUBIC))
+                                                  name)).convert("RGB").resize(
+                                                      (content, content), Image.BICUBIC))
                for name in ("cat.png", "coffee.png", "rocket.png")]
+    reach = 40 * content // SIDE
+    repeat = SIDE // content
+
+    def stored(img):
+        return np.ascontiguousarray(img.repeat(repeat, axis=0).repeat(repeat, axis=1))
+
     root = os.path.join(dataroot, "2afc", DATASET)
     for i in range(count):
-        ref = np.roll(sources[i % len(sources)], tuple(rng.integers(-40, 41, 2)), axis=(0, 1))
+        ref = np.roll(sources[i % len(sources)], tuple(rng.integers(-reach, reach + 1, 2)),
+                      axis=(0, 1))
         for folder, img in (("ref", ref), ("p0", fixture.distort(ref, rng)),
                             ("p1", fixture.distort(ref, rng))):
-            fixture.save(os.path.join(root, folder), i, np.ascontiguousarray(img))
+            fixture.save(os.path.join(root, folder), i, stored(img))
         fixture.save(os.path.join(root, "judge"), i, np.array([rng.integers(0, 6) / 5.0]))
     return os.path.join(root)
 

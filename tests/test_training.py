@@ -67,24 +67,28 @@ def test_accuracy_is_the_judgments_share_for_the_closer_image():
 
 
 def test_torch_adam_follows_pytorchs_formula_over_many_steps():
+    # Each step against the formula (the weights themselves drift apart in float32 over
+    # thousands of steps). Past step 16,101 NNabla's epsilon no longer changes in float32 and
+    # the solver is kept: the tiny gradients show a wrong epsilon.
     import nnabla as nn
     from metrics.lpips.training.solver import TorchAdam
     rng = np.random.default_rng(0)
     w = nn.Variable.from_numpy_array(rng.standard_normal(6).astype(np.float32), need_grad=True)
     solver = TorchAdam({"w": w}, lr=1e-2, beta1=0.5, beta2=0.999)
-    expected, m, v = w.d.astype(np.float64), np.zeros(6), np.zeros(6)
-    for t in range(1, 8):
+    m, v = np.zeros(6), np.zeros(6)
+    for t in range(1, 16200):
         g = rng.standard_normal(6) * np.array([1, 1e-3, 1e-6, 1e-7, 1e-8, 0])
+        before = w.d.astype(np.float64)
         solver.zero_grad()
         w.g = g
         solver.update()
         m, v = 0.5 * m + 0.5 * g, 0.999 * v + 0.001 * g * g
-        expected -= 1e-2 / (1 - 0.5 ** t) * m / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
+        step = 1e-2 / (1 - 0.5 ** t) * m / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
         if t == 3:  # a checkpoint's state carries over
             states = solver.get_states()
             solver = TorchAdam({"w": w}, lr=1e-2, beta1=0.5, beta2=0.999)
             solver.set_states(states)
-        np.testing.assert_allclose(w.d, expected, rtol=1e-5, atol=1e-7, err_msg=str(t))
+        np.testing.assert_allclose(before - w.d, step, rtol=1e-4, atol=1e-7, err_msg=str(t))
 
 
 def _batch(doc_side=48):
@@ -131,3 +135,25 @@ def test_scratch_mode_starts_the_trunk_as_torchvision_does(params_dir, model, sp
     else:  # Kaiming normal, fan out; zero biases
         assert np.std(w) == pytest.approx(np.sqrt(2 / fan_out), rel=0.05)
         assert not b.any()
+
+
+def test_array_access_does_not_search_the_import_path(monkeypatch):
+    # metrics.lpips.training marks NNabla's first, always failing, import attempt absent.
+    import importlib.machinery
+    import sys
+    import nnabla as nn
+    v = nn.Variable((2, 2))
+    v.d = np.ones((2, 2), np.float32)  # NNabla's CPU extension loaded, once
+    searched = []
+    real = importlib.machinery.PathFinder.find_spec.__func__
+
+    def find_spec(cls, name, path=None, target=None):
+        searched.append(name)
+        return real(cls, name, path, target)
+
+    monkeypatch.setattr(importlib.machinery.PathFinder, "find_spec", classmethod(find_spec))
+    v.d = np.full((2, 2), 2, np.float32)
+    assert v.d.sum() == 8 and searched == []
+    monkeypatch.delitem(sys.modules, "nnabla.nnabla_ext")  # without the mark: searched
+    v.d = np.zeros((2, 2), np.float32)
+    assert v.d.sum() == 0 and "nnabla.nnabla_ext" in searched

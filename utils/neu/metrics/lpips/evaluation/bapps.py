@@ -137,7 +137,8 @@ def load_patch(path, size=LOAD_SIZE):
             pixels = None  # 16 bits: Pillow's own reduction, as the reference's loader
         with (Image.fromarray(to_rgb(pixels)) if pixels is not None else
               Image.open(path)) as image:
-            image = image.convert("RGB")
+            if image.mode != "RGB":
+                image = image.convert("RGB")
             w, h = image.size
             short, long = min(w, h), max(w, h)
             new_long = int(size * long / short)

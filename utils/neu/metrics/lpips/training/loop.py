@@ -146,8 +146,7 @@ def _epoch(trainer, judged, rng, batch_size, pool, terms, world, on_batch):
         next_batch = pool.submit(load_triplets, [items[i] for i in mine[0]], pool)
     for b, chosen in enumerate(mine):
         if terms is not None:
-            result = trainer.forward_backward_terms(terms[0][chosen], terms[1][chosen],
-                                                    judgments[chosen])
+            result = trainer.forward_backward_terms(terms[0], terms[1], judgments, chosen)
         else:
             ref, p0, p1 = next_batch.result()
             if b + 1 < len(batches):  # decode the next batch while this one trains

@@ -16,15 +16,25 @@ _MIN_SQUARED_NORM = 1e-30  # as distances.unit_normalize
 
 
 def _unit(feat):
-    norm = np.sqrt(np.maximum(np.sum(feat * feat, axis=1, keepdims=True), _MIN_SQUARED_NORM))
+    # einsum and a matrix-vector product below: numpy's own reductions over these small,
+    # strided axes took three to six times as long (measured on AlexNet's 64 px maps).
+    squared = np.einsum("nchw,nchw->nhw", feat, feat)[:, None]
+    norm = np.sqrt(np.maximum(squared, _MIN_SQUARED_NORM))
     return feat / (norm + np.float32(EPS))
 
 
 def channel_terms(feats_a, feats_b):
     """(N, C_total) float32: per layer and channel, the spatial mean of the squared difference
     of the unit-normalized features (layers in tap order)."""
-    parts = [np.mean((_unit(a) - _unit(b)) ** 2, axis=(2, 3)) for a, b in zip(feats_a, feats_b)]
-    return np.concatenate(parts, axis=1).astype(np.float32)
+    parts = [_squared_means(_unit(a), _unit(b)) for a, b in zip(feats_a, feats_b)]
+    return np.concatenate(parts, axis=1)
+
+
+def _squared_means(a, b):
+    diff = a - b
+    np.square(diff, out=diff)
+    n, c, h, w = diff.shape
+    return (diff.reshape(n * c, h * w) @ np.full(h * w, 1 / (h * w), np.float32)).reshape(n, c)
 
 
 class TermMaker(object):
@@ -35,8 +45,10 @@ class TermMaker(object):
         self.engine = make_engine(LPIPS(model, params_dir=params_dir), backend, threads)
 
     def __call__(self, ref, p0, p1):
-        """((N, C) terms of (ref, p0), (N, C) of (ref, p1)) for float32 [-1, 1] batches."""
+        """((N, C) terms of (ref, p0), (N, C) of (ref, p1)) for float32 [-1, 1] batches; each
+        image's features are normalized once."""
         n = len(ref)
         feats = self.engine.features(np.ascontiguousarray(np.concatenate([ref, p0, p1])))
-        parts = [[f[k * n:(k + 1) * n] for f in feats] for k in range(3)]
-        return channel_terms(parts[0], parts[1]), channel_terms(parts[0], parts[2])
+        units = [_unit(f) for f in feats]
+        return tuple(np.concatenate([_squared_means(u[:n], u[k * n:(k + 1) * n]) for u in units],
+                                    axis=1) for k in (1, 2))

@@ -96,7 +96,7 @@ class Trainer(object):
         nn.seed(int(rng.integers(2 ** 31)))
         with nn.auto_forward(False), self.rank_scope():  # makes the ranking parameters
             one = nn.Variable((1, 1, 1, 1))
-            self.head(one, one)
+            self.head(one, one, one)
         self.solver = TorchAdam(self.parameters(), lr, beta1, 0.999)
         self._graphs = {}
 
@@ -126,8 +126,8 @@ class Trainer(object):
         return total
 
     def _graph(self, shape):
-        """Inputs (ref, p0, p1, judge), dropout masks and outputs (loss, d0, d1) for batches
-        of ``shape``."""
+        """Inputs (ref, p0, p1, judge), dropout masks and outputs (loss, (d0, d1) along the
+        batch) for batches of ``shape``."""
         if shape not in self._graphs:
             with nn.auto_forward(False):
                 n = shape[0]
@@ -146,20 +146,19 @@ class Trainer(object):
                 parts = [[F.slice(f, (k * n, 0, 0, 0), ((k + 1) * n,) + f.shape[1:])
                           for f in feats] for k in range(3)]
                 masks = [] if self.dropout else None
-                d0 = self._distance(parts[0], parts[1], masks)
-                d1 = self._distance(parts[0], parts[2], masks)
-                d0.persistent = d1.persistent = True  # read after the backward pass
-                with self.rank_scope():
-                    loss = ranking.bce(self.head(d0, d1), judge)
-            self._graphs[shape] = (ref, p0, p1, judge), masks, (loss, d0, d1)
+                both = F.concatenate(self._distance(parts[0], parts[1], masks),
+                                     self._distance(parts[0], parts[2], masks), axis=0)
+                loss = self._loss(both, judge)
+            self._graphs[shape] = (ref, p0, p1, judge), masks, (loss, both)
         return self._graphs[shape]
 
     def _terms_graph(self, shape):
         """As :meth:`_graph`, from precomputed channel terms (N, C_total) of (ref, p0) and
         (ref, p1) (:mod:`~metrics.lpips.training.precompute`): the lin weights, joined into
         one vector, applied to the channels' spatial means (the same sum in another order) by
-        one matrix product for both distances: a graph of a few functions, as a step here is
-        mostly their overhead."""
+        one matrix product for both distances. A step here is mostly the overhead of its
+        functions and array accesses, so there are few of both: the two distances are one
+        output, (2N, 1, 1, 1), read once."""
         key = ("terms",) + shape
         if key not in self._graphs:
             with nn.auto_forward(False):
@@ -170,13 +169,19 @@ class Trainer(object):
                                         axis=0)
                 both = F.reshape(F.affine(F.concatenate(t0, t1, axis=0), weights),
                                  (2 * n, 1, 1, 1))
-                d0 = F.slice(both, (0, 0, 0, 0), (n, 1, 1, 1))
-                d1 = F.slice(both, (n, 0, 0, 0), (2 * n, 1, 1, 1))
-                d0.persistent = d1.persistent = True
-                with self.rank_scope():
-                    loss = ranking.bce(self.head(d0, d1), judge)
-            self._graphs[key] = (t0, t1, judge), None, (loss, d0, d1)
+                loss = self._loss(both, judge)
+            self._graphs[key] = (t0, t1, judge), None, (loss, both)
         return self._graphs[key]
+
+    def _loss(self, both, judge):
+        """The ranking head's loss on the distances ``both`` = (d0, d1) along the batch, which
+        is kept for reading after the backward pass."""
+        both.persistent = True
+        n = both.shape[0] // 2
+        d0 = F.slice(both, (0, 0, 0, 0), (n, 1, 1, 1))
+        d1 = F.slice(both, (n, 0, 0, 0), (2 * n, 1, 1, 1))
+        with self.rank_scope():
+            return self.head(d0, d1, judge)
 
     def forward_backward(self, ref, p0, p1, judge, rng=None, rows=None):
         """The loss of a batch ((N, 3, H, W) arrays in [-1, 1], judgments (N,) in [0, 1]) and
@@ -185,20 +190,31 @@ class Trainer(object):
         batch is a process's share of a larger one, ``rows`` = (its rows, the whole batch's
         size): the masks are drawn for the whole batch and these rows taken, as one process
         would draw them."""
-        return self._run(self._graph(tuple(np.shape(ref))), (ref, p0, p1), judge, rng, rows)
+        graph = self._graph(tuple(np.shape(ref)))
+        for var, value in zip(graph[0], (ref, p0, p1)):
+            var.d = value
+        return self._run(graph, judge, rng, rows)
 
-    def forward_backward_terms(self, terms0, terms1, judge):
-        """As :meth:`forward_backward` from precomputed terms (N, C_total); no dropout."""
+    def forward_backward_terms(self, terms0, terms1, judge, rows=None):
+        """As :meth:`forward_backward` from precomputed terms (N, C_total); no dropout. With
+        ``rows`` (indices) the batch is those rows of ``terms0``, ``terms1`` and ``judge``,
+        gathered straight into the graph's inputs (a copy saved counts in a step this short)."""
         if self.dropout or self.mode != "lin":
             raise ValueError("precomputed terms need a fixed trunk and no dropout: make the "
                              "Trainer with mode='lin' and dropout=False")
-        graph = self._terms_graph(tuple(np.shape(terms0)))
-        return self._run(graph, (terms0, terms1), judge, None)
+        count = len(terms0) if rows is None else len(rows)
+        graph = self._terms_graph((count, np.shape(terms0)[1]))
+        for var, terms in zip(graph[0], (terms0, terms1)):
+            if rows is None:
+                var.d = terms
+            else:
+                np.take(terms, rows, axis=0, out=var.d)
+        return self._run(graph, judge if rows is None else np.asarray(judge)[rows], None)
 
-    def _run(self, graph, arrays, judge, rng, rows=None):
-        inputs, masks, (loss, d0, d1) = graph
-        for var, value in zip(inputs, tuple(arrays) + (np.reshape(judge, (-1, 1, 1, 1)),)):
-            var.d = value
+    def _run(self, graph, judge, rng, rows=None):
+        """Forward and backward through ``graph``, whose images or terms are set."""
+        inputs, masks, (loss, both) = graph
+        inputs[-1].d = np.reshape(judge, (-1, 1, 1, 1))
         for mask in masks or ():
             whole = mask.shape if rows is None else (rows[1],) + tuple(mask.shape[1:])
             drawn = (rng.random(whole, dtype=np.float32) >= DROPOUT) / np.float32(1 - DROPOUT)
@@ -206,14 +222,15 @@ class Trainer(object):
         loss.forward(clear_no_need_grad=True)
         self.solver.zero_grad()
         loss.backward(clear_buffer=True)
-        return StepResult(float(loss.d), accuracy(d0.d, d1.d, judge), d0.d.reshape(-1).copy(),
-                          d1.d.reshape(-1).copy())
+        d0, d1 = np.split(both.d.reshape(-1).copy(), 2)
+        return StepResult(float(loss.d), accuracy(d0, d1, judge), d0, d1)
 
     def update(self):
         """One Adam step, then the lin weights clamped to >= 0."""
         self.solver.update()
         for w in self.lins:
-            w.d = np.maximum(w.d, 0)
+            values = w.d  # NNabla's array itself: clamped in place
+            np.maximum(values, 0, out=values)
 
     def step(self, ref, p0, p1, judge, rng=None):
         """One training step on a batch: :meth:`forward_backward`, then :meth:`update`."""
