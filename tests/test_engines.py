@@ -292,8 +292,9 @@ def test_image_size_decides_winograd_or_direct(params_dir, monkeypatch, own_cach
     np.testing.assert_array_equal(by_size.score_inputs(small[:1], small[1:]),
                                   always.score_inputs(small[:1], small[1:]))
     assert by_size.engine._large is None  # 64 x 64: Winograd's graphs
-    np.testing.assert_array_equal(by_size.score_inputs(x[:1], x[1:]),
-                                  direct.score_inputs(x[:1], x[1:]))
+    # Large images' pairs graph runs the trunk per image and fuses the head's squared norms.
+    np.testing.assert_allclose(by_size.score_inputs(x[:1], x[1:]),
+                               direct.score_inputs(x[:1], x[1:]), rtol=1e-6)
     np.testing.assert_array_equal(by_size.features(x)[4], direct.features(x)[4])
     assert by_size.engine._large is not None
     np.testing.assert_allclose(always.score_inputs(x[:1], x[1:]), direct.score_inputs(x[:1], x[1:]),
@@ -301,3 +302,40 @@ def test_image_size_decides_winograd_or_direct(params_dir, monkeypatch, own_cach
     for scorer, winograd in ((by_size, True), (always, True), (direct, False)):
         graph = onnx.load(scorer.engine._paths["pairs"], load_external_data=False).graph
         assert any(node.op_type == "MatMul" for node in graph.node) == winograd
+
+
+@pytest.mark.parametrize("model", ["alex", "vgg"])
+def test_large_images_pairs_graph_runs_the_trunk_per_image(model, params_dir):
+    # Large images' engine (no arena) splits the input, not the taps, and fuses the squared
+    # norms of the head: the same scores and maps as the batched graph.
+    import onnx
+    from metrics.lpips import LPIPS
+    from metrics.lpips.engines.onnxruntime_engine import OnnxRuntimeEngine
+    net = LPIPS(model, params_dir=params_dir)
+    batched, per_image = (OnnxRuntimeEngine(net, winograd=False, arena=arena)
+                          for arena in (True, False))
+    rng = np.random.default_rng(6)
+    x = rng.random((4, 3, 72, 88), dtype=np.float32) * 2 - 1  # two pairs
+    np.testing.assert_allclose(per_image.pair_distances(x), batched.pair_distances(x),
+                               rtol=1e-6, atol=1e-9)
+    for a, b in zip(per_image.pair_layer_maps(x), batched.pair_layer_maps(x)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-9)
+    for role in ("pairs", "pairs-maps"):
+        assert per_image._paths[role] != batched._paths[role]
+        nodes = onnx.load(per_image._paths[role], load_external_data=False).graph.node
+        splits = [node for node in nodes if node.op_type == "Split"]
+        assert [list(node.input) for node in splits] == [["x"]]
+        assert sum(node.op_type == "ReduceSumSquare" for node in nodes) == 10  # 5 taps, a and b
+        assert not any(node.op_type == "ReduceSum" for node in nodes)
+
+
+def test_parameter_hashes_name_the_same_entries(params_dir, tmp_path):
+    from metrics.lpips import LPIPS
+    net = LPIPS("alex", params_dir=params_dir)
+    hashes = onnxruntime_engine.parameter_hashes(net)
+    for kind in ("weights", "trunk-winograd", "head", "pairs-maps"):
+        assert (onnxruntime_engine.onnx_cache_path(net, kind, str(tmp_path), hashes)
+                == onnxruntime_engine.onnx_cache_path(net, kind, str(tmp_path)))
+    net.parameters()["lin0_model_1_weight"].d *= 2
+    assert (onnxruntime_engine.onnx_cache_path(net, "head", str(tmp_path))
+            != onnxruntime_engine.onnx_cache_path(net, "head", str(tmp_path), hashes))

@@ -31,33 +31,41 @@ def _code_digest(kind):
     from .. import distances, lpips, trunks
     h = hashlib.sha256(kind.encode("utf-8"))
     modules = [lpips, trunks, distances, onnx_export, onnx_weights]
-    for module in modules + ([winograd] if kind.endswith("winograd") else []):
+    for module in modules + ([winograd] if "winograd" in kind else []):
         with open(module.__file__, "rb") as f:
             h.update(f.read())
     return h.hexdigest()[:8]
 
 
-def _params_digest(net, kind):
+def parameter_hashes(net):
+    """Each parameter of ``net``'s digest (name -> bytes), for :func:`onnx_cache_path`: an
+    engine's graphs are named from one pass over VGG's 59 MB of weights instead of one a
+    graph (0.26 s each time, measured)."""
+    return {name: hashlib.sha256(value.d.tobytes()).digest()
+            for name, value in net.parameters().items()}
+
+
+def _params_digest(net, kind, hashes=None):
     """A short digest of the parameters and options a ``kind`` entry of ``net`` bakes in (the
     trunk record's export settings included). The ``weights`` file holds the trunk's
     parameters alone, so the graphs of every version and option share it."""
+    hashes = hashes or parameter_hashes(net)
     if kind == "weights":
         h = hashlib.sha256("{} weights".format(net.model).encode("utf-8"))
-        for name, value in sorted(net.parameters().items()):
-            if not name.startswith("lin"):
-                h.update(name.encode("utf-8"))
-                h.update(value.d.tobytes())
-        return h.hexdigest()[:12]
-    has_trunk, has_head = not kind.startswith("head"), not kind.startswith("trunk")
-    trunk = net.trunk
-    export = (trunk.export_size, trunk.ceil_mode_pools, trunk.winograd_tiles) if has_trunk else None
-    head = (net.lpips, net.method, net.channel_norm) if has_head else None
-    h = hashlib.sha256("{} {} input={} head={} export={}".format(
-        net.model, kind, has_trunk and net.input_norm, head, export).encode("utf-8"))
-    for name, value in sorted(net.parameters().items()):
-        if (has_head if name.startswith("lin") else has_trunk):
+        wanted = lambda name: not name.startswith("lin")  # noqa: E731
+    else:
+        has_trunk, has_head = not kind.startswith("head"), not kind.startswith("trunk")
+        trunk = net.trunk
+        export = ((trunk.export_size, trunk.ceil_mode_pools, trunk.winograd_tiles)
+                  if has_trunk else None)
+        head = (net.lpips, net.method, net.channel_norm) if has_head else None
+        h = hashlib.sha256("{} {} input={} head={} export={}".format(
+            net.model, kind, has_trunk and net.input_norm, head, export).encode("utf-8"))
+        wanted = lambda name: has_head if name.startswith("lin") else has_trunk  # noqa: E731
+    for name in sorted(hashes):
+        if wanted(name):
             h.update(name.encode("utf-8"))
-            h.update(value.d.tobytes())
+            h.update(hashes[name])
     return h.hexdigest()[:12]
 
 
@@ -87,15 +95,16 @@ def cache_folder():
     return folder
 
 
-def onnx_cache_path(net, kind, folder=None):
+def onnx_cache_path(net, kind, folder=None, hashes=None):
     """Where a cache entry is: ``<folder>/<model>-<kind>-<code digest>-<parameters
     digest>.onnx`` (``folder`` defaults to :func:`cache_folder`), ``kind`` being ``trunk``,
     ``head`` or ``pairs`` (trunk and head joined), the first and last with ``-winograd`` for
     Winograd convolutions; or ``weights``, the trunk's parameters those graphs read
     (``.onnx.data``). A changed exporter, rewrite, weight file or option never meets a stale
-    entry, so one cache serves every weights folder."""
+    entry, so one cache serves every weights folder. ``hashes``: :func:`parameter_hashes` of
+    ``net``, when the caller has them."""
     return os.path.join(folder or cache_folder(), "{}-{}-{}-{}.onnx{}".format(
-        net.model, kind, _code_digest(kind), _params_digest(net, kind),
+        net.model, kind, _code_digest(kind), _params_digest(net, kind, hashes),
         ".data" if kind == "weights" else ""))
 
 
@@ -143,11 +152,12 @@ class OnnxRuntimeEngine(object):
     The trunk's wide 3x3 and 5x5 convolutions use Winograd's algorithm (1.4-1.8x faster up to
     a few hundred pixels a side, equal to the direct convolution to ~1e-6): with ``winograd``
     None (the default) for images of up to the trunk's ``winograd_max_pixels`` and direct
-    convolutions above, where those are faster and need less memory; True always; False never."""
+    convolutions above, where those are faster and need less memory; True always; False never.
+    ``hashes``: :func:`parameter_hashes` of ``net``, when the caller has them."""
 
     name = "onnxruntime"
 
-    def __init__(self, net, threads=None, winograd=None, arena=True):
+    def __init__(self, net, threads=None, winograd=None, arena=True, hashes=None):
         try:
             import onnxruntime as ort
             from . import onnx_export
@@ -170,10 +180,11 @@ class OnnxRuntimeEngine(object):
                        net, path, self._paths["weights"], winograd is not False)),
                    ("head", lambda path: onnx_export.export_head(net, path)),
                    ("pairs", lambda path: onnx_export.export_pairs(
-                       self._paths["trunk"], self._paths["head"], path)),
+                       self._paths["trunk"], self._paths["head"], path, per_image=not arena)),
                    ("head-maps", lambda path: onnx_export.export_head(net, path, per_tap=True)),
                    ("pairs-maps", lambda path: onnx_export.export_pairs(
-                       self._paths["trunk"], self._paths["head-maps"], path)),
+                       self._paths["trunk"], self._paths["head-maps"], path,
+                       per_image=not arena)),
                    ("trunk-dropout", lambda path: onnx_export.export_trunk(
                        net, path, self._paths["weights"], winograd is not False, dropout=True))]
         # Sorting has no ONNX export in NNabla: other methods than spatial run their head (as
@@ -184,10 +195,13 @@ class OnnxRuntimeEngine(object):
                        if not role.startswith(("head", "pairs"))]
         self._model, self._exports, self._sessions = net.model, exports, {}
         self._on_demand = {"head-maps", "pairs-maps", "trunk-dropout"}
+        # Large images (no arena) run the trunk once per image of a pair (see export_pairs).
         self._kinds = {role: role + (suffix if role.startswith(("trunk", "pairs")) else "")
+                       + ("-per-image" if role.startswith("pairs") and not arena else "")
                        for role, _ in exports}
         folder = cache_folder()
-        self._paths = {role: onnx_cache_path(net, kind, folder)
+        self._hashes = hashes or parameter_hashes(net)
+        self._paths = {role: onnx_cache_path(net, kind, folder, self._hashes)
                        for role, kind in self._kinds.items()}
         try:  # all up front: export errors belong to the set-up
             self._export_missing()
@@ -290,7 +304,8 @@ class OnnxRuntimeEngine(object):
             # Large passes vary in shape (tiles, edges): an arena keeps the largest block of
             # each, growing by powers of two (measured: 2.2 GB after two 736 px VGG tiles,
             # 1.1 GB without; at 256 px the arena is worth 10% to VGG, so small images keep it).
-            self._large = OnnxRuntimeEngine(self._net, self._threads, winograd=False, arena=False)
+            self._large = OnnxRuntimeEngine(self._net, self._threads, winograd=False, arena=False,
+                                            hashes=self._hashes)
         return self._large
 
     def features(self, x, masks=None):
