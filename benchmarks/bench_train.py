@@ -8,12 +8,12 @@ on the same folder of triplets, measured in one run.
 The folder is bench_evaluate.py's: 256 px PNG patches in the BAPPS layout (every loader
 resizes them to 64). By default their content is 64 px, stored enlarged by pixel repetition,
 because BAPPS' own files are that small: its training archive is 5.3 GB for 454,209 PNGs,
-11.7 KB a file, against 77 KB for a photograph at 256 px (``--content 256``), which takes
-three times as long to decode. Prints triplets per second of one epoch for each (decoding included:
-every loader decodes as it goes), and for ``--precompute`` its two parts: the terms
-(decoding and the trunk, once) and an epoch on them, timed on the set's terms repeated to
-BAPPS' size. The estimate for BAPPS' training set (151,403 triplets) with the default recipe
-is the terms once plus 40 such epochs.
+11.7 KB a file, against 80 KB for a photograph at 256 px (``--content 256``), which takes
+three times as long to decode. Prints triplets per second of one epoch for each (decoding
+included: every loader decodes as it goes), and for ``--precompute`` its two parts: the
+terms (decoding and the trunk, once) and an epoch on them, timed on the set's terms repeated
+to BAPPS' size. The estimate for BAPPS' training set (151,403 triplets) with the default
+recipe is the terms once plus 40 such epochs.
 """
 import argparse
 import concurrent.futures

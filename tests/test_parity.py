@@ -69,7 +69,12 @@ def test_scorer_backends_match_reference(model, backend, params_dir, squeeze_par
     folder = squeeze_params_dir if model == "squeeze" else params_dir
     maps = np.load(os.path.join(DATA, "golden", "reference_maps.npz"))
     worst = 0.0
-    for version, use_lpips in [(v, l) for m, v, l in CONFIGS if m == model]:
+    # NNabla's graph meets every configuration in test_matches_reference; its engine is the
+    # same code for each, so one configuration (the default) covers it here.
+    configs = [(v, l) for m, v, l in CONFIGS if m == model
+               and (backend == "onnxruntime" or (v, l) == ("0.1", True))]
+    assert configs
+    for version, use_lpips in configs:
         scorer = Scorer(model, params_dir=folder, version=version, lpips=use_lpips,
                         backend=backend)
         mapper = Scorer(model, params_dir=folder, version=version, lpips=use_lpips,

@@ -157,3 +157,33 @@ def test_array_access_does_not_search_the_import_path(monkeypatch):
     monkeypatch.delitem(sys.modules, "nnabla.nnabla_ext")  # without the mark: searched
     v.d = np.zeros((2, 2), np.float32)
     assert v.d.sum() == 0 and "nnabla.nnabla_ext" in searched
+
+
+def test_gradients_go_through_nnabla_communicator_when_the_world_has_one():
+    # On GPUs the processes' gradients are summed by NNabla's communicator (NCCL), in place
+    # on the device. A stand-in for two processes with the same gradients: its all_reduce
+    # doubles them.
+    import nnabla as nn
+    from metrics.lpips.cli.mpi import World, nnabla_communicator
+    from metrics.lpips.training.loop import sum_gradients
+
+    class TwoProcesses(object):
+        def __init__(self):
+            self.calls = []
+
+        def all_reduce(self, arrays, division, inplace):
+            self.calls.append((len(arrays), division, inplace))
+            for array in arrays:
+                array *= 2
+
+    params = [nn.Variable((2, 3), need_grad=True), nn.Variable((4,), need_grad=True)]
+    for k, var in enumerate(params):
+        var.g = np.full(var.shape, k + 1, np.float32)
+    world = World()
+    world.communicator = TwoProcesses()
+    sum_gradients(world, params, np.float32(0.25))
+    assert world.communicator.calls == [(2, False, True)]
+    np.testing.assert_array_equal(params[0].g, np.full((2, 3), 0.5))
+    np.testing.assert_array_equal(params[1].g, np.full((4,), 1.0))
+    from nnabla.ext_utils import get_extension_context
+    assert nnabla_communicator(get_extension_context("cpu")) is None  # NNabla has none there

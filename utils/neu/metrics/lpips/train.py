@@ -16,7 +16,8 @@ every epoch OUT holds ``<model>_with_LPIPS.h5`` (load it with ``--params-dir OUT
 ``log.csv`` (loss, agreement, learning rate and validation 2AFC scores per epoch) and the
 state ``--resume`` continues from (see :mod:`~metrics.lpips.training.checkpoint`).
 Under ``mpirun -n K`` (with mpi4py) the processes share every batch and sum their gradients
-(the same steps as one process, up to floating point); the first writes the checkpoints.
+(NNabla's communicator on GPUs, mpi4py on the CPU): the same steps as one process, up to
+floating point; the first writes the checkpoints.
 Exit codes: 0 done, 2 usage error, 3 data error, 4 weights, context or output, 130 interrupted.
 """
 import argparse
@@ -28,7 +29,7 @@ import nnabla as nn
 
 from .cli.common import EXIT_ENVIRONMENT, EXIT_INPUT, configure_logging
 from .cli.interrupt import exit_code
-from .cli.mpi import world
+from .cli.mpi import nnabla_communicator, world
 from .cli.progress import Progress
 from .engines.context import CONTEXTS, ContextError, choose_context
 from .evaluation import bapps
@@ -180,7 +181,14 @@ def main(argv=None):
         logger.error("%s", e)
         return EXIT_INPUT
     try:
-        nn.set_default_context(choose_context(args.context, args.device_id + mpi.local_rank))
+        context = choose_context(args.context, args.device_id + mpi.local_rank)
+        nn.set_default_context(context)
+        if mpi.size > 1:
+            try:
+                mpi.communicator = nnabla_communicator(context)
+            except RuntimeError as e:  # NNabla's own, e.g. without NCCL
+                raise ContextError("NNabla's multi-process communicator cannot be made: "
+                                   "{}".format(str(e).strip().splitlines()[-1])) from None
         trainer = Trainer(args.model, params_dir=args.params_dir, lr=args.lr, beta1=args.beta1,
                           dropout=args.dropout, seed=args.seed, head=args.head,
                           mode=args.mode)

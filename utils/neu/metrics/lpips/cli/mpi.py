@@ -12,6 +12,7 @@ class World(object):
 
     def __init__(self, comm=None):
         self.comm = comm
+        self.communicator = None  # NNabla's, for gradients on GPUs (nnabla_communicator)
         self.rank = comm.Get_rank() if comm else 0
         self.size = comm.Get_size() if comm else 1
         self.local_rank = int(os.environ.get("OMPI_COMM_WORLD_LOCAL_RANK",
@@ -39,3 +40,14 @@ def world():
         raise RuntimeError("launched by an MPI launcher with {} processes but mpi4py cannot be "
                            "imported ({}); pip install mpi4py".format(size, e)) from None
     return World(MPI.COMM_WORLD)
+
+
+def nnabla_communicator(context):
+    """NNabla's data-parallel communicator (NCCL) for a GPU ``context``, initialised, as
+    NNabla's examples sum gradients over GPUs; None for the CPU, which NNabla has none for."""
+    if not any(backend.startswith(("cuda", "cudnn")) for backend in context.backend):
+        return None
+    import nnabla.communicators as C
+    communicator = C.MultiProcessDataParalellCommunicator(context)
+    communicator.init()
+    return communicator

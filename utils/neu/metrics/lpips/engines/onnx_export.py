@@ -350,8 +350,8 @@ def export_pairs(trunk_path, head_path, path, entries=None, per_image=False):
     input is split instead and the trunk appears twice, once per half (sharing its weights),
     so that the taps reach the head as they come, and the head's squared norms are fused.
     Splitting large taps copies them (1.7 s of 25 for a 4 MP VGG pair), while two half
-    batches of small images cost per-operator overhead (8-11% at 64 px, measured). ``entries`` (of :func:`head_entries`) says which head inputs take a
-    sorted half."""
+    batches of small images cost per-operator overhead (8-11% at 64 px, measured).
+    ``entries`` (of :func:`head_entries`) says which head inputs take a sorted half."""
     import copy
 
     import onnx

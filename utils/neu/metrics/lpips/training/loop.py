@@ -58,6 +58,21 @@ def _allreduce(world, array):
     return buf
 
 
+def sum_gradients(world, params, weight):
+    """Each of ``params``' gradients times ``weight``, summed over the processes: on the
+    device by NNabla's communicator when the world has one (``world.communicator``, GPUs),
+    else through mpi4py on the host."""
+    communicator = getattr(world, "communicator", None)
+    if communicator is None:
+        for var in params:
+            var.g = _allreduce(world, var.g * weight)
+        return
+    grads = [var.grad for var in params]
+    for grad in grads:
+        grad *= weight
+    communicator.all_reduce(grads, division=False, inplace=True)
+
+
 def precompute_terms(judged, make_terms, batch_size=50, on_batch=None, world=None):
     """The channel terms of every triplet of ``judged`` (``make_terms`` a
     :class:`~metrics.lpips.training.precompute.TermMaker`): two (N, C_total) arrays. Under
@@ -155,9 +170,8 @@ def _epoch(trainer, judged, rng, batch_size, pool, terms, world, on_batch):
             result = trainer.forward_backward(ref, p0, p1, judgments[chosen], rng, rows)
         loss = result.loss * len(chosen)
         if parallel:
-            weight = np.float32(len(chosen) / len(batches[b]))
-            for var in trainer.parameters().values():
-                var.g = _allreduce(world, var.g * weight)
+            sum_gradients(world, list(trainer.parameters().values()),
+                          np.float32(len(chosen) / len(batches[b])))
             loss = float(_allreduce(world, np.array([loss]))[0])
             agreement.extend(a for part in world.allgather(list(result.accuracy)) for a in part)
         else:
