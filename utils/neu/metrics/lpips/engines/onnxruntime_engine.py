@@ -99,7 +99,8 @@ def onnx_cache_path(net, kind, folder=None, hashes=None):
     """Where a cache entry is: ``<folder>/<model>-<kind>-<code digest>-<parameters
     digest>.onnx`` (``folder`` defaults to :func:`cache_folder`), ``kind`` being ``trunk``,
     ``head`` or ``pairs`` (trunk and head joined), the first and last with ``-winograd`` for
-    Winograd convolutions; or ``weights``, the trunk's parameters those graphs read
+    Winograd convolutions, pairs with ``-per-image`` for large images (see
+    :func:`~metrics.lpips.engines.onnx_export.export_pairs`); or ``weights``, the trunk's parameters those graphs read
     (``.onnx.data``). A changed exporter, rewrite, weight file or option never meets a stale
     entry, so one cache serves every weights folder. ``hashes``: :func:`parameter_hashes` of
     ``net``, when the caller has them."""

@@ -23,14 +23,8 @@ def _unit(feat):
     return feat / (norm + np.float32(EPS))
 
 
-def channel_terms(feats_a, feats_b):
-    """(N, C_total) float32: per layer and channel, the spatial mean of the squared difference
-    of the unit-normalized features (layers in tap order)."""
-    parts = [_squared_means(_unit(a), _unit(b)) for a, b in zip(feats_a, feats_b)]
-    return np.concatenate(parts, axis=1)
-
-
 def _squared_means(a, b):
+    """(N, C): per channel, the spatial mean of the squared difference of ``a`` and ``b``."""
     diff = a - b
     np.square(diff, out=diff)
     n, c, h, w = diff.shape
@@ -45,8 +39,9 @@ class TermMaker(object):
         self.engine = make_engine(LPIPS(model, params_dir=params_dir), backend, threads)
 
     def __call__(self, ref, p0, p1):
-        """((N, C) terms of (ref, p0), (N, C) of (ref, p1)) for float32 [-1, 1] batches; each
-        image's features are normalized once."""
+        """((N, C_total) terms of (ref, p0), (N, C_total) of (ref, p1)) for float32 [-1, 1]
+        batches: per layer (in tap order) and channel, the spatial mean of the squared
+        difference of the unit-normalized features; each image's are normalized once."""
         n = len(ref)
         feats = self.engine.features(np.ascontiguousarray(np.concatenate([ref, p0, p1])))
         units = [_unit(f) for f in feats]
