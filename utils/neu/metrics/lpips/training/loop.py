@@ -42,6 +42,17 @@ def load_triplets(items, pool):
     return [_to_input(patches[k::3]) for k in range(3)]
 
 
+def _decoded_ahead(batches, pool):
+    """The decoded triplets of each batch of (ref, p0, p1) path items, in order; the next
+    batch decodes (on a worker that hands its patches to the others) while this one is used."""
+    pending = pool.submit(load_triplets, batches[0], pool) if batches else None
+    for k in range(len(batches)):
+        current = pending.result()
+        if k + 1 < len(batches):
+            pending = pool.submit(load_triplets, batches[k + 1], pool)
+        yield current
+
+
 def _share(count, world):
     """This process's positions among ``count`` (contiguous blocks, the first ones a row
     longer); all of them without ``world``."""
@@ -77,23 +88,16 @@ def precompute_terms(judged, make_terms, batch_size=50, on_batch=None, world=Non
     """The channel terms of every triplet of ``judged`` (``make_terms`` a
     :class:`~metrics.lpips.training.precompute.TermMaker`): two (N, C_total) arrays. Under
     MPI (``world``) each process computes its block of triplets and all get the whole."""
-    mine = _share(len(judged.items), world)
-    items = [judged.items[i] for i in mine]
+    items = [judged.items[i] for i in _share(len(judged.items), world)]
+    batches = [items[start:start + batch_size] for start in range(0, len(items), batch_size)]
     parts0, parts1 = [], []
-    starts = range(0, len(items), batch_size)
     with concurrent.futures.ThreadPoolExecutor(LOADER_THREADS) as pool:
-        # The next batch decodes while the trunk runs on this one.
-        pending = pool.submit(load_triplets, items[:batch_size], pool) if items else None
-        for k, start in enumerate(starts):
-            batch = pending.result()
-            if start + batch_size < len(items):
-                pending = pool.submit(load_triplets,
-                                      items[start + batch_size:start + 2 * batch_size], pool)
+        for k, batch in enumerate(_decoded_ahead(batches, pool)):
             t0, t1 = make_terms(*batch)
             parts0.append(t0)
             parts1.append(t1)
             if on_batch is not None:
-                on_batch(k + 1, len(starts))
+                on_batch(k + 1, len(batches))
     terms = np.concatenate(parts0), np.concatenate(parts1)
     if world is None or world.size == 1:
         return terms
@@ -155,23 +159,20 @@ def _epoch(trainer, judged, rng, batch_size, pool, terms, world, on_batch):
     batches = [order[start:start + batch_size] for start in range(0, len(items), batch_size)]
     mine = [batch[_share(len(batch), world)] for batch in batches]
     parallel = world is not None and world.size > 1
+    params = list(trainer.parameters().values()) if parallel else None
     losses, agreement = [], []
-    # One batch decodes ahead, on a worker that hands its patches to the others.
     if terms is None:
-        next_batch = pool.submit(load_triplets, [items[i] for i in mine[0]], pool)
+        decoded = _decoded_ahead([[items[i] for i in chosen] for chosen in mine], pool)
     for b, chosen in enumerate(mine):
         if terms is not None:
             result = trainer.forward_backward_terms(terms[0], terms[1], judgments, chosen)
         else:
-            ref, p0, p1 = next_batch.result()
-            if b + 1 < len(batches):  # decode the next batch while this one trains
-                next_batch = pool.submit(load_triplets, [items[i] for i in mine[b + 1]], pool)
+            ref, p0, p1 = next(decoded)
             rows = (_share(len(batches[b]), world), len(batches[b]))
             result = trainer.forward_backward(ref, p0, p1, judgments[chosen], rng, rows)
         loss = result.loss * len(chosen)
         if parallel:
-            sum_gradients(world, list(trainer.parameters().values()),
-                          np.float32(len(chosen) / len(batches[b])))
+            sum_gradients(world, params, np.float32(len(chosen) / len(batches[b])))
             loss = float(_allreduce(world, np.array([loss]))[0])
             agreement.extend(a for part in world.allgather(list(result.accuracy)) for a in part)
         else:

@@ -133,13 +133,9 @@ class Trainer(object):
                 n = shape[0]
                 ref, p0, p1 = (nn.Variable(shape) for _ in range(3))
                 judge = nn.Variable((n, 1, 1, 1))
-                both = F.concatenate(ref, p0, p1, axis=0)
-                if self.mode == "lin":
-                    with nn.no_grad():  # the trunk is frozen: no backward through it
-                        feats = self.net.features(both)
-                else:
-                    with trainable_trunk():
-                        feats = self.net.features(both)
+                # A frozen trunk (lin) gets no backward pass at all.
+                with nn.no_grad() if self.mode == "lin" else trainable_trunk():
+                    feats = self.net.features(F.concatenate(ref, p0, p1, axis=0))
                 # features() marks its scope's parameters fixed
                 for w in list(self.lins) + list(self.trunk_params.values()):
                     w.need_grad = True
