@@ -10,8 +10,8 @@ CLI on 4 MP and 24 MP PNG pairs against the PyTorch reference in the same run.
 ``--sweep`` scores one random pair of side x side images, untiled, per variant (ONNX Runtime
 with Winograd's convolutions, with direct ones as large images get them, NNabla), each in a
 fresh process after a 64 px warm-up: seconds for the pair and peak RSS. The engine's size
-threshold (``Trunk.winograd_max_pixels``) is read from the times; ``--what maps`` computes
-the per-tap maps a tile pass computes, whose peak-memory slopes give ``Trunk.bytes_per_pixel``. The default run writes a pair of PNGs per
+threshold (``Tuning.winograd_max_pixels`` in ``engines/tuning.py``) is read from the times; ``--what maps`` computes
+the per-tap maps a tile pass computes, whose peak-memory slopes give ``Tuning.bytes_per_pixel``. The default run writes a pair of PNGs per
 case (smooth noise and a distorted copy) and runs ``python -m metrics.lpips.compute`` on it
 with default settings (best of two runs, the first of which may fill the export cache), then the reference (``lpips.LPIPS``, random trunk, ``load_image`` and
 ``im2tensor`` as its ``lpips_2imgs.py``) under an address-space limit so that a reference

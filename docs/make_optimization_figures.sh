@@ -1,5 +1,5 @@
 #!/bin/sh
-# The README's optimisation pictures: small, CPU-sized runs of `python -m metrics.lpips.optimize`
+# The optimisation pictures of docs/elpips.md: small, CPU-sized runs of `python -m metrics.lpips.optimize`
 # on the bundled samples (64 x 64 px). Each prints its loss before and after and its time;
 # the summaries are saved to docs/images/ in 256 colours. Run from the repository root after `make setup`:
 #     sh docs/make_optimization_figures.sh [STEPS]

@@ -1,24 +1,20 @@
 """The robustness analysis: its variants, how the distortions are calibrated, and the command."""
 import json
 import os
-import subprocess
-import sys
 
 import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, run_command
 from metrics.lpips import Scorer
 from metrics.lpips.evaluation import robustness
 
 SAMPLES = os.path.join(ROOT, "utils", "neu", "metrics", "lpips", "samples", "ref")
-ENV = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "utils", "neu"))
 
 
 def analysis_cli(*args):
-    return subprocess.run([sys.executable, "-m", "metrics.lpips.analysis"] + [str(a) for a in args],
-                          capture_output=True, text=True, env=ENV)
+    return run_command("analysis", *args)
 
 
 def _image(seed=0, size=(80, 96)):

@@ -1,7 +1,6 @@
 """The compute CLI, run as a subprocess for every mode and error path; scores are checked
 against the library's."""
 import csv
-import glob
 import json
 import os
 import shutil
@@ -17,16 +16,13 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import COMMAND_ENV as ENV, command_line, ROOT, run_command, SAMPLES
 from metrics.lpips import distance
 
-SAMPLES = os.path.join(ROOT, "utils", "neu", "metrics", "lpips", "samples")
-ENV = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "utils", "neu"))
 
 
 def cli(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "metrics.lpips.compute"] + [str(a) for a in args],
-                          capture_output=True, text=True, env=ENV, **kw)
+    return run_command("compute", *args, **kw)
 
 
 def parse_text(stdout):
@@ -337,11 +333,11 @@ def test_outputs_that_fail_when_written_exit_4_without_traceback(params_dir, dir
     assert result.returncode == 4 and "cannot write /dev/full" in result.stderr
     assert "Traceback" not in result.stderr
     with open("/dev/full", "w") as full:  # stdout on a full disk
-        result = subprocess.run([sys.executable, "-m", "metrics.lpips.compute", str(ref), str(dist)],
+        result = subprocess.run(command_line("compute", str(ref), str(dist)),
                                 env=ENV, stdout=full, stderr=subprocess.PIPE, text=True)
     assert result.returncode == 4 and "cannot write to stdout" in result.stderr
     assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
-    proc = subprocess.Popen([sys.executable, "-m", "metrics.lpips.compute", str(ref), str(dist)],
+    proc = subprocess.Popen(command_line("compute", str(ref), str(dist)),
                             env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     proc.stdout.close()  # the reader is gone before the scores come (a `| head -0`)
     err = proc.stderr.read()
@@ -404,8 +400,8 @@ def test_interrupted_run_leaves_no_partial_file(params_dir, tmp_path, signum, co
     for i in range(40):
         iio.imwrite(str(folder / "{:02d}.png".format(i)), np.roll(src, i, axis=1))
     out, maps = tmp_path / "scores.txt", tmp_path / "maps"
-    proc = subprocess.Popen([sys.executable, "-m", "metrics.lpips.compute", "--all-pairs", str(folder),
-                             "--batch-size", "4", "-o", str(out), "--heatmap-dir", str(maps)],
+    proc = subprocess.Popen(command_line("compute", "--all-pairs", str(folder),
+                             "--batch-size", "4", "-o", str(out), "--heatmap-dir", str(maps)),
                             env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     err = ctrl_c_after(proc, "/780 pairs scored", signum)
     assert proc.returncode == code, err
@@ -444,8 +440,8 @@ def test_a_journal_of_other_settings_is_refused(params_dir, dirs, tmp_path):
 
 def test_scores_stream_to_stdout_in_input_order(params_dir, dirs):
     ref, dist = dirs
-    proc = subprocess.Popen([sys.executable, "-m", "metrics.lpips.compute", str(ref), str(dist),
-                             "--batch-size", "1", "-q"], env=ENV,
+    proc = subprocess.Popen(command_line("compute", str(ref), str(dist),
+                             "--batch-size", "1", "-q"), env=ENV,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     first = proc.stdout.readline()  # arrives while the other pairs are still to be scored
     rest, err = proc.communicate(timeout=120)
@@ -464,8 +460,8 @@ def test_ctrl_c_during_an_export_stops_it_and_leaves_nothing(params_dir, tmp_pat
     shutil.copy(os.path.join(params_dir, "vgg_with_LPIPS.h5"), str(weights))
     sample = os.path.join(SAMPLES, "ref", "cat.png")
     cache = tmp_path / "cache"  # empty: the export has to run
-    proc = subprocess.Popen([sys.executable, "-m", "metrics.lpips.compute", sample, sample,
-                             "--model", "vgg", "--params-dir", str(weights)],
+    proc = subprocess.Popen(command_line("compute", sample, sample,
+                             "--model", "vgg", "--params-dir", str(weights)),
                             env=dict(ENV, NNABLA_LPIPS_CACHE_DIR=str(cache)),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     started = time.time()
@@ -526,22 +522,33 @@ def test_ctrl_c_during_the_only_batch_writes_nothing(params_dir, tmp_path):
     iio.imwrite(str(tmp_path / "b.png"), big[::-1])
     out = tmp_path / "out.txt"
     out.write_text("previous scores")
-    proc = subprocess.Popen([sys.executable, "-m", "metrics.lpips.compute", str(tmp_path / "a.png"),
-                             str(tmp_path / "b.png"), "--model", "vgg", "-o", str(out)], env=ENV,
+    proc = subprocess.Popen(command_line("compute", str(tmp_path / "a.png"),
+                             str(tmp_path / "b.png"), "--model", "vgg", "-o", str(out)), env=ENV,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     err = ctrl_c_after(proc, "1 pair(s)")  # logged just before the one pair is scored
     assert proc.returncode == 130, err
     assert out.read_text() == "previous scores"
 
 
-def test_setup_accepts_only_python_3_10():
-    # The pinned packages need 3.10: an older Python must be refused at once, not fail late.
+def _python_of_version(folder, version):
+    """An executable that answers as a Python ``version`` (a tuple) would: this interpreter,
+    with ``sys.version_info`` set to it before running the ``-c`` code it is given."""
+    path = folder / "python{}.{}".format(*version)
+    path.write_text('#!/bin/sh\n[ "$1" = "-c" ] && exec "{}" -c "import sys; sys.version_info = '
+                    '{!r}; $2"\nexec "{}" "$@"\n'.format(sys.executable, tuple(version) + (0, "final", 0),
+                                                      sys.executable))
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_setup_accepts_only_python_3_10(tmp_path):
+    # The pinned packages need 3.10: another Python must be refused at once, not fail late.
     function = subprocess.run(["sed", "-n", "/^supported()/,/^}/p", os.path.join(ROOT, "scripts", "setup.sh")],
                               capture_output=True, text=True).stdout
-    older = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.[89].*/bin/python3")))
-    if not older:
-        pytest.skip("no Python 3.8 or 3.9 on this machine to try set-up's check with")
-    for python, accepted in [(sys.executable, True)] + [(p, False) for p in older]:
+    assert function.startswith("supported()")
+    candidates = [(sys.executable, True), (_python_of_version(tmp_path, (3, 10)), True)]
+    candidates += [(_python_of_version(tmp_path, v), False) for v in ((3, 8), (3, 9), (3, 11))]
+    for python, accepted in candidates:
         result = subprocess.run(["bash", "-c", function + '\nsupported "$1"', "-", python],
                                 capture_output=True, text=True)
         assert (result.returncode == 0) == accepted, (python, result.stdout)

@@ -3,15 +3,13 @@ import io
 import os
 import pickle
 import shutil
-import subprocess
-import sys
 import tarfile
 import zipfile
 
 import numpy as np
 import pytest
 
-from conftest import DATA, ROOT
+from conftest import DATA, run_command
 from metrics.lpips.weights import pickles, registry
 from metrics.lpips.weights.conversion import ConversionError, convert, torchvision_trunk
 from metrics.lpips.weights.store import content_digest, read_h5
@@ -149,9 +147,7 @@ def test_unrecognised_checkpoint_is_named(tmp_path):
 
 
 def _run_cli(*args):
-    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "utils", "neu"))
-    return subprocess.run([sys.executable, "-m", "metrics.lpips.convert"] + list(args),
-                          capture_output=True, text=True, env=env)
+    return run_command("convert", *args)
 
 
 def test_cli_writes_files_and_reports_them(carriers, tmp_path):
@@ -164,4 +160,4 @@ def test_cli_writes_files_and_reports_them(carriers, tmp_path):
 def test_cli_errors(tmp_path):
     assert _run_cli("-o", str(tmp_path)).returncode == 2
     result = _run_cli("--lpips", str(tmp_path / "missing.whl"), "-o", str(tmp_path))
-    assert result.returncode == 1 and "does not exist" in result.stderr
+    assert result.returncode == 3 and "does not exist" in result.stderr  # an input error

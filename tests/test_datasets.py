@@ -9,6 +9,7 @@ import tarfile
 import pytest
 
 from file_server import FileServer, route
+from conftest import COMMAND_ENV as ENV, command_line
 from metrics.lpips import datasets
 from metrics.lpips.cli.progress import Progress
 from metrics.lpips.data import download
@@ -239,12 +240,10 @@ def test_a_trickling_server_is_given_up_on_and_resumed_later(server, tmp_path, a
 def test_sigterm_keeps_the_download_and_a_killed_unpack_is_cleaned(server, tmp_path, archives):
     import signal
     import subprocess
-    import sys
-    from test_cli import ENV
     body = archives["twoafc_val.tar.gz"]
     server.routes["/dataset/twoafc_val.tar.gz"] = route(body, trickle=0.001)
-    proc = subprocess.Popen([sys.executable, "-m", "metrics.lpips.datasets", "bapps", "--dataroot",
-                             str(tmp_path), "--subset", "val", "--base-url", server.url("/dataset")],
+    proc = subprocess.Popen(command_line("datasets", "bapps", "--dataroot",
+                             str(tmp_path), "--subset", "val", "--base-url", server.url("/dataset")),
                             env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for line in proc.stderr:
         if "downloaded" in line:  # the first progress report: bytes are on disk

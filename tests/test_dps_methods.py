@@ -10,8 +10,6 @@ within 1e-5 of the pair's score (measured: 2e-7 to 4e-7 of it).
 import collections
 import json
 import os
-import subprocess
-import sys
 import types
 
 import imageio.v3 as iio
@@ -20,14 +18,13 @@ import nnabla.functions as F
 import numpy as np
 import pytest
 
-from conftest import DATA, ROOT
+from conftest import DATA, run_command
 from metrics.lpips import LPIPS, Scorer, distances
 from metrics.lpips.data.images import to_model_input
 from metrics.lpips.engines.tiling import TileTooLarge
 from metrics.lpips.weights import lin_name
 
 TOL = 1e-5
-ENV = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "utils", "neu"))
 
 with open(os.path.join(DATA, "golden", "dps.json")) as f:
     GOLDEN = json.load(f)["records"]
@@ -244,8 +241,7 @@ def test_whole_map_methods_refuse_to_tile_with_a_clear_error(params_dir):
 
 
 def compute(args):
-    return subprocess.run([sys.executable, "-m", "metrics.lpips.compute"] + args,
-                          capture_output=True, text=True, env=ENV)
+    return run_command("compute", *args)
 
 
 def test_cli_method_options(params_dir):

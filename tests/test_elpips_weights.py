@@ -9,23 +9,21 @@ that repository's inputs/, Pexels licence beside them).
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import imageio.v3 as iio
 import nnabla as nn
 import numpy as np
 import pytest
 
-from conftest import DATA, ROOT
+from conftest import DATA, run_command
 from metrics.lpips import LPIPS, Scorer
 from metrics.lpips.data.images import to_model_input
 from metrics.lpips.weights import load_weights, registry
-from metrics.lpips.weights.conversion import ConversionError, convert, elpips_lins
+from metrics.lpips.weights.bundled import ConversionError, elpips_lins
+from metrics.lpips.weights.conversion import convert
 from metrics.lpips.weights.store import content_digest, read_h5
 
 README_FIGURES = {"adv_anchor": 0.025399859994649887, "adv_vgg_sqz": 0.01992170885205269}
-ENV = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "utils", "neu"))
 
 
 def image(name):
@@ -112,17 +110,16 @@ def test_only_vgg_has_the_elpips_version(params_dir):
 
 def test_the_cli_scores_with_it(params_dir):
     paths = [os.path.join(DATA, "elpips", n + ".png") for n in ("adv_anchor", "adv_reference")]
-    result = subprocess.run([sys.executable, "-m", "metrics.lpips.compute"] + paths + [
-        "--model", "vgg", "--version", "elpips", "--params-dir", params_dir, "-q"],
-        capture_output=True, text=True, env=ENV)
+    result = run_command("compute", *paths + [
+        "--model", "vgg", "--version", "elpips", "--params-dir", params_dir, "-q"])
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("0.025400: ")
 
 
 def test_a_model_without_the_version_is_a_usage_error():
     pair = [os.path.join(DATA, "elpips", "adv_anchor.png")] * 2
-    result = subprocess.run([sys.executable, "-m", "metrics.lpips.compute"] + pair + [
-        "--version", "elpips"], capture_output=True, text=True, env=ENV)
+    result = run_command("compute", *pair + [
+        "--version", "elpips"])
     assert result.returncode == 2 and "models with it: vgg" in result.stderr
 
 

@@ -1,20 +1,17 @@
 """E-LPIPS estimates (auto-iteration) and paired comparisons, and the compare command."""
 import json
-import os
 import subprocess
-import sys
 
 import imageio.v3 as iio
 import nnabla as nn
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import COMMAND_ENV as ENV, command_line
 from metrics.lpips import LPIPS
 from metrics.lpips.elpips import Config, ELPIPS
 from metrics.lpips.ensemble import MIN_BATCHES, MIN_SAMPLES, compare, estimate, standard_error
 
-ENV = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "utils", "neu"))
 
 
 def _pair(seed, side=64):
@@ -100,8 +97,8 @@ def test_the_compare_command(tmp_path, params_dir):
         path = tmp_path / (name + ".png")
         iio.imwrite(path, np.round((x[0].transpose(1, 2, 0) + 1) * 127.5).astype(np.uint8))
         paths.append(str(path))
-    run = [sys.executable, "-m", "metrics.lpips.compare", "--model", "alex", "--version", "0.1",
-           "--params-dir", params_dir, "--draws-per-pass", "4", "-q"]
+    run = command_line("compare", "--model", "alex", "--version", "0.1",
+           "--params-dir", params_dir, "--draws-per-pass", "4", "-q")
     text = subprocess.run(run + paths, capture_output=True, text=True, env=ENV)
     assert text.returncode == 0, text.stderr
     assert text.stdout.startswith("{} is closer to {}".format(paths[1], paths[0]))
@@ -122,7 +119,7 @@ def test_the_compare_command_keeps_to_its_memory_budget(tmp_path, params_dir):
     a, _ = _pair(5, side=64)
     path = tmp_path / "a.png"
     iio.imwrite(path, np.round((a[0].transpose(1, 2, 0) + 1) * 127.5).astype(np.uint8))
-    run = [sys.executable, "-m", "metrics.lpips.compare", str(path), str(path), str(path),
-           "--model", "alex", "--params-dir", params_dir, "-q", "--max-memory", "0.0001"]
+    run = command_line("compare", str(path), str(path), str(path),
+           "--model", "alex", "--params-dir", params_dir, "-q", "--max-memory", "0.0001")
     result = subprocess.run(run, capture_output=True, text=True, env=ENV)
     assert result.returncode == 4 and "cannot be tiled" in result.stderr

@@ -3,14 +3,12 @@ the Scorer's interface, and ``compute --ensemble``."""
 import json
 import os
 import pickle
-import subprocess
-import sys
 
 import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import run_command
 from metrics.lpips import LPIPS
 from metrics.lpips.cli import journal
 from metrics.lpips.elpips import Config, ELPIPS
@@ -19,7 +17,6 @@ from metrics.lpips.engines.ensemble_scorer import EnsembleScorer
 from metrics.lpips.engines.select import make_engine
 from metrics.lpips.ensemble import EnsembleScore, compare, estimate
 
-ENV = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "utils", "neu"))
 
 
 def _pair(seed, height=70, width=83):
@@ -122,8 +119,7 @@ def test_ensemble_scores_pickle_and_survive_the_journal(tmp_path):
 
 
 def _run(*args):
-    return subprocess.run([sys.executable, "-m", "metrics.lpips.compute"] + list(args),
-                          capture_output=True, text=True, env=ENV)
+    return run_command("compute", *args)
 
 
 @pytest.fixture(scope="module")

@@ -11,16 +11,15 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import DATA
-from test_cli import ENV, ctrl_c_after
+from conftest import COMMAND_ENV as ENV, command_line, DATA, run_command
+from test_cli import ctrl_c_after
 
 BAPPS = os.path.join(DATA, "bapps")
 GOLDEN = json.load(open(os.path.join(DATA, "golden", "bapps.json")))["results"]
 
 
 def evaluate(*args):
-    return subprocess.run([sys.executable, "-m", "metrics.lpips.evaluate"] + [str(a) for a in args],
-                          capture_output=True, text=True, env=ENV)
+    return run_command("evaluate", *args)
 
 
 def golden(metric, mode, dataset):
@@ -169,9 +168,9 @@ def test_ctrl_c_exits_130_and_writes_nothing(params_dir, tmp_path):
             for name in os.listdir(os.path.join(source, sub)):
                 shutil.copy(os.path.join(source, sub, name), str(target / sub / "{}_{}".format(copy, name)))
     out = tmp_path / "results.json"
-    proc = subprocess.Popen([sys.executable, "-m", "metrics.lpips.evaluate", "--dataroot",
+    proc = subprocess.Popen(command_line("evaluate", "--dataroot",
                              str(tmp_path / "data"), "--datasets", "val/many", "--model", "vgg",
-                             "--batch-size", "1", "--format", "json", "-o", str(out)], env=ENV,
+                             "--batch-size", "1", "--format", "json", "-o", str(out)), env=ENV,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     err = ctrl_c_after(proc, "/192 triplets scored")
     assert proc.returncode == 130, err

@@ -1,27 +1,23 @@
 """The user-facing ONNX export: one self-contained model, two images in, scores (and maps) out,
 equal to the NNabla graph within 1e-5 at any batch and size."""
 import os
-import subprocess
-import sys
 
 import nnabla as nn
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import run_command
 
 ort = pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
 
 from metrics.lpips import LPIPS  # noqa: E402
 
-ENV = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "utils", "neu"))
 TOL = 1e-5
 
 
 def export_cli(*args):
-    return subprocess.run([sys.executable, "-m", "metrics.lpips.export"] + [str(a) for a in args],
-                          capture_output=True, text=True, env=ENV)
+    return run_command("export", *args)
 
 
 def _inputs(seed, n, h, w):

@@ -1,26 +1,22 @@
 """The feature-map figures: what layer_view computes, and the command's PNGs and errors."""
 import os
-import subprocess
-import sys
 
 import imageio.v3 as iio
 import nnabla as nn
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, run_command
 from metrics.lpips import LPIPS
 from metrics.lpips.data.images import read_image, to_model_input
 from metrics.lpips.features import layer_view
 
 SAMPLES = os.path.join(ROOT, "utils", "neu", "metrics", "lpips", "samples")
 REF, DISTORTED = (os.path.join(SAMPLES, kind, "cat.png") for kind in ("ref", "distorted"))
-ENV = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "utils", "neu"))
 
 
 def features_cli(*args):
-    return subprocess.run([sys.executable, "-m", "metrics.lpips.features"] + [str(a) for a in args],
-                          capture_output=True, text=True, env=ENV)
+    return run_command("features", *args)
 
 
 @pytest.mark.parametrize("method", ["spatial", "sort", "spatial+mean"])

@@ -8,14 +8,15 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from test_cli import ENV, SAMPLES, cli
+from conftest import COMMAND_ENV as ENV, command_line, SAMPLES
+from test_cli import cli
 
 MPIEXEC = os.path.join(os.path.dirname(sys.executable), "mpiexec")
 
 
 def mpi_cli(n, *args):
-    command = [MPIEXEC, "--allow-run-as-root", "--oversubscribe", "-n", str(n),
-               sys.executable, "-m", "metrics.lpips.compute"] + [str(a) for a in args]
+    command = ([MPIEXEC, "--allow-run-as-root", "--oversubscribe", "-n", str(n)]
+               + command_line("compute", *args))
     return subprocess.run(command, capture_output=True, text=True, env=ENV, timeout=600)
 
 

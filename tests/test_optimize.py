@@ -1,26 +1,22 @@
 """Optimising images through LPIPS and E-LPIPS (short runs of the examples)."""
 import csv
 import os
-import subprocess
-import sys
 
 import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, run_command
 from metrics.lpips import LPIPS
 from metrics.lpips.elpips import Config, ELPIPS
 from metrics.lpips.optimization import TOLERANCE, Objective, noise_start, optimize
 from metrics.lpips.optimize import _perturbed
 
-ENV = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "utils", "neu"))
 SAMPLES = os.path.join(ROOT, "utils", "neu", "metrics", "lpips", "samples", "ref")
 
 
 def _run(*args):
-    return subprocess.run([sys.executable, "-m", "metrics.lpips.optimize"] + list(args),
-                          capture_output=True, text=True, env=ENV)
+    return run_command("optimize", *args)
 
 
 def _image(seed, side=48):

@@ -4,10 +4,9 @@ import logging
 import os
 import pty
 import subprocess
-import sys
 
 from metrics.lpips.cli.progress import Progress
-from test_cli import ENV, SAMPLES
+from conftest import COMMAND_ENV as ENV, command_line, run_command, SAMPLES
 
 PAIRS = [os.path.join(SAMPLES, "ref"), os.path.join(SAMPLES, "distorted")]
 
@@ -16,7 +15,7 @@ def compute_on_a_terminal(*args):
     """Runs the compute command with its stderr on a pseudo-terminal: (exit code, what the
     terminal received, stdout)."""
     leader, follower = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "metrics.lpips.compute"] + list(args),
+    proc = subprocess.Popen(command_line("compute", *args),
                             stdout=subprocess.PIPE, stderr=follower, env=ENV)
     os.close(follower)
     received = b""
@@ -48,8 +47,7 @@ def test_quiet_shows_no_bar_on_a_terminal():
 
 
 def test_a_pipe_gets_no_bar():
-    result = subprocess.run([sys.executable, "-m", "metrics.lpips.compute"] + PAIRS,
-                            capture_output=True, text=True, env=ENV)
+    result = run_command("compute", *PAIRS)
     assert result.returncode == 0
     assert "\r" not in result.stderr and "pairs/s" not in result.stderr
     assert "mean LPIPS over 3 pair(s)" in result.stderr

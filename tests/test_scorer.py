@@ -155,9 +155,9 @@ def test_2afc_uses_three_trunk_passes(params_dir, random_batches):
 
 
 def test_large_images_take_fewer_pairs_per_pass_on_onnxruntime(params_dir):
-    from metrics.lpips.trunks import TRUNKS
+    from metrics.lpips.engines.tuning import TUNING
     side = 512
-    per_pass = TRUNKS["alex"].pixels_per_pass // (side * side)
+    per_pass = TUNING["alex"].pixels_per_pass // (side * side)
     assert 1 <= per_pass < 3
     scorer = Scorer("alex", params_dir=params_dir, batch_size=32, backend="onnxruntime")
     calls = count_trunk_passes(scorer)

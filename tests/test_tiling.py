@@ -7,8 +7,10 @@ import sys
 import numpy as np
 import pytest
 
+from conftest import COMMAND_ENV as ENV, command_line
 from metrics.lpips import Scorer
 from metrics.lpips.engines import TileTooLarge, tiling
+from metrics.lpips.engines.tuning import TUNING
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -67,7 +69,7 @@ def test_scorer_tiles_a_pair_over_the_budget(params_dir, caplog, monkeypatch):
     expected = exact.score_inputs(x[:1], x[1:])
     monkeypatch.setattr(tiling, "resident_bytes", lambda: 0)  # the estimate, without the process
     scorer = Scorer("alex", params_dir=params_dir, spatial=True, winograd=True)
-    per_pixel = dict(scorer.net.trunk.bytes_per_pixel)["direct"]  # tiles run direct
+    per_pixel = TUNING["alex"].memory_slope("direct")  # tiles run direct
     scorer.max_memory = tiling.PASS_OVERHEAD + per_pixel * 2 * 250 * 250
     with caplog.at_level("INFO"):
         scores, maps = scorer.score_inputs(x[:1], x[1:])
@@ -87,7 +89,7 @@ def test_a_budget_not_even_one_tile_fits_says_so_before_any_work(params_dir):
 def test_passes_shrink_to_the_budget(params_dir, monkeypatch):
     monkeypatch.setattr(tiling, "resident_bytes", lambda: 0)
     scorer = Scorer("alex", params_dir=params_dir, batch_size=32)
-    per_pixel = dict(scorer.net.trunk.bytes_per_pixel)["winograd"]
+    per_pixel = TUNING["alex"].memory_slope("winograd")
     scorer.max_memory = tiling.PASS_OVERHEAD + per_pixel * 2 * 64 * 64 * 5
     chunks = scorer._chunks(32, (64, 64))
     assert max(stop - start for start, stop in chunks) <= 5 and chunks[-1][1] == 32
@@ -104,7 +106,7 @@ _MEASURE = ("import os, resource, subprocess, sys\n"
 
 def _peak_mb(args, log):
     """Peak RSS (MB) of a child process running ``args``, and its exit code."""
-    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "utils", "neu"), LOG=log)
+    env = dict(ENV, LOG=log)
     out = subprocess.run([sys.executable, "-c", _MEASURE] + args, stdout=subprocess.PIPE,
                          env=env, universal_newlines=True, check=True).stdout.split()
     return int(out[0]) / 1024.0, int(out[1])
@@ -120,9 +122,9 @@ def test_a_tiled_run_stays_within_its_budget(params_dir, tmp_path):
         paths.append(str(tmp_path / "{}.png".format(k)))
         Image.fromarray(small).resize((2400, 1800)).save(paths[-1], compress_level=1)
     budget_gib, log = 0.4, str(tmp_path / "log.txt")
-    args = [sys.executable, "-m", "metrics.lpips.compute", paths[0], paths[1], "--model", "alex",
+    args = command_line("compute", paths[0], paths[1], "--model", "alex",
             "--params-dir", params_dir, "--max-memory", str(budget_gib),
-            "-o", str(tmp_path / "s.txt")]
+            "-o", str(tmp_path / "s.txt"))
     assert _peak_mb(args, log)[1] == 0  # the first run may export the tile graphs (not budgeted)
     peak, code = _peak_mb(args, log)
     assert code == 0 and "scoring it in tiles" in open(log).read()
@@ -136,9 +138,9 @@ def test_cli_names_the_budget_when_no_tile_fits(params_dir, tmp_path):
     for k in range(2):
         paths.append(str(tmp_path / "{}.png".format(k)))
         Image.fromarray(np.full((300, 420, 3), 40 * k, np.uint8)).save(paths[-1])
-    out = subprocess.run([sys.executable, "-m", "metrics.lpips.compute", paths[0], paths[1],
-                          "--params-dir", params_dir, "--max-memory", "0.01"],
-                         env=dict(os.environ, PYTHONPATH=os.path.join(ROOT, "utils", "neu")),
+    out = subprocess.run(command_line("compute", paths[0], paths[1],
+                          "--params-dir", params_dir, "--max-memory", "0.01"),
+                         env=ENV,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
     assert out.returncode == 4 and out.stdout == ""
     assert "does not fit in 10 MiB" in out.stderr and "--max-memory" in out.stderr

@@ -8,21 +8,19 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import DATA
+from conftest import COMMAND_ENV as ENV, command_line, DATA, run_command
 from metrics.lpips import LPIPS
 from metrics.lpips.evaluation import bapps
 from metrics.lpips.training import checkpoint
 from metrics.lpips.training.loop import learning_rate, train
 from metrics.lpips.training.trainer import Trainer
-from test_cli import ENV
 
 BAPPS = os.path.join(DATA, "bapps")
 TRAIN = bapps.read_folder(os.path.join(BAPPS, "2afc", "val", "mixed"), "2afc", "val/mixed")
 
 
 def _train(*args):
-    return subprocess.run([sys.executable, "-m", "metrics.lpips.train"] + [str(a) for a in args],
-                          capture_output=True, text=True, env=ENV)
+    return run_command("train", *args)
 
 
 def _csv(tmp_path):
@@ -102,16 +100,15 @@ def test_the_train_command_writes_weights_that_score(params_dir, tmp_path):
     assert [r["epoch"] for r in rows] == ["1", "2"]
     assert 0 <= float(rows[-1]["2afc val/other"]) <= 1
     scored = subprocess.run(
-        [sys.executable, "-m", "metrics.lpips.evaluate", "--dataroot", BAPPS, "--datasets",
-         "val/other", "--params-dir", str(out), "--format", "json"],
+        command_line("evaluate", "--dataroot", BAPPS, "--datasets",
+         "val/other", "--params-dir", str(out), "--format", "json"),
         capture_output=True, text=True, env=ENV)
     assert scored.returncode == 0, scored.stderr
     assert '"score"' in scored.stdout
     assert "other values than the weights" not in scored.stderr  # marked as trained
     pair = [os.path.join(BAPPS, "2afc", "val", "other", sub, "000000.png") for sub in ("ref", "p0")]
-    computed = subprocess.run([sys.executable, "-m", "metrics.lpips.compute", *pair,
-                               "--params-dir", str(out), "--format", "csv"],
-                              capture_output=True, text=True, env=ENV)
+    computed = run_command("compute", *pair,
+                               "--params-dir", str(out), "--format", "csv")
     assert computed.returncode == 0, computed.stderr
     assert float(computed.stdout.splitlines()[1].split(",")[2]) > 0
     again = _train(*common)
@@ -150,8 +147,8 @@ def test_precomputed_terms_train_as_the_images_do_without_dropout(params_dir, tm
 
 def _agreement(*args):
     import json
-    result = subprocess.run([sys.executable, "-m", "metrics.lpips.evaluate"] + [str(a) for a in args]
-                            + ["--format", "json"], capture_output=True, text=True, env=ENV)
+    result = run_command("evaluate", *[str(a) for a in args]
+                            + ["--format", "json"])
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)["results"][0]["score"]
 

@@ -6,7 +6,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from metrics.lpips.engines import winograd
+from metrics.lpips.engines.onnx import winograd
 
 
 @pytest.mark.parametrize("m,r", [(2, 3), (3, 3), (4, 3), (2, 5)])

@@ -15,25 +15,23 @@ instead of using the pretrained LPIPS lin layers, as that paper's analysis does.
 to stdout or ``-o`` (written whole or not at all). Exit codes: 0 done, 2 usage error,
 3 unreadable or too small images, 4 weights, compute context or matplotlib missing.
 """
-import argparse
 import json
 import logging
 import os
 import sys
 
-import nnabla as nn
 import numpy as np
 
-from .cli.common import (EXIT_ENVIRONMENT, EXIT_INPUT, OutputError, check_outputs,
-                         configure_logging, have_matplotlib, write_output)
+from .cli.common import check_outputs, require_matplotlib, write_output
+from .cli.options import (add_compute_options, add_model_options, add_output_options,
+                          add_quiet_option, make_parser, use_context)
+from .cli.runner import run
 from .data.images import read_image, to_unit_range
+from .data.pairs import InputError
 from .distances import METHODS
-from .engines import BACKENDS, BackendError, Scorer
-from .engines.context import CONTEXTS, ContextError, choose_context
+from .engines import Scorer
 from .evaluation import robustness
 from .lpips import INPUT_NORMS
-from .trunks import TRUNKS
-from .weights import WeightsError
 
 logger = logging.getLogger(__name__)
 
@@ -114,76 +112,63 @@ def plot(results, path):
 
 
 def build_parser():
-    p = argparse.ArgumentParser(
-        prog="python -m metrics.lpips.analysis",
-        description="Rank small shifts, turns and rescalings against real distortions, per "
-                    "distance method.")
+    p = make_parser("analysis", "Rank small shifts, turns and rescalings against real "
+                                "distortions, per distance method.")
     p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("--model", choices=list(TRUNKS), default="alex", help="feature trunk")
+    add_model_options(p, version=False, lin=True)
     p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
-                   help="the methods compared (default all)")
-    p.add_argument("--no-lin", dest="lin", action="store_false",
-                   help="sum channels instead of the LPIPS lin layers (the paper's analysis)")
+                   help="the methods compared")
     p.add_argument("--no-channel-norm", dest="channel_norm", action="store_false",
                    help="compare raw activations, not unit-normalized feature vectors")
     p.add_argument("--input-norm", choices=[n for n in INPUT_NORMS if n != "none"],
-                   default="lpips", help="the trunk's input scaling (default lpips)")
-    p.add_argument("--params-dir", help="folder with the .h5 weight files")
-    p.add_argument("-c", "--context", choices=CONTEXTS, default="auto")
-    p.add_argument("-d", "--device-id", type=int, default=0)
-    p.add_argument("--backend", choices=BACKENDS, default="auto")
-    p.add_argument("--format", choices=("text", "json"), default="text")
-    p.add_argument("-o", "--outfile", help="write the results here instead of stdout")
+                   default="lpips", help="the trunk's input scaling")
+    add_compute_options(p)
+    add_output_options(p, ("text", "json"))
     p.add_argument("--plot", metavar="PNG", help="also draw the distances (matplotlib)")
-    p.add_argument("-q", "--quiet", action="store_true", help="only warnings on stderr")
+    add_quiet_option(p)
     return p
 
 
-def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    check_outputs(parser, args.outfile, args.plot)
-    configure_logging(args.quiet)
-    if args.plot and not have_matplotlib("--plot"):
-        return EXIT_ENVIRONMENT
+def _read(paths):
     images = {}
     try:
-        for path in args.images:
+        for path in paths:
             img = read_image(path)
             if img.dtype != np.uint8:  # the distortions (JPEG) work on 8 bits
                 img = np.round(to_unit_range(img) * 255).astype(np.uint8)
             robustness.centre_crop(img)  # too small: said now, before any work
             images[os.path.basename(path)] = img
     except ValueError as e:
-        logger.error("%s", e)
-        return EXIT_INPUT
-    try:
-        nn.set_default_context(choose_context(args.context, args.device_id))
-        scorers = {m: Scorer(args.model, params_dir=args.params_dir, lpips=args.lin, method=m,
-                             channel_norm=args.channel_norm, input_norm=args.input_norm,
-                             backend=args.backend) for m in dict.fromkeys(args.methods)}
-        lpips_scorer = Scorer(args.model, params_dir=args.params_dir, backend=args.backend)
-    except (BackendError, ContextError, WeightsError) as e:
-        logger.error("%s", e)
-        return EXIT_ENVIRONMENT
+        raise InputError(str(e)) from None
+    return images
+
+
+def _run(parser, args):
+    check_outputs(args.outfile, args.plot)
+    if args.plot:
+        require_matplotlib("--plot")
+    images = _read(args.images)
+    use_context(args)
+    scorers = {m: Scorer(args.model, params_dir=args.params_dir, lpips=args.lin, method=m,
+                         channel_norm=args.channel_norm, input_norm=args.input_norm,
+                         backend=args.backend) for m in dict.fromkeys(args.methods)}
+    lpips_scorer = Scorer(args.model, params_dir=args.params_dir, backend=args.backend)
     try:
         results = analyse(images, scorers, lpips_scorer)
     except ValueError as e:  # an image smaller than the trunk takes, once cropped
-        logger.error("%s", e)
-        return EXIT_INPUT
+        raise InputError(str(e)) from None
     settings = {"model": args.model, "lin": args.lin, "channel_norm": args.channel_norm,
                 "input_norm": args.input_norm}
     text = (json.dumps({"settings": settings, "results": results}, indent=1) + "\n"
             if args.format == "json" else render_text(results, settings))
-    try:
-        write_output(text, args.outfile)
-        if args.plot:
-            plot(results, args.plot)
-            logger.info("plot written to %s", args.plot)
-    except (OutputError, OSError) as e:
-        logger.error("%s", e)
-        return EXIT_ENVIRONMENT
-    return 0
+    write_output(text, args.outfile)
+    if args.plot:
+        plot(results, args.plot)
+        logger.info("plot written to %s", args.plot)
+
+
+def main(argv=None):
+    return run(build_parser(), _run, argv)
 
 
 if __name__ == "__main__":

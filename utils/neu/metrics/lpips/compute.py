@@ -12,74 +12,54 @@ go to stderr. Under ``mpirun -n K`` (with mpi4py) each process scores every K-th
 first writes all scores, in input order. Exit codes: 0 done, 2 usage error, 3 input error
 (a file, an image, a pairing), 4 environment error (weights, compute context), 130 interrupted.
 """
-import argparse
 import functools
 import logging
 import os
 import sys
 
-import nnabla as nn
-
-from .cli.common import (EXIT_ENVIRONMENT, EXIT_INPUT, OutputError, check_model_version,
-                         check_output_path, configure_logging, memory_budget, write_output)
 from .cli import journal
-from .cli.interrupt import ctrl_c_between_items, exit_at_once, exit_code
+from .cli.common import (check_model_version, check_output_path, configure_logging,
+                         memory_budget, write_output)
+from .cli.interrupt import ctrl_c_between_items, exit_at_once
 from .cli.mpi import world
+from .cli.options import (add_compute_options, add_memory_option, add_model_options,
+                          add_output_options, add_quiet_option, make_parser, use_context)
 from .cli.progress import Progress
-from .data.atomic import written_in_place
+from .cli.runner import run
 from .cli.scoring import (add_ensemble_arguments, add_method_arguments,
                           check_ensemble_arguments, ensemble_options, method_options,
                           score_pairs)
-from .data.pairs import PAIR_BY, InputError, all_pairs, is_image, resolve_pairs
+from .data.atomic import written_in_place
+from .data.pairs import PAIR_BY, all_pairs, is_image, resolve_pairs
 from .data.report import (FORMATS, csv_header, csv_summary, line, render, render_original,
                           summarize)
-from .engines import BACKENDS, BackendError, Scorer
-from .engines.context import CONTEXTS, ContextError, choose_context
+from .engines import Scorer
 from .engines.ensemble_scorer import EnsembleScorer
-from .engines.tiling import TileTooLarge
-from .trunks import TRUNKS
-from .weights import WeightsError, registry
+from .errors import EXIT_INPUT, EnvironmentProblem, LpipsError, UsageProblem
 
 logger = logging.getLogger("metrics.lpips.compute")
 
 
 def build_parser():
-    p = argparse.ArgumentParser(
-        prog="python -m metrics.lpips.compute",
-        description="LPIPS perceptual distance (Zhang et al., CVPR 2018): 0 for identical images, "
-                    "larger for more different ones.")
+    p = make_parser("compute", "LPIPS perceptual distance (Zhang et al., CVPR 2018): 0 for "
+                               "identical images, larger for more different ones.")
     p.add_argument("paths", nargs="*", metavar="PATH",
                    help="two images, two folders (paired by file name), or two .txt path lists")
     p.add_argument("--all-pairs", metavar="DIR",
                    help="score every pair of images within one folder, with mean and standard error")
-    p.add_argument("--model", choices=list(TRUNKS), default="alex", help="feature trunk (default alex)")
-    p.add_argument("--version", choices=list(registry.VERSIONS), default="0.1",
-                   help="LPIPS version (default 0.1; 0.0 reproduces the original release)")
+    add_model_options(p)
     add_method_arguments(p)
     add_ensemble_arguments(p)
-    p.add_argument("--params-dir", help="folder with the .h5 weight files (default "
-                                        "$NNABLA_LPIPS_PARAMS_DIR, then <NNabla data home>/lpips)")
-    p.add_argument("-c", "--context", choices=CONTEXTS, default="auto",
-                   help="compute on: auto (cuDNN when usable, else CPU; default), cpu, cudnn")
-    p.add_argument("--backend", choices=BACKENDS, default="auto",
-                   help="trunk backend: auto (ONNX Runtime on the CPU when installed, else "
-                        "NNabla; default), nnabla, onnxruntime")
-    p.add_argument("--no-winograd", dest="winograd", action="store_const", const=False,
-                   help="onnxruntime backend: direct convolutions only (the default uses them "
-                        "for images over 256x256 px, VGG 512x512; Winograd's below; scores "
-                        "differ by ~1e-6)")
-    p.add_argument("-d", "--device-id", type=int, default=0, help="GPU device id (default 0)")
-    p.add_argument("--batch-size", type=int, default=32, help="pairs per forward pass (default 32)")
-    p.add_argument("--max-memory", type=float, metavar="GIB",
-                   help="memory the scoring may take, in GiB (default a third of the memory "
-                        "available); larger pairs are scored tile by tile, with the same result")
-    p.add_argument("-o", "--outfile", help="write the scores here instead of stdout")
-    p.add_argument("--format", choices=FORMATS + ("original",), default="text",
-                   help="text (score: path0 - path1), csv or json (full precision and a "
-                        "summary), or original (the original NNabla module's output: 3 "
-                        "decimals, 'LPIPS: x' for one pair, an LPIPS header line in -o files)")
+    add_compute_options(p, winograd=True)
+    p.add_argument("--batch-size", type=int, default=32, help="pairs per forward pass")
+    add_memory_option(p)
+    add_output_options(p, FORMATS + ("original",), outfile_help="write the scores here instead "
+                       "of stdout (whole at the end; meanwhile a journal FILE.partial)",
+                       format_help="text (score: path0 - path1), csv or json (full precision "
+                       "and a summary), or original (the original NNabla module's output: 3 "
+                       "decimals, 'LPIPS: x' for one pair, an LPIPS header line in -o files)")
     p.add_argument("--pair-by", choices=PAIR_BY, default="name",
-                   help="pair two folders' images by file name (default) or by sorted position")
+                   help="pair two folders' images by file name or by sorted position")
     p.add_argument("--resize", action="store_true",
                    help="resize the second image of a pair to the first's size when they differ")
     p.add_argument("--skip-bad", action="store_true",
@@ -89,37 +69,38 @@ def build_parser():
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted run from the journal next to -o "
                         "(<outfile>.partial): only the pairs not scored yet are scored")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    add_quiet_option(p)
     return p
 
 
 def _make_scorer(args, mpi):
-    """The Scorer, or (exit code, message) when it cannot be made: errors are returned rather
-    than raised so that every MPI rank reaches the gather."""
+    """(the scorer, None), or (None, the error) when it cannot be made: the error is returned
+    rather than raised so that every MPI rank reaches the gathers before the run stops."""
     try:
         # Under MPI each local rank takes its own GPU and its share of the CPU cores.
-        nn.set_default_context(choose_context(args.context, args.device_id + mpi.local_rank))
+        use_context(args, mpi.local_rank)
         scorer = Scorer(model=args.model, version=args.version, params_dir=args.params_dir,
                         batch_size=args.batch_size, spatial=bool(args.heatmap_dir),
                         backend=args.backend, winograd=args.winograd,
                         max_memory=args.max_memory,
                         threads=max(1, (os.cpu_count() or 1) // mpi.local_size),
                         **method_options(args))
-        if not args.ensemble:
-            return scorer
-        return EnsembleScorer(
-            scorer, samples=None if args.ensemble == "auto" else args.ensemble,
-            abs_tol=args.abs_tol, rel_tol=args.rel_tol, max_samples=args.max_samples,
-            draws_per_pass=args.draws_per_pass, seed=args.seed)
-    except (BackendError, ContextError, WeightsError) as e:
-        return EXIT_ENVIRONMENT, str(e)
+        if args.ensemble:
+            scorer = EnsembleScorer(
+                scorer, samples=None if args.ensemble == "auto" else args.ensemble,
+                abs_tol=args.abs_tol, rel_tol=args.rel_tol, max_samples=args.max_samples,
+                draws_per_pass=args.draws_per_pass, seed=args.seed)
+        return scorer, None
+    except LpipsError as e:
+        return None, e
 
 
 def _score_share(args, pairs, mpi, scorer, stop_if_interrupted, done=(), on_batch=None):
     """Scores this rank's share, less the pairs ``done`` already. Returns (exit code,
-    message, scores, skipped)."""
-    if isinstance(scorer, tuple):
-        return scorer + ({}, [])
+    message, scores, skipped); ``scorer`` is :func:`_make_scorer`'s pair."""
+    scorer, failure = scorer
+    if failure is not None:
+        return failure.exit_code, str(failure), {}, []
     share = [(i, pair) for i, pair in mpi.share(pairs) if i not in done]
     show = not args.quiet and mpi.rank == 0
     try:
@@ -128,10 +109,8 @@ def _score_share(args, pairs, mpi, scorer, stop_if_interrupted, done=(), on_batc
                                           skip_bad=args.skip_bad, heatmap_dir=args.heatmap_dir,
                                           progress=progress, stop=stop_if_interrupted,
                                           on_batch=on_batch)
-    except InputError as e:
-        return EXIT_INPUT, str(e), {}, []
-    except TileTooLarge as e:
-        return EXIT_ENVIRONMENT, str(e), {}, []
+    except LpipsError as e:  # an input or memory error: every rank still reaches the gather
+        return e.exit_code, str(e), {}, []
     return 0, None, scores, skipped
 
 
@@ -164,12 +143,12 @@ def _streaming(args, mpi):
     return _InOrder(functools.partial(line, args.format))
 
 
-def _journal(args, pairs, mpi, parser):
+def _journal(args, pairs, mpi):
     """(journal or None, scores done, skipped done): the run's journal next to ``-o``, and
     with ``--resume`` what an interrupted run's journal holds."""
     if not args.outfile or written_in_place(args.outfile):
         if args.resume:
-            parser.error("--resume needs -o FILE: the journal lives next to the output file")
+            raise UsageProblem("--resume needs -o FILE: the journal lives next to the output file")
         return None, {}, []
     settings = journal.settings_of(args, pairs)
     done, skipped = {}, []
@@ -177,19 +156,19 @@ def _journal(args, pairs, mpi, parser):
     found = sorted(set(p for paths in mpi.allgather(journal.journal_paths(args.outfile))
                        for p in paths))
     if found and not args.resume:
-        parser.error("{} holds the scores of an interrupted run: pass --resume to continue it, "
-                     "or delete it to start again".format(found[0]))
+        raise UsageProblem("{} holds the scores of an interrupted run: pass --resume to continue "
+                           "it, or delete it to start again".format(found[0]))
     if args.resume:
         try:
             done, skipped = journal.read(args.outfile, settings)
-        except (journal.JournalError, OSError) as e:
-            parser.error(str(e))
+        except OSError as e:
+            raise UsageProblem(str(e)) from None
         logger.info("resuming: %d of %d pair(s) scored before, %d skipped", len(done), len(pairs),
                     len(skipped))
     return journal.Journal(args.outfile, settings, mpi.rank, mpi.size), done, skipped
 
 
-def _check_outputs_spare_inputs(args, pairs, parser):
+def _check_outputs_spare_inputs(args, pairs):
     """Usage error, before any work, when ``-o`` is one of the inputs (an image, a path list)
     or the heat-map folder is a folder of input images: the run would destroy what it reads,
     or mix its maps with the images (a later run would pair them)."""
@@ -197,118 +176,121 @@ def _check_outputs_spare_inputs(args, pairs, parser):
     images = {real(p) for pair in pairs for p in pair}
     lists = {real(p) for p in args.paths if os.path.isfile(p)}
     if args.outfile and real(args.outfile) in images | lists:
-        parser.error("-o {} is one of the inputs; it would be overwritten".format(args.outfile))
+        raise UsageProblem("-o {} is one of the inputs; it would be overwritten".format(
+            args.outfile))
     if args.heatmap_dir and real(args.heatmap_dir) in {os.path.dirname(p) for p in images}:
-        parser.error("--heatmap-dir {} holds input images; its maps would mix with them".format(
-            args.heatmap_dir))
+        raise UsageProblem("--heatmap-dir {} holds input images; its maps would mix with "
+                           "them".format(args.heatmap_dir))
 
 
-def _pairs_from_args(args, parser):
+def _check_paths(args):
+    if args.all_pairs and args.paths:
+        raise UsageProblem("--all-pairs takes one folder and no other paths")
+    if not args.all_pairs and len(args.paths) != 2:
+        raise UsageProblem("give two paths (images, folders or .txt lists), or --all-pairs DIR")
+
+
+def _pairs_from_args(args):
     if args.all_pairs:
-        if args.paths:
-            parser.error("--all-pairs takes one folder and no other paths")
         return all_pairs(args.all_pairs)
-    if len(args.paths) != 2:
-        parser.error("give two paths (images, folders or .txt lists), or --all-pairs DIR")
     return resolve_pairs(args.paths[0], args.paths[1], args.pair_by)
 
 
-def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    check_model_version(parser, args.model, args.version)
+def _check_usage(args):
+    """Every usage error that the arguments alone show, before any work."""
+    check_model_version(args.model, args.version)
+    _check_paths(args)
     if args.batch_size < 1:
-        parser.error("--batch-size must be at least 1")
-    args.max_memory = memory_budget(parser, args)  # bytes from here on
-    check_ensemble_arguments(parser, args)
+        raise UsageProblem("--batch-size must be at least 1")
+    args.max_memory = memory_budget(args)  # bytes from here on
+    check_ensemble_arguments(args)
     if args.ensemble and args.heatmap_dir:
-        parser.error("--heatmap-dir and --ensemble do not go together: an ensemble's score is "
-                     "a mean over transformed images, with no map of the originals")
+        raise UsageProblem("--heatmap-dir and --ensemble do not go together: an ensemble's "
+                           "score is a mean over transformed images, with no map of the originals")
     if args.heatmap_dir and os.path.exists(args.heatmap_dir) and not os.path.isdir(args.heatmap_dir):
-        parser.error("--heatmap-dir {} is a file, not a folder".format(args.heatmap_dir))
-    if args.outfile:
-        try:  # before any work: a wrong -o would otherwise be found after all the scoring
+        raise UsageProblem("--heatmap-dir {} is a file, not a folder".format(args.heatmap_dir))
+    if args.resume and (not args.outfile or written_in_place(args.outfile)):
+        raise UsageProblem("--resume needs -o FILE: the journal lives next to the output file")
+    if args.outfile:  # before any work: a wrong -o would otherwise be found after the scoring
+        try:
             check_output_path(args.outfile)
-        except OutputError as e:
-            parser.error(str(e))
+        except EnvironmentProblem as e:
+            raise UsageProblem(str(e)) from None
+
+
+def _run(parser, args):
+    _check_usage(args)
     try:
         mpi = world()
     except RuntimeError as e:
-        print("error: {}".format(e), file=sys.stderr)
-        return EXIT_ENVIRONMENT
+        raise EnvironmentProblem(str(e)) from None
     configure_logging(args.quiet, mpi.rank)  # rank 0 speaks for the run
-    try:
-        pairs = _pairs_from_args(args, parser)
-        _check_outputs_spare_inputs(args, pairs, parser)
-        logger.info("model %s, version %s, %d pair(s)%s", args.model, args.version, len(pairs),
-                    ", {} MPI processes".format(mpi.size) if mpi.size > 1 else "")
-        with exit_at_once("interrupted; no score file was written"):  # an export takes seconds
-            scorer = _make_scorer(args, mpi)
-        log, done, done_skipped = _journal(args, pairs, mpi, parser)
-        stream = _streaming(args, mpi)
+    pairs = _pairs_from_args(args)
+    _check_outputs_spare_inputs(args, pairs)
+    logger.info("model %s, version %s, %d pair(s)%s", args.model, args.version, len(pairs),
+                ", {} MPI processes".format(mpi.size) if mpi.size > 1 else "")
+    with exit_at_once("interrupted; no score file was written"):  # an export takes seconds
+        scorer = _make_scorer(args, mpi)
+    log, done, done_skipped = _journal(args, pairs, mpi)
+    stream = _streaming(args, mpi)
 
-        def on_batch(scored, skipped):
-            if log is not None:
-                log.record(scored, skipped)
-            if stream is not None:
-                stream(scored, skipped)
-
-        try:
-            with ctrl_c_between_items() as stop_if_interrupted:
-                results = mpi.allgather(_score_share(args, pairs, mpi, scorer,
-                                                     stop_if_interrupted,
-                                                     set(done) | {k[0] for k in done_skipped},
-                                                     on_batch))
-        finally:
-            if log is not None:
-                log.close()
-        failed = [r for r in results if r[0]]
-        if failed:
-            if mpi.rank == 0:
-                logger.error("%s", failed[0][1])
-            return failed[0][0]
-        scores = dict(done)
-        scores.update((i, s) for r in results for i, s in r[2].items())
-        skipped = sorted(set(done_skipped) | {item for r in results for item in r[3]})
-        if mpi.rank > 0:
-            return 0
-        rows = [(p0, p1, scores[i]) for i, (p0, p1) in enumerate(pairs) if i in scores]
-        if not rows:
-            logger.error("all %d pair(s) were skipped (reasons above); no score file was "
-                         "written", len(skipped))
-            return EXIT_INPUT
-        if args.format == "original":
-            single = not args.all_pairs and all(os.path.isfile(p) and is_image(p)
-                                                for p in args.paths)
-            shown, saved = render_original(rows, args.model, single, args.outfile)
-            if saved is not None:
-                write_output(saved, args.outfile)
-            write_output(shown)
-        elif stream is not None:  # the scores are out already; CSV's summary line ends it
-            if args.format == "csv":
-                write_output(csv_summary([s for _, _, s in rows]))
-        else:
-            info = dict({"model": args.model, "version": args.version}, **method_options(args),
-                        **ensemble_options(args))
-            write_output(render(rows, args.format, info, [item[1:] for item in skipped]),
-                         args.outfile)
+    def on_batch(scored, skipped):
         if log is not None:
-            log.remove()  # the output is whole: the journal has served
-    except InputError as e:
-        logger.error("%s", e)
+            log.record(scored, skipped)
+        if stream is not None:
+            stream(scored, skipped)
+
+    try:
+        with ctrl_c_between_items() as stop_if_interrupted:
+            results = mpi.allgather(_score_share(args, pairs, mpi, scorer,
+                                                 stop_if_interrupted,
+                                                 set(done) | {k[0] for k in done_skipped},
+                                                 on_batch))
+    finally:
+        if log is not None:
+            log.close()
+    failed = [r for r in results if r[0]]
+    if failed:
+        if mpi.rank == 0:
+            logger.error("%s", failed[0][1])
+        return failed[0][0]
+    scores = dict(done)
+    scores.update((i, s) for r in results for i, s in r[2].items())
+    skipped = sorted(set(done_skipped) | {item for r in results for item in r[3]})
+    if mpi.rank > 0:
+        return 0
+    rows = [(p0, p1, scores[i]) for i, (p0, p1) in enumerate(pairs) if i in scores]
+    if not rows:
+        logger.error("all %d pair(s) were skipped (reasons above); no score file was "
+                     "written", len(skipped))
         return EXIT_INPUT
-    except OutputError as e:
-        logger.error("%s", e)
-        return EXIT_ENVIRONMENT
-    except KeyboardInterrupt as e:
-        logger.error("interrupted; no score file was written")
-        return exit_code(e)
+    if args.format == "original":
+        single = not args.all_pairs and all(os.path.isfile(p) and is_image(p)
+                                            for p in args.paths)
+        shown, saved = render_original(rows, args.model, single, args.outfile)
+        if saved is not None:
+            write_output(saved, args.outfile)
+        write_output(shown)
+    elif stream is not None:  # the scores are out already; CSV's summary line ends it
+        if args.format == "csv":
+            write_output(csv_summary([s for _, _, s in rows]))
+    else:
+        info = dict({"model": args.model, "version": args.version}, **method_options(args),
+                    **ensemble_options(args))
+        write_output(render(rows, args.format, info, [item[1:] for item in skipped]),
+                     args.outfile)
+    if log is not None:
+        log.remove()  # the output is whole: the journal has served
     summary = summarize([s for _, _, s in rows])
     if summary["count"]:
         logger.info("mean LPIPS over %d pair(s): %.6f (standard error %.6f)%s", summary["count"],
                     summary["mean"], summary["stderr"],
                     "; {} skipped".format(len(skipped)) if skipped else "")
     return 0
+
+
+def main(argv=None):
+    return run(build_parser(), _run, argv, interrupted="interrupted; no score file was written")
 
 
 if __name__ == "__main__":

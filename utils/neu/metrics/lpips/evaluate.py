@@ -12,35 +12,30 @@ go to stdout or ``-o`` (written whole or not at all); progress and diagnostics t
 Exit codes: 0 done, 2 usage error, 3 input error (a data set, an image, a judgment),
 4 environment error (weights, compute context, a missing optional package), 130 interrupted.
 """
-import argparse
 import logging
 import os
 import sys
 
-import nnabla as nn
-
-from .cli.common import (EXIT_ENVIRONMENT, EXIT_INPUT, OutputError, check_model_version,
-                         check_outputs, configure_logging, have_matplotlib, write_output)
-from .cli.interrupt import ctrl_c_between_items, exit_at_once, exit_code
+from .cli.common import check_model_version, check_outputs, require_matplotlib, write_output
+from .cli.interrupt import ctrl_c_between_items, exit_at_once
+from .cli.options import (add_compute_options, add_model_options, add_output_options,
+                          add_quiet_option, make_parser, use_context)
 from .cli.progress import Progress
+from .cli.runner import run
 from .cli.scoring import add_method_arguments, method_options
 from .data.report import FORMATS
-from .engines import BACKENDS, BackendError
-from .engines.context import CONTEXTS, ContextError, choose_context
+from .errors import UsageProblem
 from .evaluation import bapps, baselines
 from .evaluation.report import render
 from .evaluation.runner import METRICS, Distance, evaluate
-from .trunks import TRUNKS
-from .weights import WeightsError, registry
 
 logger = logging.getLogger("metrics.lpips.evaluate")
 
 
 def build_parser():
-    p = argparse.ArgumentParser(
-        prog="python -m metrics.lpips.evaluate",
-        description="Agreement of a perceptual distance with human judgments: BAPPS 2AFC "
-                    "scores and JND mAP (Zhang et al., CVPR 2018), or your own judgments.")
+    p = make_parser("evaluate", "Agreement of a perceptual distance with human judgments: "
+                                "BAPPS 2AFC scores and JND mAP (Zhang et al., CVPR 2018), or "
+                                "your own judgments.")
     p.add_argument("--dataroot", help="the folder holding 2afc/ and jnd/ (BAPPS layout)")
     p.add_argument("--datasets", nargs="+", metavar="NAME",
                    help="data sets under DATAROOT/<mode>/, e.g. val/traditional val/cnn")
@@ -48,40 +43,34 @@ def build_parser():
                    help="judgments of your own instead: ref,p0,p1,judge (2afc) or p0,p1,same "
                         "(jnd) with paths relative to the file")
     p.add_argument("--dataset-mode", choices=bapps.MODES, default="2afc",
-                   help="2afc (default) or jnd")
+                   help="2afc or jnd")
     p.add_argument("--metric", choices=METRICS, default="lpips",
-                   help="lpips (default), baseline (the trunk without lin layers), l2, ssim, psnr")
-    p.add_argument("--model", choices=list(TRUNKS), default="alex",
-                   help="trunk for lpips and baseline (default alex)")
-    p.add_argument("--version", choices=list(registry.VERSIONS), default="0.1",
-                   help="LPIPS version (default 0.1)")
+                   help="lpips, baseline (the trunk without lin layers), l2, ssim, psnr")
+    add_model_options(p)
     add_method_arguments(p)
-    p.add_argument("--params-dir", help="folder with the .h5 weight files")
     p.add_argument("--colorspace", choices=baselines.COLORSPACES, default="Lab",
-                   help="for l2, ssim and psnr, as the reference (default Lab)")
-    p.add_argument("--batch-size", type=int, default=50, help="items per batch (default 50)")
-    p.add_argument("-c", "--context", choices=CONTEXTS, default="auto",
-                   help="compute on: auto (default), cpu, cudnn")
-    p.add_argument("-d", "--device-id", type=int, default=0, help="GPU device id (default 0)")
-    p.add_argument("--backend", choices=BACKENDS, default="auto",
-                   help="auto (default), nnabla, onnxruntime")
-    p.add_argument("-o", "--outfile", help="write the results here instead of stdout")
-    p.add_argument("--format", choices=FORMATS, default="text",
-                   help="text (a table), csv, or json (one object with a results list)")
+                   help="for l2, ssim and psnr, as the reference")
+    p.add_argument("--batch-size", type=int, default=50, help="items per batch")
+    add_compute_options(p)
+    add_output_options(p, FORMATS, format_help="text (a table), csv, or json (one object with "
+                                               "a results list)")
     p.add_argument("--plot", metavar="DIR",
                    help="also save figures there (2AFC: scores per data set; JND: precision-"
                         "recall curves); needs matplotlib")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    add_quiet_option(p)
     return p
 
 
-def _judged_sets(args, parser):
+def _check_sources(args):
+    if args.csv and (args.dataroot or args.datasets):
+        raise UsageProblem("--csv replaces --dataroot and --datasets")
+    if not args.csv and not (args.dataroot and args.datasets):
+        raise UsageProblem("give --dataroot and --datasets, or --csv")
+
+
+def _judged_sets(args):
     if args.csv:
-        if args.dataroot or args.datasets:
-            parser.error("--csv replaces --dataroot and --datasets")
         return [bapps.read_csv(args.csv, args.dataset_mode)]
-    if not (args.dataroot and args.datasets):
-        parser.error("give --dataroot and --datasets, or --csv")
     root = os.path.join(args.dataroot, args.dataset_mode)
     if not os.path.isdir(root):
         raise bapps.DatasetError("{} is not a directory: --dataroot must hold {}/ in the BAPPS "
@@ -91,58 +80,42 @@ def _judged_sets(args, parser):
             for name in args.datasets]
 
 
-def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    check_model_version(parser, args.model, args.version)
+def _run(parser, args):
+    check_model_version(args.model, args.version)
     if args.batch_size < 1:
-        parser.error("--batch-size must be at least 1")
+        raise UsageProblem("--batch-size must be at least 1")
     given = {k: v for k, v in method_options(args).items() if v != parser.get_default(k)}
     if args.metric not in ("lpips", "baseline") and given:
-        parser.error("--method, --no-channel-norm and --input-norm apply to --metric lpips "
-                     "and baseline, not {}".format(args.metric))
-    check_outputs(parser, args.outfile)
-    configure_logging(args.quiet)
-    if args.plot and not have_matplotlib("--plot"):
-        return EXIT_ENVIRONMENT
-    try:
-        judged_sets = _judged_sets(args, parser)
-        nn.set_default_context(choose_context(args.context, args.device_id))
-        with exit_at_once("interrupted; no results were written"):  # an export takes seconds
-            distance = Distance(args.metric, args.model, args.version, args.params_dir,
-                                args.colorspace, args.batch_size, args.backend,
-                                **method_options(args))
-    except bapps.DatasetError as e:
-        logger.error("%s", e)
-        return EXIT_INPUT
-    except (BackendError, ContextError, WeightsError) as e:
-        logger.error("%s", e)
-        return EXIT_ENVIRONMENT
+        raise UsageProblem("--method, --no-channel-norm and --input-norm apply to --metric "
+                           "lpips and baseline, not {}".format(args.metric))
+    _check_sources(args)
+    check_outputs(args.outfile)
+    if args.plot:
+        require_matplotlib("--plot")
+    judged_sets = _judged_sets(args)
+    use_context(args)
+    with exit_at_once("interrupted; no results were written"):  # an export takes seconds
+        distance = Distance(args.metric, args.model, args.version, args.params_dir,
+                            args.colorspace, args.batch_size, args.backend,
+                            **method_options(args))
     unit = "triplets" if args.dataset_mode == "2afc" else "pairs"
     total = sum(len(j.items) for j in judged_sets)
     results = []
-    try:
-        with ctrl_c_between_items() as stop, Progress(total, unit, "scored",
-                                                       enabled=not args.quiet) as progress:
-            for judged in judged_sets:
-                results.append(evaluate(judged, distance, args.batch_size, progress, stop))
-                logger.info("%s: %.2f%% over %d %s", judged.name, 100 * results[-1]["score"],
-                            len(judged.items), unit)
-        settings = {"metric": distance.name, "dataset_mode": args.dataset_mode}
-        if args.plot:
-            from .evaluation import plots
-            plots.save(results, args.plot)
-        write_output(render(results, args.format, settings), args.outfile)
-    except bapps.DatasetError as e:
-        logger.error("%s", e)
-        return EXIT_INPUT
-    except OutputError as e:
-        logger.error("%s", e)
-        return EXIT_ENVIRONMENT
-    except KeyboardInterrupt as e:
-        logger.error("interrupted; no results were written")
-        return exit_code(e)
-    return 0
+    with ctrl_c_between_items() as stop, Progress(total, unit, "scored",
+                                                   enabled=not args.quiet) as progress:
+        for judged in judged_sets:
+            results.append(evaluate(judged, distance, args.batch_size, progress, stop))
+            logger.info("%s: %.2f%% over %d %s", judged.name, 100 * results[-1]["score"],
+                        len(judged.items), unit)
+    settings = {"metric": distance.name, "dataset_mode": args.dataset_mode}
+    if args.plot:
+        from .evaluation import plots
+        plots.save(results, args.plot)
+    write_output(render(results, args.format, settings), args.outfile)
+
+
+def main(argv=None):
+    return run(build_parser(), _run, argv, interrupted="interrupted; no results were written")
 
 
 if __name__ == "__main__":

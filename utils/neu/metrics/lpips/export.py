@@ -15,7 +15,6 @@ with the NNabla graph; a difference over ``--tolerance`` (relative for values ov
 error and writes nothing.
 Exit codes: 0 written, 1 the check failed, 2 usage error, 4 weights or onnx missing.
 """
-import argparse
 import glob
 import logging
 import os
@@ -24,15 +23,15 @@ import sys
 import nnabla as nn
 import numpy as np
 
-from .cli.common import (EXIT_ENVIRONMENT, check_model_version, check_outputs,
-                         configure_logging)
+from .cli.common import check_model_version, check_outputs
+from .cli.options import add_model_options, add_output_options, add_quiet_option, make_parser
+from .cli.runner import run
 from .cli.scoring import add_method_arguments, method_options
 from .data.atomic import atomic_path
 from .engines.select import onnxruntime_available
 from .data.images import read_image, to_model_input
+from .errors import EnvironmentProblem
 from .lpips import LPIPS
-from .trunks import TRUNKS
-from .weights import WeightsError, registry
 
 logger = logging.getLogger(__name__)
 EXIT_CHECK_FAILED = 1
@@ -78,40 +77,27 @@ def largest_difference(model_bytes, net, batches):
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="python -m metrics.lpips.export",
-                                description="Write the LPIPS metric as one ONNX model.")
-    p.add_argument("--model", choices=list(TRUNKS), default="alex", help="feature trunk")
-    p.add_argument("--version", choices=list(registry.VERSIONS), default="0.1")
-    p.add_argument("--no-lin", dest="lin", action="store_false",
-                   help="sum squared differences over channels (the uncalibrated baseline)")
+    p = make_parser("export", "Write the LPIPS metric as one ONNX model.")
+    add_model_options(p, lin=True)
     add_method_arguments(p)
     p.add_argument("--spatial", action="store_true", help="also output the spatial map")
-    p.add_argument("--params-dir", help="folder with the .h5 weight files")
     p.add_argument("--tolerance", type=float, default=1e-5,
-                   help="largest difference from NNabla the check accepts (default 1e-5)")
-    p.add_argument("-o", "--outfile", required=True, help="the .onnx file to write")
-    p.add_argument("-q", "--quiet", action="store_true", help="only warnings on stderr")
+                   help="largest difference from NNabla the check accepts")
+    add_output_options(p, outfile_help="the .onnx file to write", required=True)
+    add_quiet_option(p)
     return p
 
 
-def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    check_model_version(parser, args.model, args.version)
-    check_outputs(parser, args.outfile)
-    configure_logging(args.quiet)
+def _run(parser, args):
+    check_model_version(args.model, args.version)
+    check_outputs(args.outfile)
     if not onnxruntime_available():  # before any work (the check runs ONNX Runtime)
-        logger.error("exporting needs onnx, onnxruntime and nnabla-converter (`make setup` "
-                     "installs them)")
-        return EXIT_ENVIRONMENT
-    from .engines import onnx_export
-    try:
-        net = LPIPS(args.model, params_dir=args.params_dir, version=args.version, lpips=args.lin,
-                    **method_options(args))
-    except WeightsError as e:
-        logger.error("%s", e)
-        return EXIT_ENVIRONMENT
-    model = onnx_export.metric_model(net, spatial=args.spatial)
+        raise EnvironmentProblem("exporting needs onnx, onnxruntime and nnabla-converter "
+                                 "(`make setup` installs them)")
+    from .engines.onnx.metric_model import metric_model
+    net = LPIPS(args.model, params_dir=args.params_dir, version=args.version, lpips=args.lin,
+                **method_options(args))
+    model = metric_model(net, spatial=args.spatial)
     data = model.SerializeToString()
     worst = largest_difference(data, net, sample_batches(net.trunk.min_size))
     report = ", ".join("{} {:.2g}".format(k, v) for k, v in worst.items())
@@ -124,11 +110,14 @@ def main(argv=None):
             with open(tmp, "wb") as f:
                 f.write(data)
     except OSError as e:
-        logger.error("cannot write %s: %s", args.outfile, e.strerror or e)
-        return EXIT_ENVIRONMENT
+        raise EnvironmentProblem("cannot write {}: {}".format(args.outfile,
+                                                             e.strerror or e)) from None
     logger.info("written to %s (%.1f MB); ONNX Runtime against NNabla on the samples: largest "
                 "difference %s", args.outfile, len(data) / 1e6, report)
-    return 0
+
+
+def main(argv=None):
+    return run(build_parser(), _run, argv)
 
 
 if __name__ == "__main__":

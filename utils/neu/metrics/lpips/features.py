@@ -12,7 +12,6 @@ channels that add most to the distance first. ``--method`` shows the maps that m
 compares (``mean``: constant maps; ``sort``: each channel's values in ascending order).
 Exit codes: 2 usage, 3 unreadable images, 4 matplotlib or the weights missing.
 """
-import argparse
 import logging
 import math
 import os
@@ -21,15 +20,17 @@ import sys
 import nnabla as nn
 import numpy as np
 
-from .cli.common import (EXIT_ENVIRONMENT, EXIT_INPUT, check_outputs, configure_logging,
-                         have_matplotlib)
+from .cli.common import check_outputs, require_matplotlib
+from .cli.options import add_model_options, add_output_options, add_quiet_option, make_parser
+from .cli.runner import run
 from .cli.scoring import add_method_arguments, method_options
 from .data.images import read_image, to_model_input
 from .data.pairs import InputError, load_pair
 from .distances import method_taps, squared_difference
 from .lpips import LPIPS
-from .trunks import TRUNKS, check_size
-from .weights import WeightsError, lin_name
+from .errors import EnvironmentProblem, UsageProblem
+from .trunks import check_size
+from .weights import lin_name
 
 logger = logging.getLogger(__name__)
 
@@ -116,26 +117,23 @@ def draw(net, images, view, layer, channels, names=None):
 
 
 def build_parser():
-    p = argparse.ArgumentParser(
-        prog="python -m metrics.lpips.features",
-        description="Draw one layer's feature maps for an image, or its differences and "
-                    "distance map for a pair.")
+    p = make_parser("features", "Draw one layer's feature maps for an image, or its "
+                                "differences and distance map for a pair.")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="one image, or two to compare")
-    p.add_argument("--model", choices=list(TRUNKS), default="alex", help="feature trunk")
+    add_model_options(p, version=False)
     p.add_argument("--layer", default="0",
                    help="the layer: its index in the distance's list (0 = first) or its name "
                         "(relu1, relu3_3, relu2/sort ...)")
-    p.add_argument("--channels", type=int, default=16, help="channels shown (default 16)")
-    p.add_argument("--params-dir", help="folder with the .h5 weight files")
+    p.add_argument("--channels", type=int, default=16, help="channels shown")
     add_method_arguments(p)
     p.add_argument("--resize", action="store_true",
                    help="resize the second image to the first's size when they differ")
-    p.add_argument("-o", "--outfile", required=True, help="the PNG to write")
-    p.add_argument("-q", "--quiet", action="store_true", help="only warnings on stderr")
+    add_output_options(p, outfile_help="the PNG to write", required=True)
+    add_quiet_option(p)
     return p
 
 
-def _layer_index(net, layer, parser):
+def _layer_index(net, layer):
     names = net.layer_names
     if layer in names:
         return names.index(layer)
@@ -144,46 +142,40 @@ def _layer_index(net, layer, parser):
     except ValueError:
         index = None
     if index is None or not 0 <= index < len(names):
-        parser.error("--layer {!r} is not one of this distance's layers: 0-{} or {}".format(
+        raise UsageProblem("--layer {!r} is not one of this distance's layers: 0-{} or {}".format(
             layer, len(names) - 1, ", ".join(names)))
     return index
 
 
-def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def _run(parser, args):
     if len(args.images) > 2:
-        parser.error("give one image or two, got {}".format(len(args.images)))
+        raise UsageProblem("give one image or two, got {}".format(len(args.images)))
     if args.channels < 1:
-        parser.error("--channels must be at least 1")
-    check_outputs(parser, args.outfile)
-    configure_logging(args.quiet)
-    if not have_matplotlib("drawing"):
-        return EXIT_ENVIRONMENT
-    try:
-        net = LPIPS(args.model, params_dir=args.params_dir, **method_options(args))
-    except WeightsError as e:
-        logger.error("%s", e)
-        return EXIT_ENVIRONMENT
-    layer = _layer_index(net, args.layer, parser)
+        raise UsageProblem("--channels must be at least 1")
+    check_outputs(args.outfile)
+    require_matplotlib("drawing")
+    net = LPIPS(args.model, params_dir=args.params_dir, **method_options(args))
+    layer = _layer_index(net, args.layer)
     try:
         if len(args.images) == 2:
             images = list(load_pair(args.images[0], args.images[1], args.model, args.resize))
         else:
             images = [read_image(args.images[0])]
             check_size(args.model, images[0].shape[0], images[0].shape[1], args.images[0])
-    except (InputError, ValueError) as e:
-        logger.error("%s", e)
-        return EXIT_INPUT
+    except ValueError as e:
+        raise InputError(str(e)) from None
     from .figures import save_figure
     view = layer_view(net, images, layer)
     try:
         save_figure(draw(net, images, view, layer, args.channels, args.images), args.outfile)
     except OSError as e:
-        logger.error("cannot write %s: %s", args.outfile, e.strerror or e)
-        return EXIT_ENVIRONMENT
+        raise EnvironmentProblem("cannot write {}: {}".format(args.outfile,
+                                                             e.strerror or e)) from None
     logger.info("written to %s", args.outfile)
-    return 0
+
+
+def main(argv=None):
+    return run(build_parser(), _run, argv)
 
 
 if __name__ == "__main__":

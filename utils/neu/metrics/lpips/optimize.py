@@ -17,7 +17,6 @@ losses per step (``loss.csv``) and with ``--figure`` a summary picture. Runs on 
 context (``-c``; a GPU makes full-size images practical). Exit codes: 0 done, 2 usage error,
 3 unreadable or mismatched images, 4 weights, context or output.
 """
-import argparse
 import csv
 import io
 import logging
@@ -27,62 +26,60 @@ import time
 
 import numpy as np
 
-import nnabla as nn
-
-from .cli.common import (EXIT_ENVIRONMENT, EXIT_INPUT, check_model_version, configure_logging,
-                         have_matplotlib)
+from .cli.common import check_model_version, require_matplotlib
+from .cli.options import (add_compute_options, add_model_options, add_quiet_option,
+                          add_subcommand, make_parser, use_context)
+from .cli.runner import run
 from .data.atomic import atomic_path
 from .data.images import read_image, resize_to, to_unit_range
 from .elpips import ELPIPS, Config
-from .engines.context import CONTEXTS, ContextError, choose_context
+from .data.pairs import InputError
+from .errors import EnvironmentProblem, UsageProblem
 from .lpips import LPIPS
 from .optimization import (TOLERANCE, Objective, blurred_start, constant_rate, decaying_rate,
                            noise_start, optimize)
-from .trunks import TRUNKS, check_size
-from .weights import WeightsError, registry
+from .trunks import check_size
 
 logger = logging.getLogger(__name__)
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="python -m metrics.lpips.optimize",
-                                description="Optimise an image through LPIPS or E-LPIPS.")
+    p = make_parser("optimize", "Optimise an image through LPIPS or E-LPIPS.")
     sub = p.add_subparsers(dest="task", required=True)
-    match = sub.add_parser("match", help="pull an image towards a reference")
+    match = add_subcommand(sub, "match", "pull an image towards a reference")
     match.add_argument("images", nargs=1, metavar="REF")
     match.add_argument("--start", default="noise",
-                       help="noise (default), blur (REF blurred), or an image file")
-    average = sub.add_parser("average", help="the barycenter of images under the metric")
+                       help="noise, blur (REF blurred), or an image file")
+    average = add_subcommand(sub, "average", "the barycenter of images under the metric")
     average.add_argument("images", nargs="+", metavar="IMAGE")
     average.add_argument("--copies", type=int, default=0,
                          help="with one IMAGE: average this many perturbed copies of it")
     average.add_argument("--perturb", choices=("noise", "shift"), default="noise",
                          help="the copies' perturbation: Gaussian noise (--noise-scale) or "
-                              "shifts of up to 2 px with reflection (default noise)")
-    average.add_argument("--noise-scale", type=float, default=0.07)
+                              "shifts of up to 2 px with reflection")
+    average.add_argument("--noise-scale", type=float, default=0.07,
+                         help="the noise's standard deviation on [0, 1] values")
     for q in (match, average):
         q.add_argument("-o", "--outdir", required=True, help="folder for the results")
         q.add_argument("--metric", choices=("lpips", "elpips"),
-                       default="lpips" if q is match else "elpips")
-        q.add_argument("--model", choices=list(TRUNKS),
-                       help="trunk (default vgg for lpips, elpips-vgg for elpips)")
-        q.add_argument("--version", choices=list(registry.VERSIONS), default="0.1")
-        q.add_argument("--params-dir", help="folder with the .h5 weight files")
+                       default="lpips" if q is match else "elpips",
+                       help="plain LPIPS, or the E-LPIPS ensemble (a new draw per step)")
+        add_model_options(q, default=None, model_help="trunk (default vgg for lpips, "
+                                                      "elpips-vgg for elpips)")
         q.add_argument("--size", type=int, metavar="S",
                        help="resize the images to S x S first (a quick run on the CPU)")
-        q.add_argument("--steps", type=int, default=1000 if q is match else 100000)
+        q.add_argument("--steps", type=int, default=1000 if q is match else 100000,
+                       help="Adam steps")
         q.add_argument("--lr", type=float, default=0.01 if q is match else 0.03,
-                       help="Adam's step size on [0, 1] values (default 0.01 for match, "
-                            "0.03 for average, with E-LPIPS' decay)")
+                       help="Adam's step size on [0, 1] values, with E-LPIPS' decay")
         q.add_argument("--constant-lr", action="store_true",
                        help="keep the step size constant (default: E-LPIPS' decay)")
-        q.add_argument("--snapshots", type=int, default=10, help="snapshots saved (default 10)")
+        q.add_argument("--snapshots", type=int, default=10, help="snapshots saved")
         q.add_argument("--figure", action="store_true",
                        help="also save summary.png: inputs, L2 mean, snapshots, loss curve")
-        q.add_argument("--seed", type=int, default=0)
-        q.add_argument("-c", "--context", choices=CONTEXTS, default="auto")
-        q.add_argument("-d", "--device-id", type=int, default=0)
-        q.add_argument("-q", "--quiet", action="store_true")
+        q.add_argument("--seed", type=int, default=0, help="random seed")
+        add_compute_options(q, backend=False)
+        add_quiet_option(q)
     return p
 
 
@@ -112,13 +109,24 @@ def _perturbed(image, count, mode, noise_scale, rng):
     return np.concatenate(copies).astype(np.float32)
 
 
-def _targets(args, parser, rng):
-    """The images the loss compares X with: (K, 3, H, W) in [0, 1]."""
+def _check_usage(args):
+    """The usage errors the arguments alone show, before any work."""
+    check_model_version(args.model, args.version)
+    if args.steps < 1 or (args.size is not None and args.size < 1) or args.lr <= 0:
+        raise UsageProblem("--steps and --size must be at least 1 and --lr positive")
     if args.task == "average":
+        if args.copies < 0:
+            raise UsageProblem("--copies must be positive")
         if args.copies and len(args.images) != 1:
-            parser.error("--copies takes one IMAGE")
+            raise UsageProblem("--copies takes one IMAGE")
         if not args.copies and len(args.images) < 2:
-            parser.error("average needs two or more images, or one with --copies N")
+            raise UsageProblem("average needs two or more images, or one with --copies N")
+    if os.path.isfile(args.outdir):
+        raise UsageProblem("-o {} is a file, not a folder".format(args.outdir))
+
+
+def _targets(args, rng):
+    """The images the loss compares X with: (K, 3, H, W) in [0, 1]."""
     images = [_load(p, args.size) for p in args.images]
     for path, img in zip(args.images[1:], images[1:]):
         if img.shape != images[0].shape:
@@ -184,35 +192,21 @@ def _metric(args, size):
     return ELPIPS(net, Config.for_image(*size)) if args.metric == "elpips" else net
 
 
-def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def _run(parser, args):
     if args.model is None:
         args.model = "elpips-vgg" if args.metric == "elpips" else "vgg"
-    check_model_version(parser, args.model, args.version)
-    if args.steps < 1 or (args.size is not None and args.size < 1) or args.lr <= 0:
-        parser.error("--steps and --size must be at least 1 and --lr positive")
-    if args.task == "average" and args.copies < 0:
-        parser.error("--copies must be positive")
-    if os.path.isfile(args.outdir):
-        parser.error("-o {} is a file, not a folder".format(args.outdir))
-    configure_logging(args.quiet)
-    if args.figure and not have_matplotlib("--figure"):
-        return EXIT_ENVIRONMENT
+    _check_usage(args)
+    if args.figure:
+        require_matplotlib("--figure")
     rng = np.random.default_rng(args.seed)
     try:
-        targets = _targets(args, parser, rng)
+        targets = _targets(args, rng)
         start = _start(args, targets, rng)
     except ValueError as e:
-        logger.error("%s", e)
-        return EXIT_INPUT
-    try:
-        nn.set_default_context(choose_context(args.context, args.device_id))
-        metric = _metric(args, targets.shape[2:])
-        os.makedirs(args.outdir, exist_ok=True)
-    except (ContextError, WeightsError, OSError) as e:
-        logger.error("%s", e)
-        return EXIT_ENVIRONMENT
+        raise InputError(str(e)) from None
+    use_context(args)
+    metric = _metric(args, targets.shape[2:])
+    os.makedirs(args.outdir, exist_ok=True)
     # E-LPIPS' barycenters: squared distances; one random copy a step for --copies.
     objective = Objective(metric, targets, power=2 if args.task == "average" else 1,
                           per_step=1 if args.task == "average" and args.copies else None)
@@ -249,13 +243,15 @@ def main(argv=None):
                     [("start", start)] + saved[-3:] + [("result", result)], targets, losses,
                     args)
     except OSError as e:
-        logger.error("cannot write the results: %s", e)
-        return EXIT_ENVIRONMENT
+        raise EnvironmentProblem("cannot write the results: {}".format(e)) from None
     print("{} {} with {} ({}): loss {:.5f} -> {:.5f} over {} steps, {:.0f} s; results in "
           "{}".format(args.task, "x".join(map(str, targets.shape[2:][::-1])), args.metric,
                       args.model, before, after, args.steps, time.perf_counter() - started,
                       args.outdir))
-    return 0
+
+
+def main(argv=None):
+    return run(build_parser(), _run, argv)
 
 
 if __name__ == "__main__":

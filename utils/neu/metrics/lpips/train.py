@@ -20,72 +20,70 @@ Under ``mpirun -n K`` (with mpi4py) the processes share every batch and sum thei
 floating point; the first writes the checkpoints.
 Exit codes: 0 done, 2 usage error, 3 data error, 4 weights, context or output, 130 interrupted.
 """
-import argparse
 import logging
 import os
 import sys
 
 import nnabla as nn
 
-from .cli.common import EXIT_ENVIRONMENT, EXIT_INPUT, configure_logging
-from .cli.interrupt import exit_code
+from .cli.common import configure_logging
 from .cli.mpi import nnabla_communicator, world
+from .cli.options import (add_compute_options, add_model_options, add_quiet_option, make_parser,
+                          use_context)
 from .cli.progress import Progress
-from .engines.context import CONTEXTS, ContextError, choose_context
+from .cli.runner import run
+from .engines.context import ContextError
+from .errors import EnvironmentProblem, UsageProblem
 from .evaluation import bapps
 from .training import checkpoint
 from .training.loop import train
 from .training.trainer import MODES, Trainer
 from .trunks import TRUNKS
-from .weights import WeightsError
 
 logger = logging.getLogger("metrics.lpips.train")
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="python -m metrics.lpips.train",
-                                description="Train LPIPS' lin layers on 2AFC judgments.")
+    p = make_parser("train", "Train LPIPS' lin layers on 2AFC judgments.")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--dataroot", help="folder holding BAPPS' 2afc/ (see --datasets)")
     source.add_argument("--csv", help="a CSV of ref,p0,p1,judge rows (paths relative to it)")
     p.add_argument("--datasets", nargs="+", default=["train/traditional", "train/cnn",
                                                       "train/mix"],
-                   help="2AFC sets under DATAROOT/2afc (default the three training sets)")
+                   help="2AFC sets under DATAROOT/2afc")
     p.add_argument("--eval-datasets", nargs="*", default=[],
                    help="2AFC sets under DATAROOT/2afc scored after every epoch")
-    p.add_argument("--model", choices=[t for t in TRUNKS if t != "elpips-vgg"],
-                   default="alex")
+    add_model_options(p, models=[name for name, t in TRUNKS.items() if t.trainable],
+                      version=False, params_help="where the pretrained trunk's .h5 file is")
     p.add_argument("--mode", choices=MODES, default="lin",
-                   help="lin (default): the trunk fixed, lin layers trained from random "
+                   help="lin: the trunk fixed, lin layers trained from random "
                         "values; tune: the trunk trained too, from its pretrained weights; "
                         "scratch: the trunk trained from random values (--recipe reference)")
-    p.add_argument("--params-dir", help="where the pretrained trunk's .h5 file is")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--epochs", type=int,
                    help="epochs at the full learning rate (default: the recipe's, 20 or 5)")
     p.add_argument("--epochs-decay", type=int,
                    help="epochs more, the learning rate lowered linearly (default: 20 or 5)")
     p.add_argument("--recipe", choices=sorted(RECIPES), default="fast",
-                   help="fast (default): precomputed terms, a monotone ranking head, lr 1e-3, "
+                   help="fast: precomputed terms, a monotone ranking head, lr 1e-3, "
                         "20 + 20 epochs; reference: the reference's train.py exactly (images "
                         "every step, dropout, its ranking network, lr 1e-4, 5 + 5 epochs)")
     p.add_argument("--head", choices=("reference", "monotone"),
                    help="the ranking head (default: the recipe's)")
     p.add_argument("--lr", type=float, help="Adam's learning rate (default: the recipe's)")
-    p.add_argument("--beta1", type=float, default=0.5)
-    p.add_argument("--batch-size", type=int, default=50)
+    p.add_argument("--beta1", type=float, default=0.5, help="Adam's beta1")
+    p.add_argument("--batch-size", type=int, default=50, help="triplets per step")
     p.add_argument("--no-dropout", dest="dropout", action="store_false",
                    help="no dropout before the lin layers")
     p.add_argument("--precompute", action="store_true", default=None,
                    help="compute each triplet's per-channel terms once (ONNX Runtime when "
                         "installed) and train on them: the same result as --no-dropout, "
                         "much faster; implies --no-dropout (the fast recipe's way)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--resume", action="store_true",
                    help="continue the run whose checkpoint is in --out")
-    p.add_argument("-c", "--context", choices=CONTEXTS, default="auto")
-    p.add_argument("-d", "--device-id", type=int, default=0)
-    p.add_argument("-q", "--quiet", action="store_true")
+    add_compute_options(p, backend=False)
+    add_quiet_option(p)
     return p
 
 
@@ -104,23 +102,35 @@ def _apply_recipe(args):
         args.dropout = False
 
 
-def _check_args(parser, args):
+def _settings(args):
+    """The training settings a checkpoint records (with the loop's: epochs, batch size,
+    seed; and the data's)."""
+    return {"model": args.model, "mode": args.mode, "lr": args.lr, "beta1": args.beta1,
+            "dropout": args.dropout, "head": args.head, "precompute": args.precompute}
+
+
+def _check_args(args):
+    """Every usage error the arguments and --out show, before any data is read."""
     if args.mode != "lin" and args.recipe == "fast":
-        parser.error("--mode {} trains the trunk, which the fast recipe's precomputed terms "
-                     "cannot: use --recipe reference".format(args.mode))
+        raise UsageProblem("--mode {} trains the trunk, which the fast recipe's precomputed "
+                           "terms cannot: use --recipe reference".format(args.mode))
     if args.mode != "lin" and args.precompute:
-        parser.error("--precompute needs the trunk fixed (--mode lin)")
+        raise UsageProblem("--precompute needs the trunk fixed (--mode lin)")
     if args.epochs < 0 or args.epochs_decay < 0 or args.epochs + args.epochs_decay < 1:
-        parser.error("--epochs and --epochs-decay must be >= 0, and together >= 1")
+        raise UsageProblem("--epochs and --epochs-decay must be >= 0, and together >= 1")
     if args.batch_size < 1 or not args.lr > 0 or not 0 <= args.beta1 < 1:
-        parser.error("--batch-size must be >= 1, --lr positive and --beta1 in [0, 1)")
+        raise UsageProblem("--batch-size must be >= 1, --lr positive and --beta1 in [0, 1)")
     if args.eval_datasets and not args.dataroot:
-        parser.error("--eval-datasets needs --dataroot")
+        raise UsageProblem("--eval-datasets needs --dataroot")
     if os.path.isfile(args.out):
-        parser.error("--out {} is a file".format(args.out))
+        raise UsageProblem("--out {} is a file".format(args.out))
     if not args.resume and checkpoint.latest(args.out):
-        parser.error("{} holds a training run already: pass --resume to continue it, or "
-                     "choose another --out".format(args.out))
+        raise UsageProblem("{} holds a training run already: pass --resume to continue it, or "
+                           "choose another --out".format(args.out))
+    if args.resume:  # what the arguments say is checked now; the data's after reading it
+        checkpoint.check_resumable(args.out, dict(
+            _settings(args), epochs=args.epochs, epochs_decay=args.epochs_decay,
+            batch_size=args.batch_size, seed=args.seed), partial=True)
 
 
 def _judged(args):
@@ -142,10 +152,10 @@ def _evaluator(args):
     sets = [bapps.read_folder(os.path.join(args.dataroot, "2afc", name), "2afc", name)
             for name in args.eval_datasets]
 
-    def run(out):
+    def scores(out):
         distance = Distance("lpips", args.model, params_dir=out)
         return {"2afc " + s.name: evaluate(s, distance)["score"] for s in sets}
-    return run
+    return scores
 
 
 def _precompute(args, judged, mpi):
@@ -160,45 +170,30 @@ def _precompute(args, judged, mpi):
                                 on_batch=lambda b, n: progress.update(1), world=mpi)
 
 
-def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def _run(parser, args):
     _apply_recipe(args)
-    _check_args(parser, args)
+    _check_args(args)
     try:
         mpi = world()
     except RuntimeError as e:
-        print("error: {}".format(e), file=sys.stderr)
-        return EXIT_ENVIRONMENT
+        raise EnvironmentProblem(str(e)) from None
     if args.batch_size < mpi.size:
-        parser.error("--batch-size {} is smaller than the {} MPI processes that share each "
-                     "batch".format(args.batch_size, mpi.size))
+        raise UsageProblem("--batch-size {} is smaller than the {} MPI processes that share each "
+                           "batch".format(args.batch_size, mpi.size))
     configure_logging(args.quiet, mpi.rank)
-    try:
-        judged = _judged(args)
-        evaluate = _evaluator(args)
-    except bapps.DatasetError as e:
-        logger.error("%s", e)
-        return EXIT_INPUT
-    try:
-        context = choose_context(args.context, args.device_id + mpi.local_rank)
-        nn.set_default_context(context)
-        if mpi.size > 1:
-            try:
-                mpi.communicator = nnabla_communicator(context)
-            except RuntimeError as e:  # NNabla's own, e.g. without NCCL
-                raise ContextError("NNabla's multi-process communicator cannot be made: "
-                                   "{}".format(str(e).strip().splitlines()[-1])) from None
-        trainer = Trainer(args.model, params_dir=args.params_dir, lr=args.lr, beta1=args.beta1,
-                          dropout=args.dropout, seed=args.seed, head=args.head,
-                          mode=args.mode)
-        os.makedirs(args.out, exist_ok=True)
-    except (ContextError, WeightsError, OSError) as e:
-        logger.error("%s", e)
-        return EXIT_ENVIRONMENT
-    settings = {"model": args.model, "mode": args.mode, "lr": args.lr, "beta1": args.beta1,
-                "dropout": args.dropout, "head": args.head, "precompute": args.precompute,
-                "triplets": len(judged.items), "data": judged.name}
+    judged = _judged(args)
+    evaluate = _evaluator(args)
+    use_context(args, mpi.local_rank)
+    if mpi.size > 1:
+        try:
+            mpi.communicator = nnabla_communicator(nn.get_current_context())
+        except RuntimeError as e:  # NNabla's own, e.g. without NCCL
+            raise ContextError("NNabla's multi-process communicator cannot be made: "
+                               "{}".format(str(e).strip().splitlines()[-1])) from None
+    trainer = Trainer(args.model, params_dir=args.params_dir, lr=args.lr, beta1=args.beta1,
+                      dropout=args.dropout, seed=args.seed, head=args.head, mode=args.mode)
+    os.makedirs(args.out, exist_ok=True)
+    settings = dict(_settings(args), triplets=len(judged.items), data=judged.name)
     logger.info("training %s (%s mode, %s recipe) on %d triplets (%s), %d + %d epochs",
                 args.model, args.mode, args.recipe, len(judged.items), judged.name, args.epochs,
                 args.epochs_decay)
@@ -217,22 +212,19 @@ def main(argv=None):
         train(trainer, judged, args.out, args.epochs, args.epochs_decay, args.batch_size,
               args.seed, settings, resume=args.resume, evaluate=evaluate, on_epoch=on_epoch,
               on_batch=lambda b, count: progress.update(1), terms=terms, world=mpi)
-    except checkpoint.CheckpointError as e:
-        parser.error(str(e))
-    except bapps.DatasetError as e:
-        logger.error("%s", e)
-        return EXIT_INPUT
     except OSError as e:
-        logger.error("cannot write the checkpoint: %s", e)
-        return EXIT_ENVIRONMENT
-    except KeyboardInterrupt as e:
-        logger.error("interrupted; the last finished epoch's checkpoint is in %s (--resume)",
-                     args.out)
-        return exit_code(e)
+        raise EnvironmentProblem("cannot write the checkpoint: {}".format(e)) from None
     finally:
         progress.close()
     logger.info("trained weights: %s", checkpoint.weights_path(args.out, args.model))
-    return 0
+
+
+def _interrupted(args):
+    return "interrupted; the last finished epoch's checkpoint is in {} (--resume)".format(args.out)
+
+
+def main(argv=None):
+    return run(build_parser(), _run, argv, interrupted=_interrupted)
 
 
 if __name__ == "__main__":

@@ -155,72 +155,54 @@ class Trunk:
     (PyTorch refuses smaller pools; NNabla would silently round them up); ``ceil_mode_pools``
     says its max pools round up (PyTorch's ``ceil_mode=True``).
 
-    How the engines run it (measured on 2 cores, see ``benchmarks/bench_lpips.py``):
-    ``export_size`` is the side at which it is exported to ONNX (one where no pool needs
-    padding); ``winograd_tiles`` pairs kernel sizes with Winograd output tiles, None for the
-    defaults; ``pixels_per_pass`` caps the pixels of a pair per ONNX Runtime pass, past which
-    passes only get slower (the working set leaves the caches) and cost memory;
-    ``winograd_max_pixels`` is the image size (H x W) above which direct convolutions are
-    faster than Winograd's (``benchmarks/bench_big.py --sweep``); ``bytes_per_pixel`` is the
-    peak memory a pass adds per pixel of its images, per engine (``winograd``, ``direct`` as
-    large images run it, ``nnabla``), for the memory budget: the slopes of peak memory between
-    512 and 1024 px pairs that ``bench_big.py --sweep --what maps --variants winograd direct
-    nnabla`` measured, plus a fifth; the direct slope grows with the pass, so it is the one
-    of the largest passes measured (whole pairs through the CLI, ``/usr/bin/time``), plus
-    5-10%: VGG 797 B/px between a 2448 x 1632 and a 2400 x 1800 pair (567 between 512 and
-    1024 px), AlexNet 77 over a 6000 x 4000 pair.
+    How the engines run it (export size, Winograd tiles, pass sizes, memory slopes) is theirs:
+    ``engines/tuning.py``.
 
     Tiling (see ``engines/tiling.py``): ``tap_strides`` are the taps' strides in input pixels;
     ``tile_align`` is the deepest one, and a multiple of every pool's; ``tile_halo`` (a
     multiple of it) is at least how far the deepest tap's receptive field reaches past its
     own stride on either side (max(P, R - s - P) for receptive field R, padding P, stride s).
+
+    ``display_name`` names the network for people; ``scratch_init`` is how torchvision
+    initialises it (``training.trainer`` draws a scratch trunk so); ``trainable`` says whether
+    ``train`` fits it (E-LPIPS-VGG's lin layers come from E-LPIPS' own training, which is not
+    the reference's 2AFC recipe); ``in_original_module``: the original NNabla module had it
+    (its output format names it).
     """
     name: str
     build: typing.Callable
     taps: typing.Tuple[str, ...]
     channels: typing.Tuple[int, ...]
     min_size: int
+    display_name: str
+    scratch_init: str
     ceil_mode_pools: bool = False
-    export_size: int = 64
-    winograd_tiles: typing.Optional[typing.Tuple[typing.Tuple[int, int], ...]] = None
-    pixels_per_pass: int = 1 << 19
-    winograd_max_pixels: int = 256 * 256
-    bytes_per_pixel: typing.Tuple[typing.Tuple[str, int], ...] = (
-        ("winograd", 260), ("direct", 85), ("nnabla", 230))  # measured 216, 77, 188 (alex)
+    trainable: bool = True
+    in_original_module: bool = False
     tap_strides: typing.Tuple[int, ...] = ()
     tile_align: int = 16
     tile_halo: int = 96
 
 
 TRUNKS = collections.OrderedDict((t.name, t) for t in [
-    # AlexNet's 3x3 layers see odd maps (3x3 at 64 px, 15x15 at 256 px), which 3x3 Winograd
-    # tiles fit and 4x4 ones overhang: 64 px pairs 10-13% faster, 256 px 1-5% slower. One
-    # pair: Winograd 0.069 s at 512 px against 0.058 direct, 0.326 against 0.224 at 1024;
-    # VGG 0.97 against 1.08 s at 512 px, 5.2 against 4.3 s at 1024 (bench_big.py --sweep).
     # relu5: receptive field 163, padding 66, stride 16 -> halo >= max(66, 81).
     Trunk("alex", alex_features, ("relu1", "relu2", "relu3", "relu4", "relu5"),
-          (64, 192, 384, 256, 256), 31, winograd_tiles=((3, 3), (5, 2)),
+          (64, 192, 384, 256, 256), 31, "AlexNet", "pytorch-default", in_original_module=True,
           tap_strides=(4, 8, 16, 16, 16), tile_halo=96),
-    # VGG is fastest at 2 pairs of 256 px and 8-16 of 64 px per pass.
     # relu5_3: receptive field 196, padding 90, stride 16 -> halo >= max(90, 90).
     Trunk("vgg", vgg_features, ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3"),
-          (64, 128, 256, 512, 512), 16, pixels_per_pass=1 << 17,
-          winograd_max_pixels=512 * 512,
-          bytes_per_pixel=(("winograd", 1750), ("direct", 840), ("nnabla", 2600)),  # 1444, 797, 2156
+          (64, 128, 256, 512, 512), 16, "VGG", "kaiming-normal-fan-out", in_original_module=True,
           tap_strides=(1, 2, 4, 8, 16), tile_halo=96),
-    # Exported at 31 px, where no ceil-mode pool pads: 31 -> 15 -> 7 -> 3 -> 1.
     # relu7: receptive field 207, padding 88, stride 16 -> halo >= max(88, 103).
     Trunk("squeeze", squeeze_features, ("relu1", "relu2", "relu3", "relu4", "relu5", "relu6", "relu7"),
-          (64, 128, 256, 384, 384, 512, 512), 17, ceil_mode_pools=True, export_size=31,
-          # Not measured (no SqueezeNet weights here): twice AlexNet's.
-          bytes_per_pixel=(("winograd", 520), ("direct", 180), ("nnabla", 460)),
+          (64, 128, 256, 384, 384, 512, 512), 17, "SqueezeNet", "kaiming-uniform",
+          ceil_mode_pools=True,
           tap_strides=(2, 4, 8, 16, 16, 16, 16), tile_halo=112),
     Trunk("elpips-vgg", elpips_vgg_features,
           ("input", "relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1", "relu3_2", "relu3_3",
            "relu4_1", "relu4_2", "relu4_3", "relu5_1", "relu5_2", "relu5_3"),
           (3, 64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512), 16,
-          pixels_per_pass=1 << 17, winograd_max_pixels=512 * 512,
-          bytes_per_pixel=(("winograd", 3500), ("direct", 1700), ("nnabla", 5200)),  # unmeasured: 2x VGG
+          "E-LPIPS-VGG", "kaiming-normal-fan-out", trainable=False,
           tap_strides=(1, 1, 1, 2, 2, 4, 4, 4, 8, 8, 8, 16, 16, 16), tile_halo=96),
 ])
 

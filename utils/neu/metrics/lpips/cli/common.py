@@ -6,10 +6,13 @@ import os
 import sys
 
 from ..data.atomic import atomic_path, written_in_place
+from ..errors import (EXIT_ENVIRONMENT, EXIT_INPUT, EXIT_OK, EXIT_USAGE, EnvironmentProblem,
+                      UsageProblem)
 
 logger = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_USAGE, EXIT_INPUT, EXIT_ENVIRONMENT = 0, 2, 3, 4  # 130/143: cli.interrupt
+__all__ = ["EXIT_ENVIRONMENT", "EXIT_INPUT", "EXIT_OK", "EXIT_USAGE"]  # with what is defined here
+
 
 
 def configure_logging(quiet=False, rank=0):
@@ -22,7 +25,7 @@ def configure_logging(quiet=False, rank=0):
     logging.getLogger("nnabla").setLevel(level)
 
 
-class OutputError(RuntimeError):
+class OutputError(EnvironmentProblem, RuntimeError):
     """An output cannot be written (a full disk, a closed pipe, a path that is no file)."""
 
 
@@ -44,34 +47,33 @@ def check_output_path(outfile):
             outfile, folder))
 
 
-def check_outputs(parser, *paths):
-    """A usage error (``parser.error``, exit 2) for the first of ``paths`` (None skipped)
-    that cannot be a file we write, before any work."""
+def check_outputs(*paths):
+    """A usage error for the first of ``paths`` (None skipped) that cannot be a file we
+    write, before any work."""
     for path in filter(None, paths):
         try:
             check_output_path(path)
         except OutputError as e:
-            parser.error(str(e))
+            raise UsageProblem(str(e)) from None
 
 
-def check_model_version(parser, model, version):
+def check_model_version(model, version):
     """A usage error naming the models that have ``version``, when ``model`` has not."""
     from ..weights.registry import get_weight_file
     try:
         get_weight_file(model, version)
     except ValueError as e:
-        parser.error(str(e))
+        raise UsageProblem(str(e)) from None
 
 
-def have_matplotlib(what):
-    """Whether matplotlib imports; if not, logs that ``what`` needs it (the command then
-    exits with EXIT_ENVIRONMENT, before any work)."""
+def require_matplotlib(what):
+    """Raises EnvironmentProblem (exit 4, before any work) when matplotlib, which ``what``
+    needs, does not import."""
     try:
         from .. import figures  # noqa: F401
     except ImportError as e:
-        logger.error("%s needs matplotlib (pip install matplotlib): %s", what, e)
-        return False
-    return True
+        raise EnvironmentProblem("{} needs matplotlib (pip install matplotlib): {}".format(
+            what, e)) from None
 
 
 def _stdout_gone():
@@ -104,10 +106,10 @@ def write_output(text, outfile=None):
     logger.info("written to %s", outfile)
 
 
-def memory_budget(parser, args):
+def memory_budget(args):
     """``--max-memory`` in bytes (None: the default budget); a usage error unless positive."""
     if args.max_memory is None:
         return None
     if not args.max_memory > 0:
-        parser.error("--max-memory must be a positive number of GiB")
+        raise UsageProblem("--max-memory must be a positive number of GiB")
     return args.max_memory * (1 << 30)

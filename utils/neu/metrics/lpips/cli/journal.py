@@ -17,12 +17,13 @@ import time
 from ..data.settings import differences
 from ..ensemble import EnsembleScore
 from .scoring import ensemble_options, method_options
+from ..errors import UsageProblem
 
 FORMAT = "metrics.lpips journal 1"
 SYNC_SECONDS = 5.0  # at most this much work is lost to a power cut (a crash loses none)
 
 
-class JournalError(ValueError):
+class JournalError(UsageProblem, ValueError):
     """A journal that belongs to other inputs or settings, or cannot be read."""
 
 

@@ -10,6 +10,7 @@ from ..data.pairs import InputError, load_pair
 from ..data.pipeline import Failure, batches
 from ..distances import METHODS
 from ..ensemble import EnsembleScore
+from ..errors import UsageProblem
 from ..lpips import INPUT_NORMS
 
 logger = logging.getLogger(__name__)
@@ -18,8 +19,8 @@ logger = logging.getLogger(__name__)
 def add_method_arguments(parser):
     """The distance-method options every scoring command takes (see :func:`method_options`)."""
     parser.add_argument("--method", choices=METHODS, default="spatial",
-                        help="how each layer's features are compared: spatial (LPIPS, the "
-                        "default), each channel's mean, its sorted activations, or the sum of "
+                        help="how each layer's features are compared: spatial (LPIPS itself), "
+                        "each channel's mean, its sorted activations, or the sum of "
                         "spatial and one of those (Sjögren et al. 2022)")
     parser.add_argument("--no-channel-norm", dest="channel_norm", action="store_false",
                         help="compare raw activations, not unit-normalized feature vectors")
@@ -52,28 +53,27 @@ def add_ensemble_arguments(parser, default=None, tolerances=True):
     automatic rule's ``--abs-tol`` and ``--rel-tol``."""
     parser.add_argument("--ensemble", type=_ensemble_count, default=default, metavar="auto|N",
                         help="E-LPIPS: the mean over random transformations, N draws or (auto) "
-                        "as many as the precision asked needs{}".format(
-                            " (default auto)" if default == "auto" else ""))
+                        "as many as the precision asked needs")
     if tolerances:
         parser.add_argument("--abs-tol", type=float, default=0.01,
                             help="auto: stop when 1.96 standard errors are below this "
-                            "(default 0.01) ...")
+                            "...")
         parser.add_argument("--rel-tol", type=float, default=0.025,
-                            help="... and below this fraction of the mean (default 0.025)")
+                            help="... and below this fraction of the mean")
     parser.add_argument("--max-samples", type=int, default=5000,
-                        help="auto: at most this many draws (default 5000)")
+                        help="auto: at most this many draws")
     parser.add_argument("--draws-per-pass", type=int, default=8,
-                        help="draws made together, stratified as E-LPIPS does (default 8)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+                        help="draws made together, stratified as E-LPIPS does")
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
 
 
-def check_ensemble_arguments(parser, args):
+def check_ensemble_arguments(args):
     """Usage errors of the ensemble options, before any work."""
     if args.max_samples < 1 or args.draws_per_pass < 1:
-        parser.error("--max-samples and --draws-per-pass must be at least 1")
+        raise UsageProblem("--max-samples and --draws-per-pass must be at least 1")
     for name in ("abs_tol", "rel_tol"):
         if not getattr(args, name, 1) > 0:
-            parser.error("--{} must be positive".format(name.replace("_", "-")))
+            raise UsageProblem("--{} must be positive".format(name.replace("_", "-")))
 
 
 def ensemble_options(args):

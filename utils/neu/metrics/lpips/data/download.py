@@ -13,6 +13,7 @@ import time
 import requests
 
 from .atomic import atomic_path
+from ..errors import EnvironmentProblem
 
 CHUNK_BYTES = 1 << 16  # at most, per read
 # Seconds to connect (an offline machine fails in this time) and between two received chunks.
@@ -23,7 +24,7 @@ WINDOW_SECONDS = 60.0
 MIN_BYTES_PER_WINDOW = 64 * 1024
 
 
-class DownloadError(RuntimeError):
+class DownloadError(EnvironmentProblem, RuntimeError):
     """The file could not be fetched whole, or its content was rejected."""
 
 

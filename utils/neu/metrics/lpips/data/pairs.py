@@ -7,11 +7,12 @@ import os
 
 from ..trunks import check_size
 from .images import IMAGE_EXTENSIONS, read_image, resize_to
+from ..errors import InputProblem
 
 PAIR_BY = ("name", "order")
 
 
-class InputError(ValueError):
+class InputError(InputProblem, ValueError):
     """The inputs name no valid set of image pairs."""
 
 

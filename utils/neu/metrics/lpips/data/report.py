@@ -7,9 +7,10 @@ import json
 import math
 import re
 
+from ..trunks import get_trunk
+
 FORMATS = ("text", "csv", "json")
 # What the original NNabla module's constructor printed on stdout, before any score.
-_ORIGINAL_BANNER = {"alex": "Use AlexNet's features\n", "vgg": "Use VGG's features\n"}
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -96,7 +97,8 @@ def render_original(rows, model, single, outfile=None):
     text or None). Scores have 3 decimals; one pair of images prints ``LPIPS: 0.123``; pairs
     print ``0.123: path0 - path1`` lines, in a file after an ``LPIPS`` header line (and stdout
     says where they went). The model line its constructor printed comes first."""
-    stdout = _ORIGINAL_BANNER.get(model, "")
+    trunk = get_trunk(model)
+    stdout = "Use {}'s features\n".format(trunk.display_name) if trunk.in_original_module else ""
     if single:
         line = "".join("LPIPS: {:.3f}\n".format(s) for _, _, s in rows)
         return (stdout, line) if outfile else (stdout + line, None)

@@ -7,13 +7,14 @@ import importlib
 import logging
 
 from nnabla.ext_utils import get_extension_context
+from ..errors import EnvironmentProblem
 
 logger = logging.getLogger(__name__)
 
 CONTEXTS = ("auto", "cpu", "cudnn")
 
 
-class ContextError(RuntimeError):
+class ContextError(EnvironmentProblem, RuntimeError):
     """The requested compute context cannot be had on this machine."""
 
 

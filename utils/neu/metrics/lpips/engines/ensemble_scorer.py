@@ -36,7 +36,7 @@ def images_per_pass(scorer, elpips, height, width, draws_per_pass, parts=2):
     ``scorer``'s memory budget (a :class:`~metrics.lpips.engines.Scorer`: its engine and
     ``max_memory``). A batch of draws holds its dropout masks for every convolution as
     booleans, and while each is drawn a float32 array of it; a pass holds the trunk's
-    activations and the float32 masks of its images. On ONNX Runtime a batch is run in as
+    activations and the float32 masks of its images. On an engine that takes dropout masks a batch is run in as
     many passes as that needs (the samples do not change); the NNabla graph runs all ``parts``
     images of the draws (both sides of a pair, three for a comparison) at once. Images that
     cannot fit raise :class:`TileTooLarge` (an ensemble transforms whole images: it cannot be
@@ -44,7 +44,7 @@ def images_per_pass(scorer, elpips, height, width, draws_per_pass, parts=2):
     image = (height + 7) * (width + 7)  # translated by up to 7 px
     masks = elpips.mask_elements(height + 7, width + 7) if elpips.config.dropout else 0
     batch_masks = draws_per_pass * masks * _BATCH_MASK_BYTES
-    on_engine = scorer.engine.name == "onnxruntime"
+    on_engine = scorer.engine.takes_dropout_masks
 
     def fits(images):  # the masked trunk keeps each convolution's masked input too
         pass_bytes = (scorer._pass_bytes(_MASKED_TRUNK_FACTOR * images * image, image)
@@ -106,14 +106,13 @@ class EnsembleScorer(object):
         check_range(x0, x1)
         height, width = x0.shape[2:]
         elpips, chunk = self._elpips_for(height, width), self._images_per_pass(height, width)
-        engine = self.engine if self.engine.name == "onnxruntime" else None
         scores = []
         for a, b in zip(x0, x1):
             a = np.ascontiguousarray(a[None], dtype=np.float32)
             b = np.ascontiguousarray(b[None], dtype=np.float32)
             scores.append(EnsembleScore.of(estimate(
                 elpips, a, b, pair_rng(self.seed, a, b), batch=self._draws_per_pass,
-                engine=engine, chunk=chunk,
+                engine=self.engine, chunk=chunk,
                 **self._settings)))
         return scores
 

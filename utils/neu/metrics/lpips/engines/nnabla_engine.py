@@ -6,6 +6,7 @@ import nnabla as nn
 import numpy as np
 
 from ..data.images import to_model_input
+from .base import Engine
 
 
 class NNablaHead(object):
@@ -68,9 +69,10 @@ class NNablaHead(object):
         return scores if size is None else (scores, outputs[1].d[:, 0].copy())
 
 
-class NNablaEngine(object):
+class NNablaEngine(Engine):
     """Runs the trunk and the head of ``net`` (an :class:`~metrics.lpips.lpips.LPIPS`) with
-    NNabla. Inputs are float32 (N, 3, H, W) arrays in [-1, 1]."""
+    NNabla. Inputs are float32 (N, 3, H, W) arrays in [-1, 1]. E-LPIPS' draws run on the
+    differentiable NNabla graph instead (:mod:`~metrics.lpips.ensemble`): it takes no masks."""
 
     name = "nnabla"
 
@@ -85,8 +87,11 @@ class NNablaEngine(object):
         float32 (N, 3, H, W) in [-1, 1], by :func:`~metrics.lpips.data.images.to_model_input`."""
         return np.ascontiguousarray(to_model_input(images))
 
-    def features(self, x):
+    def features(self, x, masks=None):
         """The trunk's taps for ``x``: a list of (N, C_l, h_l, w_l) arrays."""
+        if masks is not None:
+            raise ValueError("the nnabla engine takes no dropout masks (see "
+                             "Engine.takes_dropout_masks)")
         shape = tuple(x.shape)
         if shape not in self._trunks:
             with nn.auto_forward(False), nn.no_grad():
@@ -107,7 +112,7 @@ class NNablaEngine(object):
 
     @staticmethod
     def memory_kind(image_pixels=None):
-        """Which of the trunk's ``bytes_per_pixel`` this engine's passes take."""
+        """Which of the tuning table's ``bytes_per_pixel`` this engine's passes take."""
         return "nnabla"
 
     def pair_layer_maps(self, x):

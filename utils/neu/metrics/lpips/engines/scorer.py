@@ -19,6 +19,7 @@ from ..lpips import LPIPS
 from ..trunks import check_size
 from . import tiling
 from .select import make_engine
+from .tuning import tuning_for
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class Scorer(object):
         model, version, params_dir, lpips, method, channel_norm, input_norm: as
             :class:`~metrics.lpips.lpips.LPIPS`.
         batch_size (int): pairs per trunk pass, at most (both sides go in one pass); large
-            images are passed in fewer on ONNX Runtime (the trunk's ``pixels_per_pass``).
+            images are passed in fewer where the engine says (its ``pixels_per_pass``).
         spatial (bool): :meth:`score_inputs` and the other scoring methods also return the
             (N, H, W) spatial maps, as ``LPIPS(spatial=True)`` does.
         backend (str): ``auto`` (ONNX Runtime on the CPU when installed, else NNabla),
@@ -53,7 +54,7 @@ class Scorer(object):
         winograd (bool, optional): ONNX Runtime computes the wide convolutions with Winograd's
             algorithm (faster; scores equal to the direct convolution's within ~1e-6): None
             (default) where that is faster (passes of up to the trunk's
-            ``winograd_max_pixels``), True always, False never.
+            ``winograd_max_pixels`` in :mod:`.tuning`), True always, False never.
         max_memory (int, optional): bytes of memory scoring may take (the process's peak,
             estimated); default a third of the memory available. Passes are sized to fit, and a
             pair too large for it is scored tile by tile, with the same result (see
@@ -76,14 +77,13 @@ class Scorer(object):
         self.spatial = bool(spatial)
         self.max_memory = tiling.default_budget() if max_memory is None else max_memory
         self.engine = make_engine(self.net, backend, threads, winograd)
-        self._pixels_per_pass = (self.net.trunk.pixels_per_pass
-                                 if self.backend == "onnxruntime" else None)
+        self._pixels_per_pass = self.engine.pixels_per_pass
 
     def _pass_bytes(self, pixels, image_pixels=None):
         """The estimated peak memory of the process for a pass of ``pixels`` (all its images,
         of ``image_pixels`` each; None for a tile pass): its memory now plus the trunk's
         measured bytes per pixel for the engine that runs it."""
-        per_pixel = dict(self.net.trunk.bytes_per_pixel)[self.engine.memory_kind(image_pixels)]
+        per_pixel = tuning_for(self.net.model).memory_slope(self.engine.memory_kind(image_pixels))
         return tiling.resident_bytes() + tiling.PASS_OVERHEAD + per_pixel * pixels
 
     @property
@@ -119,7 +119,7 @@ class Scorer(object):
 
     def _chunks(self, n, size, images=2):
         """Passes over ``n`` items of ``images`` images of ``size`` each: at most
-        ``batch_size`` items, the trunk's ``pixels_per_pass`` and what fits ``max_memory``."""
+        ``batch_size`` items, the engine's ``pixels_per_pass`` and what fits ``max_memory``."""
         step, pixels = self.batch_size, images * size[0] * size[1]
         if self._pixels_per_pass:
             step = min(step, max(1, self._pixels_per_pass // (size[0] * size[1])))

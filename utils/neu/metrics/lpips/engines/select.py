@@ -5,13 +5,11 @@ import logging
 
 import nnabla as nn
 
+from .base import BackendError
+
 logger = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "nnabla", "onnxruntime")
-
-
-class BackendError(RuntimeError):
-    """The requested backend cannot run here."""
 
 
 def onnxruntime_available():
@@ -55,7 +53,5 @@ def make_engine(net, backend="auto", threads=None, winograd=None):
     if engine is None:
         from .nnabla_engine import NNablaEngine
         engine = NNablaEngine(net)
-    logger.info("backend: %s%s", engine.name,
-                " (Winograd convolutions)" if engine.name == "onnxruntime" and winograd is not False
-                else "")
+    logger.info("backend: %s", engine.describe())
     return engine

@@ -20,6 +20,7 @@ import os
 import numpy as np
 
 import nnabla as nn
+from ..errors import EnvironmentProblem
 
 GIB = 1 << 30
 # What a pass's estimate adds to the slopes: its input conversion, the decoded images' copies,
@@ -97,7 +98,7 @@ def whole_map_bytes(net, height, width, spatial):
     return 4 * (taps + upsampled)
 
 
-class TileTooLarge(MemoryError):
+class TileTooLarge(EnvironmentProblem, MemoryError):
     """Even the smallest tile of a pair would not fit the memory budget."""
 
 

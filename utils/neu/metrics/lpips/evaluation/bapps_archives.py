@@ -20,6 +20,7 @@ import shutil
 import tarfile
 import tempfile
 import zlib
+from ..errors import InputProblem
 
 BASE_URL = "https://perceptual-similarity.s3.us-west-2.amazonaws.com/dataset"
 MARKER = ".bapps-complete.json"
@@ -37,11 +38,11 @@ SUBSETS = tuple(ARCHIVES) + ("all",)
 DEFAULT_SUBSETS = ("val", "jnd")
 
 
-class ArchiveError(RuntimeError):
+class ArchiveError(InputProblem, RuntimeError):
     """An archive is damaged, truncated, unsafe, or not laid out as BAPPS."""
 
 
-class NotOursError(RuntimeError):
+class NotOursError(InputProblem, RuntimeError):
     """A destination folder exists but was not completed by this module."""
 
 

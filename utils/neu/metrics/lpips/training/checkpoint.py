@@ -24,12 +24,13 @@ import numpy as np
 from ..data.settings import differences
 from ..weights import registry
 from ..weights.store import write_h5
+from ..errors import UsageProblem
 
 FOLDER = "checkpoints"
 _EPOCH = re.compile(r"^epoch_(\d{3,})$")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UsageProblem, ValueError):
     """No checkpoint to resume from, or one of other settings."""
 
 
@@ -87,19 +88,29 @@ def latest(out):
     return os.path.join(folder, max(epochs)[1]) if epochs else None
 
 
-def load(out, trainer, settings):
-    """Restores ``trainer`` from the newest checkpoint in ``out``: returns (epoch, log).
-    Raises CheckpointError when there is none or its settings differ from ``settings``."""
+def check_resumable(out, settings, partial=False):
+    """The newest checkpoint folder in ``out`` and its state, after checking that it was made
+    with ``settings`` (with ``partial``, only the keys ``settings`` has: a command checks what
+    its arguments say before it loads any data). Raises CheckpointError when there is no
+    checkpoint or a setting differs."""
     found = latest(out)
     if found is None:
         raise CheckpointError("{} holds no checkpoint to resume from".format(out))
     with open(os.path.join(found, "state.json")) as f:
         state = json.load(f)
-    differ = differences(settings, state["settings"])
+    made = state["settings"]
+    differ = differences(settings, {k: made.get(k) for k in settings} if partial else made)
     if differ:
         raise CheckpointError("the checkpoint in {} was made with other settings ({}); resume "
                               "with the same ones, or train into another folder".format(
                                   found, differ))
+    return found, state
+
+
+def load(out, trainer, settings):
+    """Restores ``trainer`` from the newest checkpoint in ``out``: returns (epoch, log).
+    Raises CheckpointError when there is none or its settings differ from ``settings``."""
+    found, state = check_resumable(out, settings)
     params = trainer.parameters()
     with h5py.File(os.path.join(found, "state.h5"), "r") as f:
         for name, var in params.items():

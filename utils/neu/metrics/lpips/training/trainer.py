@@ -19,8 +19,8 @@ import nnabla.functions as F
 
 from ..distances import spatial_average, squared_difference
 from ..lpips import LPIPS
-from ..trunks import trainable_trunk
-from ..weights import lin_name
+from ..trunks import get_trunk, trainable_trunk
+from ..weights import is_lin_parameter, lin_name
 from . import ranking
 from .solver import TorchAdam
 
@@ -30,21 +30,39 @@ MODES = ("lin", "tune", "scratch")
 StepResult = collections.namedtuple("StepResult", ["loss", "accuracy", "d0", "d1"])
 
 
+def _pytorch_default(weight_shape, is_bias, rng):
+    bound = 1.0 / np.sqrt(int(np.prod(weight_shape[1:])))
+    return rng.uniform(-bound, bound, weight_shape[:1] if is_bias else weight_shape)
+
+
+def _kaiming_normal_fan_out(weight_shape, is_bias, rng):
+    if is_bias:
+        return np.zeros(weight_shape[:1])
+    fan_out = weight_shape[0] * int(np.prod(weight_shape[2:]))
+    return rng.normal(0, np.sqrt(2.0 / fan_out), weight_shape)
+
+
+def _kaiming_uniform(weight_shape, is_bias, rng):
+    if is_bias:
+        return np.zeros(weight_shape[:1])
+    bound = np.sqrt(6.0 / int(np.prod(weight_shape[1:])))
+    return rng.uniform(-bound, bound, weight_shape)
+
+
+# Random starts of a trunk convolution's weight or bias, as torchvision initialises the
+# network the reference takes when ``pnet_rand`` (named by ``Trunk.scratch_init``): PyTorch's
+# convolution default U(-b, b), b = 1/sqrt(fan_in), for weights and biases (AlexNet);
+# N(0, 2 / fan_out) (Kaiming, fan out; VGG16) or U(-b, b), b = sqrt(6 / fan_in) (Kaiming
+# uniform; SqueezeNet) with zero biases.
+SCRATCH_INITS = {"pytorch-default": _pytorch_default,
+                 "kaiming-normal-fan-out": _kaiming_normal_fan_out,
+                 "kaiming-uniform": _kaiming_uniform}
+
+
 def _scratch_value(model, weight_shape, is_bias, rng):
-    """A random start for a trunk convolution's weight (``weight_shape``) or bias, as
-    torchvision initialises the network the reference takes when ``pnet_rand``: AlexNet keeps
-    PyTorch's convolution default (U(-b, b), b = 1/sqrt(fan_in), weights and biases); VGG16
-    draws weights from N(0, 2 / fan_out) (Kaiming, fan out) and SqueezeNet from U(-b, b),
-    b = sqrt(6 / fan_in) (Kaiming uniform), both with zero biases."""
-    fan_in = int(np.prod(weight_shape[1:]))
-    shape = weight_shape[:1] if is_bias else weight_shape
-    if model == "vgg" and not is_bias:
-        fan_out = weight_shape[0] * int(np.prod(weight_shape[2:]))
-        return rng.normal(0, np.sqrt(2.0 / fan_out), shape).astype(np.float32)
-    if model != "alex" and is_bias:
-        return np.zeros(shape, np.float32)
-    bound = np.sqrt(6.0 / fan_in) if model == "squeeze" else 1.0 / np.sqrt(fan_in)
-    return rng.uniform(-bound, bound, shape).astype(np.float32)
+    """A random start for a trunk convolution's weight (``weight_shape``) or bias."""
+    init = SCRATCH_INITS[get_trunk(model).scratch_init]
+    return np.asarray(init(weight_shape, is_bias, rng), np.float32)
 
 
 def accuracy(d0, d1, judge):
@@ -87,7 +105,7 @@ class Trainer(object):
         self.trunk_params = collections.OrderedDict()
         if mode != "lin":
             self.trunk_params.update((name, v) for name, v in self.net.parameters().items()
-                                     if not name.startswith("lin"))
+                                     if not is_lin_parameter(name))
         if mode == "scratch":
             for name, v in self.trunk_params.items():
                 weight = self.trunk_params[name[:-1] + "W"]  # .../W and .../b

@@ -4,6 +4,8 @@
 how they are checked and read (:mod:`store`), fetched (:mod:`download`), and made from the
 published PyTorch/JAX weights (:mod:`conversion`, through the restricted :mod:`pickles`)."""
 from . import registry
-from .store import (WeightsError, lin_name, load_weights, resolve_params_dir)
+from .registry import is_lin_parameter, lin_name
+from .store import WeightsError, load_weights, resolve_params_dir
 
-__all__ = ["registry", "WeightsError", "lin_name", "load_weights", "resolve_params_dir"]
+__all__ = ["registry", "WeightsError", "is_lin_parameter", "lin_name", "load_weights",
+           "resolve_params_dir"]

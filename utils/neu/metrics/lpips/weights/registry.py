@@ -119,3 +119,14 @@ def download_url(entry):
     """Where ``entry`` is downloaded from; the base URL can be overridden by ``$NNABLA_LPIPS_URL_BASE``."""
     base = os.environ.get(URL_BASE_ENV) or DEFAULT_URL_BASE
     return base.rstrip("/") + "/" + entry.filename
+
+
+def lin_name(index):
+    """The official name of the ``index``-th LPIPS lin layer weight."""
+    return "lin{}_model_1_weight".format(index)
+
+
+def is_lin_parameter(name):
+    """Whether the parameter ``name`` is an LPIPS lin layer (named by :func:`lin_name`), not
+    part of the trunk."""
+    return name.startswith("lin")

@@ -21,9 +21,12 @@ import h5py
 import numpy as np
 
 from . import registry
+from .bundled import elpips_lins
+from .registry import is_lin_parameter, lin_name
 from ..data.atomic import atomic_path
 from ..data.download import DownloadError, download_file
 from ..trunks import get_trunk, parameter_shapes
+from ..errors import EnvironmentProblem
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +40,7 @@ OFFLINE_HINT = (
 ).format(PARAMS_DIR_ENV)
 
 
-class WeightsError(RuntimeError):
+class WeightsError(EnvironmentProblem, RuntimeError):
     """A parameter file is missing, cannot be fetched, or does not fit the model."""
 
 
@@ -51,11 +54,6 @@ def resolve_params_dir(params_dir=None):
     """The folder to read parameter files from: argument, then environment, then the cache."""
     chosen = params_dir or os.environ.get(PARAMS_DIR_ENV) or default_params_dir()
     return os.path.abspath(os.path.expanduser(chosen))
-
-
-def lin_name(index):
-    """The official name of the ``index``-th LPIPS lin layer weight."""
-    return "lin{}_model_1_weight".format(index)
 
 
 def expected_shapes(model, lpips=True):
@@ -193,10 +191,9 @@ def _not_found(entry, path, params_dir, why):
 def _make_from_bundled(entry, path, params_dir):
     """Writes ``entry``'s file from the lin layers that ship in this package and its trunk's
     v0.1 file (fetched as usual when missing)."""
-    from .conversion import elpips_lins
     bundled = registry.BUNDLED_LINS[(entry.model, entry.version)]
     trunk = load_weights(bundled.trunk, "0.1", params_dir, lpips=False)  # the same convolutions
-    params = collections.OrderedDict((k, v) for k, v in trunk.items() if not k.startswith("lin"))
+    params = collections.OrderedDict((k, v) for k, v in trunk.items() if not is_lin_parameter(k))
     params.update(elpips_lins(os.path.join(registry.ELPIPS_FOLDER, bundled.filename))[
         (entry.model, entry.version)])
     check_parameters(params, entry.model, True, "made from " + bundled.filename)

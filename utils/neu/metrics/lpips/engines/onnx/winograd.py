@@ -26,6 +26,9 @@ import json
 from fractions import Fraction
 
 import numpy as np
+from onnx import helper, numpy_helper
+
+from .graph import GraphBuilder, drop_unread
 
 # Output tile size per kernel size, by default. Larger tiles multiply less but round worse,
 # and waste more where they overhang the map.
@@ -74,32 +77,6 @@ def transforms(m, r):
         bt.append(poly + [Fraction(0)] * (alpha - len(poly)))
     as_array = lambda rows: np.array([[float(v) for v in row] for row in rows])  # noqa: E731
     return as_array(at), as_array(g), as_array(bt)
-
-
-class _Graph(object):
-    """Appends nodes and constants to an ONNX graph under unique names."""
-
-    def __init__(self, graph, prefix):
-        self.graph, self.prefix, self.count = graph, prefix, 0
-
-    def name(self, hint):
-        self.count += 1
-        return "{}/{}_{}".format(self.prefix, hint, self.count)
-
-    def const(self, value, hint="const"):
-        from onnx import numpy_helper
-        name = self.name(hint)
-        self.graph.initializer.append(numpy_helper.from_array(np.asarray(value), name))
-        return name
-
-    def ints(self, *values):
-        return self.const(np.array(values, np.int64), "ints")
-
-    def op(self, op_type, inputs, output=None, **attributes):
-        from onnx import helper
-        output = output or self.name(op_type)
-        self.graph.node.append(helper.make_node(op_type, list(inputs), [output], **attributes))
-        return output
 
 
 def _arange(g, stop, step=1):
@@ -215,7 +192,6 @@ def rewrite(model, tiles=None):
 
     Winograd layers work in (H, W, N, C) layout; tensors between them stay in it (through
     ReLU) and are transposed back only where something else reads them."""
-    from onnx import helper, numpy_helper
     tiles = TILE_FOR_KERNEL if tiles is None else tiles
     graph = model.graph
     derived = {}  # U's name -> {"from": the filters' name, "m": m}
@@ -228,13 +204,13 @@ def rewrite(model, tiles=None):
 
     def as_plain(name):
         if name not in plain:
-            _from_pixel_rows(_Graph(graph, name + "/to_nchw"), rowwise[name], channels[name], name)
+            _from_pixel_rows(GraphBuilder(graph, name + "/to_nchw"), rowwise[name], channels[name], name)
             plain.add(name)
         return name
 
     def as_rowwise(name, c):
         if name not in rowwise:
-            rowwise[name] = _to_pixel_rows(_Graph(graph, name + "/to_hwnc"), name, c)
+            rowwise[name] = _to_pixel_rows(GraphBuilder(graph, name + "/to_hwnc"), name, c)
             channels[name] = c
         return rowwise[name]
 
@@ -248,7 +224,7 @@ def rewrite(model, tiles=None):
         if pad is not None:
             bias = node.input[2] if len(node.input) > 2 and node.input[2] else None
             rowwise[out], channels[out] = out + "/hwnc", w.shape[0]
-            m, g = tiles[w.shape[2]], _Graph(graph, out + "/winograd")
+            m, g = tiles[w.shape[2]], GraphBuilder(graph, out + "/winograd")
             u = g.const(filter_transform(w, m), "U")
             derived[u] = {"from": node.input[1], "m": m}
             _winograd_conv(g, as_rowwise(node.input[0], w.shape[1]), u, w.shape, bias, pad, m,
@@ -267,10 +243,7 @@ def rewrite(model, tiles=None):
             plain.update(node.output)
     for value in graph.output:
         as_plain(value.name)
-    used = {name for node in graph.node for name in node.input}
-    kept = [t for t in graph.initializer if t.name in used]
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
+    drop_unread(graph)
     if derived:
         entries = [p for p in model.metadata_props if p.key == DERIVED_KEY]
         entry = entries[0] if entries else model.metadata_props.add(key=DERIVED_KEY)

@@ -15,8 +15,12 @@ import os
 import zlib
 
 import numpy as np
+import onnx
+from onnx import TensorProto, numpy_helper
+from onnx.external_data_helper import set_external_data
 
-from ..data.atomic import atomic_path
+from ...data.atomic import atomic_path
+from .winograd import DERIVED_KEY, filter_transform
 
 
 # Metadata of a graph reading a weights file: JSON {"file": its name, "crc32": its CRC-32}.
@@ -30,7 +34,6 @@ _ALIGN = 64  # each tensor of the weights file starts at a multiple of this
 def weights_layout(model):
     """{name: (offset, raw bytes)} of the initializers the weights file holds, sorted by name:
     the same file for every graph exported from the same trunk parameters and code."""
-    from onnx import numpy_helper
     layout, offset = {}, 0
     for tensor in sorted(model.graph.initializer, key=lambda t: t.name):
         data = numpy_helper.to_array(tensor).tobytes()
@@ -83,7 +86,6 @@ MADE_WHEN_LOADED = "made-when-loaded-by-metrics.lpips"
 def _derived(model):
     """The Winograd transforms' metadata entry of ``model`` (see ``winograd.DERIVED_KEY``)
     and its value, {} when it has none."""
-    from .winograd import DERIVED_KEY
     for entry in model.metadata_props:
         if entry.key == DERIVED_KEY:
             return entry, json.loads(entry.value)
@@ -92,10 +94,7 @@ def _derived(model):
 
 def _point_at(tensor, location, offset, length):
     """Makes ``tensor`` refer to ``length`` bytes at ``offset`` of the file ``location``."""
-    from onnx import TensorProto
-    from onnx.external_data_helper import set_external_data
     if not tensor.HasField("raw_data"):  # set_external_data wants one
-        from onnx import numpy_helper
         tensor.raw_data = numpy_helper.to_array(tensor).tobytes()
     set_external_data(tensor, location, offset, length)
     tensor.data_location = TensorProto.EXTERNAL
@@ -128,8 +127,6 @@ def initializers_to_supply(path, checked):
     weights file it reads against the CRC-32 it recorded (unless in ``checked``, a set of
     weights files found whole, updated). Raises ValueError for a damaged or missing file: a
     disk error, or a crash before the data reached the disk."""
-    import onnx
-    from .winograd import filter_transform
     model = onnx.load(path, load_external_data=False)
     folder = os.path.dirname(path)
     for entry in model.metadata_props:
