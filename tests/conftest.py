@@ -7,6 +7,7 @@ graphs go to a temporary cache (``$NNABLA_LPIPS_CACHE_DIR``, inherited by the co
 tests run), and the session fails if the data home's lpips folder changed."""
 import ctypes
 import gc
+import logging
 import os
 import shutil
 import subprocess
@@ -88,6 +89,19 @@ def no_default_memory_budget():
     tiling.default_budget = saved
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "heavy: takes over a GiB (measured with benchmarks/bench_suite.py); the "
+        "heavy tests run one at a time, on one worker, so that two never add up")
+
+
+def pytest_collection_modifyitems(config, items):
+    # `make test` runs two workers (pytest-xdist, --dist loadgroup): one group is one worker's.
+    for item in items:
+        if item.get_closest_marker("heavy"):
+            item.add_marker(pytest.mark.xdist_group("heavy"))
+
+
 def _release_memory():
     """Gives back what the finished test's graphs held: the Scorers ``distance()`` keeps, then
     NNabla's cache of freed arrays (which it never shrinks by itself) and the heap's free
@@ -109,10 +123,14 @@ def reset_nnabla():
     nn.clear_parameters()
     ctx = nn.get_current_context()
     nn.set_auto_forward(False)
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level  # a command run in-process sets them
     yield
     nn.clear_parameters()
     nn.set_auto_forward(False)
     nn.set_default_context(ctx)
+    root.handlers[:] = handlers
+    root.setLevel(level)
     _release_memory()
 
 

@@ -60,6 +60,7 @@ def _tap_features(model, params_dir, input_norm):
     return feats
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("model", ["alex", "vgg"])
 def test_every_method_matches_the_reference_code(model, params_dir):
     feats = {norm: _tap_features(model, params_dir, norm) for norm in ("lpips", "imagenet")}

@@ -25,6 +25,7 @@ def _pair(name):
             for i in (0, 1)]
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("metric", sorted(NETWORKS))
 def test_one_plain_draw_is_the_reference_networks_distance(params_dir, metric):
     model, version = NETWORKS[metric]
@@ -44,6 +45,7 @@ def test_one_plain_draw_is_the_reference_networks_distance(params_dir, metric):
 @pytest.mark.parametrize("record", [r for r in GOLDEN["ensembles"]
                                     if not r["pair"].startswith("adv")],
                          ids=lambda r: r["pair"])
+@pytest.mark.heavy
 def test_ensemble_means_match_the_reference_code(params_dir, record):
     a, b = _pair(record["pair"])
     net = LPIPS("elpips-vgg", params_dir=params_dir)

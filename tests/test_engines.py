@@ -55,6 +55,7 @@ def test_no_caller_asks_an_engine_its_name():
     assert found == []
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("use_lpips", [True, False])
 @pytest.mark.parametrize("model", MODELS)
 def test_onnxruntime_equals_nnabla(model, use_lpips, params_dir, squeeze_params_dir):
@@ -137,6 +138,7 @@ def test_image_size_decides_winograd_or_direct(params_dir, monkeypatch, own_cach
         assert any(node.op_type == "MatMul" for node in graph.node) == winograd
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("model", ["alex", "vgg"])
 def test_large_images_pairs_graph_runs_the_trunk_per_image(model, params_dir):
     # Large images' engine (no arena) splits the input, not the taps, and fuses the squared

@@ -28,6 +28,7 @@ def _pair(seed, height=70, width=83):
 
 # AlexNet with two scale levels; E-LPIPS-VGG (14 taps, every convolution masked) smaller:
 # NNabla keeps the memory its graphs took for the rest of the suite's process.
+@pytest.mark.heavy
 @pytest.mark.parametrize("model, height, width", [("alex", 128, 131), ("elpips-vgg", 64, 70)])
 def test_onnxruntime_draws_equal_the_nnabla_graphs(params_dir, model, height, width):
     net = LPIPS(model, params_dir=params_dir)

@@ -23,6 +23,7 @@ def distance_for(name, params_dir):
     return Distance(metric, colorspace=rest)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", METRICS)
 def test_scores_match_the_reference(name, params_dir):
     distance = distance_for(name, params_dir)

@@ -25,6 +25,7 @@ def _inputs(seed, n, h, w):
     return x[:n], x[n:]
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("model,method", [("alex", "spatial"), ("alex", "spatial+sort"),
                                           ("vgg", "mean"), ("squeeze", "sort")])
 def test_the_exported_metric_equals_nnabla_at_any_batch_and_size(tmp_path, params_dir,

@@ -19,6 +19,7 @@ def features_cli(*args):
     return run_command("features", *args)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("method", ["spatial", "sort", "spatial+mean"])
 def test_the_layer_view_adds_up_to_the_metrics_per_layer_value(method, params_dir):
     net = LPIPS("vgg", params_dir=params_dir, method=method)

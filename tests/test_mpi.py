@@ -28,6 +28,7 @@ def folder(tmp_path):
     return tmp_path
 
 
+@pytest.mark.heavy
 def test_two_processes_equal_one(params_dir, folder):
     single = cli("--all-pairs", folder, "--format", "json", "--batch-size", 4)
     assert single.returncode == 0, single.stderr

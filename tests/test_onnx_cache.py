@@ -37,6 +37,7 @@ def test_export_is_cached_on_disk(params_dir, tmp_path, own_cache):
     assert [name.split("-")[1:-2] for name in added] == [["pairs"], ["trunk"]]
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("model", MODELS)
 def test_the_cache_holds_about_one_copy_of_the_weights(model, params_dir, squeeze_params_dir,
                                                        own_cache):
@@ -58,7 +59,8 @@ def test_the_cache_holds_about_one_copy_of_the_weights(model, params_dir, squeez
     assert max(np.diff(sizes)) <= 0.1 * weights, (sizes, weights)
 
 
-def test_winograd_transforms_are_made_at_load_and_not_kept(params_dir, monkeypatch, own_cache):
+@pytest.mark.heavy
+def test_winograd_transforms_are_made_at_load_and_not_kept(params_dir, monkeypatch):
     # The cache stores the filters; each session gets the transforms made from them, which
     # ONNX Runtime copies: the engine keeps no reference (235 MB for VGG) once it is created.
     from metrics.lpips.engines.onnx import weights_file
@@ -165,22 +167,41 @@ def test_export_removes_entries_of_other_code(params_dir, tmp_path, own_cache):
     assert set(kept) <= names and len(names) == len(kept) + 4  # + weights, head, trunk, pairs
 
 
+DAMAGE_INPUTS = [np.random.default_rng(k).random((2, 3, 64, 64), dtype=np.float32) * 2 - 1
+                 for k in (1, 2)]
+
+
+@pytest.fixture(scope="module")
+def whole_alex_cache(params_dir, tmp_path_factory):
+    """A cache of the alex graphs, made once, and what they compute on DAMAGE_INPUTS."""
+    folder = tmp_path_factory.mktemp("whole") / "onnx"
+    saved = os.environ[cache.CACHE_DIR_ENV]
+    os.environ[cache.CACHE_DIR_ENV] = str(folder)
+    try:
+        scorer = Scorer("alex", params_dir=params_dir, backend="onnxruntime")
+        x0, x1 = DAMAGE_INPUTS
+        expected = scorer.score_inputs(x0, x1), scorer.features(x0)[2]
+    finally:
+        os.environ[cache.CACHE_DIR_ENV] = saved
+    return folder, expected
+
+
+@pytest.mark.heavy
 @pytest.mark.parametrize("damage", ["truncated", "empty", "garbage", "zeroed"])
 @pytest.mark.parametrize("role", ["trunk", "pairs", "weights"])
-def test_a_damaged_cache_entry_is_rebuilt(params_dir, tmp_path, damage, role, caplog, own_cache):
-    shutil.copy(os.path.join(params_dir, "alex_with_LPIPS.h5"), str(tmp_path))
-    x0, x1 = (np.random.default_rng(k).random((2, 3, 64, 64), dtype=np.float32) * 2 - 1
-              for k in (1, 2))
-    first = Scorer("alex", params_dir=str(tmp_path), backend="onnxruntime")
-    expected = first.score_inputs(x0, x1), first.features(x0)[2]
-    entry = next(tmp_path.glob("onnx/alex-{}-*.onnx*".format(role)))
+def test_a_damaged_cache_entry_is_rebuilt(params_dir, damage, role, caplog, own_cache,
+                                          whole_alex_cache):
+    shutil.copytree(str(whole_alex_cache[0]), str(own_cache))
+    x0, x1 = DAMAGE_INPUTS
+    expected = whole_alex_cache[1]
+    entry = next(own_cache.glob("alex-{}-*.onnx*".format(role)))
     size = entry.stat().st_size
     data = entry.read_bytes()  # "zeroed": as a crash can leave a file whose data never landed
     entry.write_bytes({"truncated": data[:size // 3], "empty": b"",
                        "garbage": b"\x00not a protobuf" * 100,
                        "zeroed": data[:size // 3] + bytes(size // 3) + data[2 * (size // 3):]}[damage])
     with caplog.at_level("WARNING"):
-        again = Scorer("alex", params_dir=str(tmp_path), backend="onnxruntime")
+        again = Scorer("alex", params_dir=params_dir, backend="onnxruntime")
         np.testing.assert_array_equal(again.score_inputs(x0, x1), expected[0])
         np.testing.assert_array_equal(again.features(x0)[2], expected[1])
     assert "cannot be used" in caplog.text and "exporting its graphs again" in caplog.text

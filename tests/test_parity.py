@@ -38,6 +38,7 @@ def test_golden_covers_what_the_issue_asks():
     assert len(CONFIGS) == 12  # 3 models x 2 versions x lpips on/off
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("model,version,use_lpips", CONFIGS)
 def test_matches_reference(model, version, use_lpips, params_dir, squeeze_params_dir):
     folder = squeeze_params_dir if model == "squeeze" else params_dir
@@ -62,6 +63,7 @@ def test_matches_reference(model, version, use_lpips, params_dir, squeeze_params
     assert max(errors.values()) < TOL, dict(errors)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("backend", ["nnabla", "onnxruntime"])
 @pytest.mark.parametrize("model", ["alex", "vgg", "squeeze"])
 def test_scorer_backends_match_reference(model, backend, params_dir, squeeze_params_dir):

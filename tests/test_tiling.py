@@ -39,6 +39,7 @@ def _untiled_and_tiled(scorer, x, core):
     ("squeeze", "onnxruntime", (161, 203), 32),
     ("squeeze", "onnxruntime", (33, 200), 16),  # one row, the smallest core
 ])
+@pytest.mark.heavy
 def test_tiled_equals_untiled(model, backend, size, core, params_dir, squeeze_params_dir):
     folder = squeeze_params_dir if model == "squeeze" else params_dir
     scorer = Scorer(model, params_dir=folder, backend=backend, winograd=False)
@@ -54,6 +55,7 @@ def test_tiled_equals_untiled(model, backend, size, core, params_dir, squeeze_pa
     np.testing.assert_allclose(tiled[-1], whole[-1], atol=1e-5)  # spatial map
 
 
+@pytest.mark.heavy
 def test_a_halo_too_small_is_found(params_dir, monkeypatch):
     # The halo is what makes tiling exact: with a fraction of it the scores differ.
     scorer = Scorer("vgg", params_dir=params_dir, backend="onnxruntime", winograd=False)
@@ -112,6 +114,7 @@ def _peak_mb(args, log):
     return int(out[0]) / 1024.0, int(out[1])
 
 
+@pytest.mark.heavy
 def test_a_tiled_run_stays_within_its_budget(params_dir, tmp_path):
     # A 2400 x 1800 AlexNet pair takes ~0.8 GB whole; with --max-memory 0.4 (GiB) it is tiled.
     from PIL import Image

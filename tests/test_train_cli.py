@@ -84,6 +84,7 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(params_dir, tmp_path
               batch_size=6, seed=3, settings={"k": 2}, resume=True)
 
 
+@pytest.mark.heavy
 def test_the_train_command_writes_weights_that_score(params_dir, tmp_path):
     out = tmp_path / "out"
     common = ["--dataroot", BAPPS, "--datasets", "val/mixed", "--params-dir", params_dir,
@@ -153,6 +154,7 @@ def _agreement(*args):
     return json.loads(result.stdout)["results"][0]["score"]
 
 
+@pytest.mark.heavy
 def test_the_default_recipe_learns_a_planted_metric(params_dir, tmp_path):
     import planted
     root = tmp_path / "bapps"
@@ -170,6 +172,7 @@ def test_the_default_recipe_learns_a_planted_metric(params_dir, tmp_path):
     assert trained >= 0.75 and trained > uncalibrated + 0.1 and trained > pretrained + 0.1
 
 
+@pytest.mark.heavy
 def test_tune_mode_writes_the_trained_trunk(params_dir, tmp_path):
     out = tmp_path / "tuned"
     common = ["--dataroot", BAPPS, "--datasets", "val/mixed", "--params-dir", params_dir,
@@ -187,6 +190,7 @@ def test_tune_mode_writes_the_trained_trunk(params_dir, tmp_path):
         np.testing.assert_array_equal(net.parameters()["conv0/conv/W"].d, f["conv0/conv/W"][()])
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("recipe", ["reference", "fast"])
 def test_two_processes_train_as_one(params_dir, tmp_path, recipe):
     from test_mpi import MPIEXEC

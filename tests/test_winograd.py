@@ -79,6 +79,7 @@ def test_rewrite_uses_the_given_tile_sizes():
     assert tile_positions({3: 3, 5: 2}) == [5 * 5, 6 * 6, 5 * 5]
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("tiles", [None, {3: 3, 5: 2}])
 @pytest.mark.parametrize("shape", [(1, 64, 16, 16), (3, 64, 23, 30), (2, 64, 9, 5)])
 def test_rewrite_equals_direct_convolution(shape, tiles):

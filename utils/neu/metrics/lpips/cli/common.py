@@ -70,7 +70,7 @@ def require_matplotlib(what):
     """Raises EnvironmentProblem (exit 4, before any work) when matplotlib, which ``what``
     needs, does not import."""
     try:
-        from .. import figures  # noqa: F401
+        import matplotlib  # noqa: F401
     except ImportError as e:
         raise EnvironmentProblem("{} needs matplotlib (pip install matplotlib): {}".format(
             what, e)) from None
