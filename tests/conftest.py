@@ -95,6 +95,7 @@ def pytest_configure(config):
         "heavy tests run one at a time, on one worker, so that two never add up")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config, items):
     # `make test` runs two workers (pytest-xdist, --dist loadgroup): one group is one worker's.
     for item in items:
