@@ -17,6 +17,6 @@ demo: setup
 	$(PYTHON) -m metrics.lpips.compute $(SAMPLES)/ref $(SAMPLES)/distorted --model vgg
 
 # Two workers: the suite's tests are mostly one core's work (NNabla's CPU kernels, starting
-# commands); the heavy ones share one worker so that memory stays under 4 GB (docs/development.md).
+# commands); heavy tests run one at a time so that memory stays under 4 GB (docs/development.md).
 test: setup-test
-	$(PYTHON) -m pytest -n 2 --dist loadgroup tests $(PYTEST_ARGS)
+	$(PYTHON) -m pytest -n 2 tests $(PYTEST_ARGS)

@@ -6,6 +6,7 @@ The suite reads the weights from the user's data home but writes nothing there: 
 graphs go to a temporary cache (``$NNABLA_LPIPS_CACHE_DIR``, inherited by the commands the
 tests run), and the session fails if the data home's lpips folder changed."""
 import ctypes
+import fcntl
 import gc
 import logging
 import os
@@ -67,6 +68,12 @@ _DATA_HOME_BEFORE = _data_home_snapshot()
 
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(TEST_CACHE, ignore_errors=True)
+    if os.environ.get("PYTEST_XDIST_TESTRUNUID"):
+        # The heavy tests' lock file (a worker still running opens a new one, alone then).
+        try:
+            os.remove(_heavy_lock_path())
+        except OSError:
+            pass
     after = _data_home_snapshot()
     changed = sorted(p for p in set(after) | set(_DATA_HOME_BEFORE)
                      if after.get(p) != _DATA_HOME_BEFORE.get(p))
@@ -91,16 +98,30 @@ def no_default_memory_budget():
 
 def pytest_configure(config):
     config.addinivalue_line(
-        "markers", "heavy: takes over a GiB (measured with benchmarks/bench_suite.py); the "
-        "heavy tests run one at a time, on one worker, so that two never add up")
+        "markers", "heavy: takes over a GiB (measured with benchmarks/bench_suite.py); under "
+        "`make test`'s two workers, heavy tests run one at a time")
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
-def pytest_collection_modifyitems(config, items):
-    # `make test` runs two workers (pytest-xdist, --dist loadgroup): one group is one worker's.
-    for item in items:
-        if item.get_closest_marker("heavy"):
-            item.add_marker(pytest.mark.xdist_group("heavy"))
+def _heavy_lock_path():
+    return os.path.join(tempfile.gettempdir(), "lpips-suite-{}.heavy.lock".format(
+        os.environ["PYTEST_XDIST_TESTRUNUID"]))
+
+
+@pytest.fixture(autouse=True)
+def heavy_one_at_a_time(request):
+    """Under pytest-xdist (`make test` runs two workers), a test marked heavy holds a lock
+    shared by the run's workers, so that two heavy tests never add up in memory. (xdist's own
+    grouping, --dist loadgroup, sets a node id that pytest 9.2 no longer reads.)"""
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if run is None or request.node.get_closest_marker("heavy") is None:
+        yield
+        return
+    with open(_heavy_lock_path(), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _release_memory():
@@ -120,7 +141,7 @@ def _release_memory():
 
 
 @pytest.fixture(autouse=True)
-def reset_nnabla():
+def reset_nnabla(heavy_one_at_a_time):  # memory is given back before the lock is
     nn.clear_parameters()
     ctx = nn.get_current_context()
     nn.set_auto_forward(False)

@@ -116,6 +116,11 @@ def test_the_train_command_writes_weights_that_score(params_dir, tmp_path):
     assert again.returncode == 2 and "--resume" in again.stderr
     other = _train(*common, "--resume", "--lr", "0.01")
     assert other.returncode == 2 and "lr: 0.01 here, 0.001 there" in other.stderr
+    # Settings the arguments say are checked before any data is read: a data set that does
+    # not exist would be an input error (3) if it were read first.
+    longer = _train("--dataroot", BAPPS, "--datasets", "val/none", "--out", out, "--params-dir",
+                    params_dir, "--resume", "--epochs", "7", "-q")
+    assert longer.returncode == 2 and "epochs: 7 here" in longer.stderr, longer.stderr
     fast = _train("--csv", _csv(tmp_path), "--params-dir", params_dir, "--out", tmp_path / "fast",
                   "--precompute", "--epochs", "2", "--epochs-decay", "0", "-q")
     assert fast.returncode == 0, fast.stderr
