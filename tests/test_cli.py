@@ -430,7 +430,8 @@ def test_a_journal_of_other_settings_is_refused(params_dir, dirs, tmp_path):
     ref, dist = dirs
     out = tmp_path / "scores.txt"
     (tmp_path / "scores.txt.partial").write_text(json.dumps(
-        {"format": "metrics.lpips journal 1", "settings": {"model": "vgg"}}) + "\n")
+        {"format": "metrics.lpips journal 1", "settings": {"model": "vgg"}}) + "\n" + json.dumps(
+        {"i": 0, "p0": "a.png", "p1": "b.png", "s": 0.5}) + "\n")  # a journal with a score
     result = cli(ref, dist, "-o", out, "--resume")
     assert result.returncode == 2 and "written for other inputs or settings" in result.stderr
     assert "model: alex here, vgg there" in result.stderr and not out.exists()

@@ -18,8 +18,8 @@ import os
 import sys
 
 from .cli import journal
-from .cli.common import (check_model_version, check_output_path, configure_logging,
-                         memory_budget, write_output)
+from .cli.common import (check_model_version, check_output_folder, check_output_path,
+                         configure_logging, memory_budget, write_output)
 from .cli.interrupt import ctrl_c_between_items, exit_at_once
 from .cli.mpi import world
 from .cli.options import (add_compute_options, add_memory_option, add_model_options,
@@ -152,9 +152,18 @@ def _journal(args, pairs, mpi):
         return None, {}, []
     settings = journal.settings_of(args, pairs)
     done, skipped = {}, []
-    # Every rank looks before any makes its own (the gather is the barrier).
-    found = sorted(set(p for paths in mpi.allgather(journal.journal_paths(args.outfile))
-                       for p in paths))
+    # Every rank looks before any makes its own (the gather is the barrier). A journal with no
+    # result (a run stopped before its first batch) is no run to continue: it is deleted.
+    problem, kept = None, []
+    if mpi.rank == 0:  # one process deletes; every one reaches the gather, then the same error
+        try:
+            kept = journal.discard_scoreless(args.outfile)
+        except journal.JournalError as e:
+            problem = str(e)
+    gathered = mpi.allgather((problem, kept))
+    if gathered[0][0]:
+        raise journal.JournalError(gathered[0][0])
+    found = sorted(set(path for _, paths in gathered for path in paths))
     if found and not args.resume:
         raise UsageProblem("{} holds the scores of an interrupted run: pass --resume to continue "
                            "it, or delete it to start again".format(found[0]))
@@ -207,8 +216,8 @@ def _check_usage(args):
     if args.ensemble and args.heatmap_dir:
         raise UsageProblem("--heatmap-dir and --ensemble do not go together: an ensemble's "
                            "score is a mean over transformed images, with no map of the originals")
-    if args.heatmap_dir and os.path.exists(args.heatmap_dir) and not os.path.isdir(args.heatmap_dir):
-        raise UsageProblem("--heatmap-dir {} is a file, not a folder".format(args.heatmap_dir))
+    if args.heatmap_dir:
+        check_output_folder(args.heatmap_dir, "--heatmap-dir")
     if args.resume and (not args.outfile or written_in_place(args.outfile)):
         raise UsageProblem("--resume needs -o FILE: the journal lives next to the output file")
     if args.outfile:  # before any work: a wrong -o would otherwise be found after the scoring
@@ -251,6 +260,9 @@ def _run(parser, args):
             log.close()
     failed = [r for r in results if r[0]]
     if failed:
+        recorded = sum(mpi.allgather(log.recorded if log is not None else 0))
+        if log is not None and mpi.rank == 0 and not done and not done_skipped and not recorded:
+            log.remove()  # no result to continue from: a rerun starts afresh
         if mpi.rank == 0:
             logger.error("%s", failed[0][1])
         return failed[0][0]
@@ -281,12 +293,23 @@ def _run(parser, args):
                      args.outfile)
     if log is not None:
         log.remove()  # the output is whole: the journal has served
-    summary = summarize([s for _, _, s in rows])
-    if summary["count"]:
-        logger.info("mean LPIPS over %d pair(s): %.6f (standard error %.6f)%s", summary["count"],
-                    summary["mean"], summary["stderr"],
-                    "; {} skipped".format(len(skipped)) if skipped else "")
+    _log_summary([s for _, _, s in rows], skipped)
     return 0
+
+
+def _log_summary(scores, skipped):
+    """The mean and its standard error over pairs; for one pair its score (and an estimate's
+    own precision), since one pair has no spread to speak of."""
+    summary = summarize(scores)
+    rest = "; {} skipped".format(len(skipped)) if skipped else ""
+    if summary["count"] == 1:
+        score = scores[0]
+        precision = (" +- {:.6f} (95%, {} draws)".format(score.half_width, score.count)
+                     if hasattr(score, "half_width") else "")
+        logger.info("LPIPS of the one pair: %.6f%s%s", float(score), precision, rest)
+    elif summary["count"]:
+        logger.info("mean LPIPS over %d pair(s): %.6f (standard error %.6f)%s",
+                    summary["count"], summary["mean"], summary["stderr"], rest)
 
 
 def main(argv=None):

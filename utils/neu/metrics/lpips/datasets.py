@@ -55,10 +55,10 @@ def _offline_hint(root, todo, base_url):
     lines = ["Without network, fetch these elsewhere:"]
     lines += ["  {}".format(archives.url(a, base_url)) for a in todo]
     lines.append("and put them in {}/, then run this command again: it unpacks them without "
-                 "network. (Unpacking by hand as the reference does also works: {}.)".format(
-                     os.path.join(root, "archives"),
-                     "; ".join("tar -xf {} -C {}".format(a.name, os.path.join(root, a.into))
-                               for a in todo)))
+                 "network. Unpacking by hand as the reference does also works:".format(
+                     os.path.join(root, "archives")))
+    lines += ["  tar -xf {} -C {}".format(a.name, os.path.normpath(os.path.join(root, a.into)))
+              for a in todo]
     return "\n".join(lines)
 
 

@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from .cli.common import check_model_version, require_matplotlib
+from .cli.common import check_model_version, check_output_folder, require_matplotlib
 from .cli.options import (add_compute_options, add_model_options, add_quiet_option,
                           add_subcommand, make_parser, use_context)
 from .cli.runner import run
@@ -121,8 +121,7 @@ def _check_usage(args):
             raise UsageProblem("--copies takes one IMAGE")
         if not args.copies and len(args.images) < 2:
             raise UsageProblem("average needs two or more images, or one with --copies N")
-    if os.path.isfile(args.outdir):
-        raise UsageProblem("-o {} is a file, not a folder".format(args.outdir))
+    check_output_folder(args.outdir, "-o")
 
 
 def _targets(args, rng):
@@ -238,16 +237,19 @@ def _run(parser, args):
             with open(tmp, "w") as f:
                 f.write(buf.getvalue())
         before, after = objective.value(start), objective.value(result)
+        if objective.per_step is not None:  # the steps log one copy's loss: so does the summary
+            before, after = (v * objective.per_step / len(targets) for v in (before, after))
         if args.figure:
             _figure(os.path.join(args.outdir, "summary.png"),
                     [("start", start)] + saved[-3:] + [("result", result)], targets, losses,
                     args)
     except OSError as e:
         raise EnvironmentProblem("cannot write the results: {}".format(e)) from None
-    print("{} {} with {} ({}): loss {:.5f} -> {:.5f} over {} steps, {:.0f} s; results in "
+    print("{} {} with {} ({}): loss {:.5f} -> {:.5f}{} over {} steps, {:.0f} s; results in "
           "{}".format(args.task, "x".join(map(str, targets.shape[2:][::-1])), args.metric,
-                      args.model, before, after, args.steps, time.perf_counter() - started,
-                      args.outdir))
+                      args.model, before, after,
+                      " (a copy's, as the steps log it)" if objective.per_step else "",
+                      args.steps, time.perf_counter() - started, args.outdir))
 
 
 def main(argv=None):

@@ -15,6 +15,7 @@ import collections
 import contextlib
 import contextvars
 import dataclasses
+import functools
 import typing
 
 import numpy as np
@@ -22,6 +23,7 @@ import numpy as np
 import nnabla as nn
 import nnabla.functions as F
 import nnabla.parametric_functions as PF
+from nnabla.initializer import ConstantInitializer
 
 
 # What a graph being built does to every convolution's input (E-LPIPS' dropout); None: nothing.
@@ -54,12 +56,19 @@ def trainable_trunk():
         _TRAINABLE.reset(token)
 
 
+# Whether a graph being built only shows the parameters' shapes (new ones are zeros, not
+# random: building must not draw from the client's nn.random.prng).
+_SHAPES_ONLY = contextvars.ContextVar("shapes_only", default=False)
+
+
 def _conv_relu(x, outmaps, kernel, name, pad=0, stride=1):
     hook = _CONV_INPUT.get()
     if hook is not None:
         x = hook(x)
+    zeros = {"w_init": ConstantInitializer(0), "b_init": ConstantInitializer(0)} \
+        if _SHAPES_ONLY.get() else {}
     h = PF.convolution(x, outmaps, (kernel, kernel), pad=(pad, pad), stride=(stride, stride),
-                       fix_parameters=not _TRAINABLE.get(), name=name)
+                       fix_parameters=not _TRAINABLE.get(), name=name, **zeros)
     return F.relu(h)
 
 
@@ -226,10 +235,20 @@ def check_size(model, height, width, what="the image"):
 
 
 def parameter_shapes(model):
-    """The names and shapes of the trunk's parameters, found by building it once on a dummy input."""
+    """The names and shapes of the trunk's parameters, found by building it once on a dummy
+    input (once per process; with zeros, so NNabla's random generator is left as it was)."""
+    return collections.OrderedDict(_parameter_shapes(model))
+
+
+@functools.lru_cache(maxsize=None)
+def _parameter_shapes(model):
     trunk = get_trunk(model)
     scope = collections.OrderedDict()
-    with nn.parameter_scope("trunk", scope), nn.auto_forward(False):
-        trunk.build(nn.Variable((1, 3, trunk.min_size, trunk.min_size)))
-        params = nn.get_parameters(grad_only=False)
-    return collections.OrderedDict((name, tuple(v.shape)) for name, v in params.items())
+    token = _SHAPES_ONLY.set(True)
+    try:
+        with nn.parameter_scope("trunk", scope), nn.auto_forward(False):
+            trunk.build(nn.Variable((1, 3, trunk.min_size, trunk.min_size)))
+            params = nn.get_parameters(grad_only=False)
+    finally:
+        _SHAPES_ONLY.reset(token)
+    return tuple((name, tuple(v.shape)) for name, v in params.items())

@@ -47,6 +47,23 @@ def check_output_path(outfile):
             outfile, folder))
 
 
+def check_output_folder(folder, option):
+    """UsageProblem, before any work, when ``folder`` (given as ``option``) cannot be a folder
+    we write in: a file, a path under a file, or a place without write permission."""
+    real = os.path.realpath(folder)
+    if os.path.exists(real) and not os.path.isdir(real):
+        raise UsageProblem("{} {} is a file, not a folder".format(option, folder))
+    existing = real
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise UsageProblem("{} {} cannot be made: {} is a file, not a folder".format(
+            option, folder, existing))
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageProblem("{} {} cannot be written: no permission to write in {}".format(
+            option, folder, existing))
+
+
 def check_outputs(*paths):
     """A usage error for the first of ``paths`` (None skipped) that cannot be a file we
     write, before any work."""

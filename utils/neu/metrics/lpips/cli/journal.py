@@ -18,6 +18,7 @@ from ..data.settings import differences
 from ..ensemble import EnsembleScore
 from .scoring import ensemble_options, method_options
 from ..errors import UsageProblem
+from .common import OutputError, check_output_path
 
 FORMAT = "metrics.lpips journal 1"
 SYNC_SECONDS = 5.0  # at most this much work is lost to a power cut (a crash loses none)
@@ -31,8 +32,10 @@ def settings_of(args, pairs):
     """What a journal must match to be resumed: the inputs (every pair, by digest) and what
     changes a score (model, version, resizing, distance method); not the backend, batch size
     or format."""
-    digest = hashlib.sha256("\n".join("{}\t{}".format(os.path.abspath(a), os.path.abspath(b))
-                                      for a, b in pairs).encode("utf-8")).hexdigest()
+    # Names as the file system has them: bytes that are not UTF-8 are names too.
+    digest = hashlib.sha256(b"\n".join(os.fsencode(os.path.abspath(a)) + b"\t"
+                                       + os.fsencode(os.path.abspath(b))
+                                       for a, b in pairs)).hexdigest()
     return dict({"pairs": len(pairs), "pairs_sha256": digest, "model": args.model,
                  "version": args.version, "resize": bool(args.resize)},
                 **method_options(args), **ensemble_options(args))
@@ -44,29 +47,66 @@ def journal_paths(outfile):
     return sorted(p for p in [base] + glob.glob(glob.escape(base) + ".*") if os.path.isfile(p))
 
 
+def _load(path):
+    """(header, entries) of the journal ``path``; JournalError when it is none (not UTF-8 JSON
+    lines with our header). An empty file, or a header alone, has no entries."""
+    try:
+        with open(path, "rb") as f:
+            text = f.read().decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    except OSError as e:
+        raise JournalError("{} cannot be read ({}); delete it to start again".format(
+            path, e.strerror or e)) from None
+    lines = text.split("\n") if text is not None else None
+    if lines == [""]:
+        return None, []  # made, then killed before its header reached the disk
+    try:
+        header = json.loads(lines[0]) if lines else None
+    except ValueError:
+        header = None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise JournalError("{} is not a journal of this command: delete it (or choose another "
+                           "-o) to start again".format(path))
+    entries = []
+    for line in lines[1:]:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue  # empty, or cut by a crash mid-write
+        if isinstance(entry, dict) and "i" in entry and ("s" in entry or "skip" in entry):
+            entries.append(entry)
+    return header, entries
+
+
+def discard_scoreless(outfile):
+    """Deletes ``outfile``'s journals that hold no result (a run stopped before its first
+    batch: killed, interrupted, or ended by an input error), and returns the others.
+    JournalError for one that is not a journal of this command."""
+    kept = []
+    for path in journal_paths(outfile):
+        if _load(path)[1]:
+            kept.append(path)
+        else:
+            os.remove(path)
+    return kept
+
+
 def read(outfile, settings):
     """Scores and skips recorded in ``outfile``'s journals: ({index: score}, [(index, path0,
-    path1, reason)]). Raises JournalError when one was written for other inputs or settings."""
+    path1, reason)]). Raises JournalError when one was written for other inputs or settings,
+    or is no journal of this command."""
     scores, skipped = {}, {}
     for path in journal_paths(outfile):
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().split("\n")
-        try:
-            header = json.loads(lines[0])
-        except ValueError:
-            raise JournalError("{} is not a journal of this command".format(path)) from None
-        if header.get("format") != FORMAT:
-            raise JournalError("{} is not a journal of this command".format(path))
+        header, entries = _load(path)
+        if header is None:
+            continue
         differ = differences(settings, header.get("settings", {}))
         if differ:
             raise JournalError("{} was written for other inputs or settings ({}); delete it to "
                                "start again, or run with the settings it was made with".format(
                                    path, differ))
-        for line in lines[1:]:
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue  # empty, or cut by a crash mid-write
+        for entry in entries:
             if "skip" in entry:
                 skipped[entry["i"]] = (entry["i"], entry["p0"], entry["p1"], entry["skip"])
             else:
@@ -84,10 +124,19 @@ class Journal(object):
     def __init__(self, outfile, settings, rank=0, size=1):
         self.outfile = outfile
         self.path = outfile + ".partial" + (".{}".format(rank) if size > 1 else "")
-        new = not os.path.exists(self.path)
-        self._file = open(self.path, "a", encoding="utf-8")
-        if new:
-            self._write({"format": FORMAT, "settings": settings})
+        self.recorded = 0  # results this run wrote
+        try:  # the output's checks, for the journal beside it; folders made as the writer does
+            check_output_path(self.path)
+            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+            new = not os.path.exists(self.path) or os.path.getsize(self.path) == 0
+            self._file = open(self.path, "w" if new else "a", encoding="utf-8")
+            if new:  # on disk before anything can stop the run: never an empty journal
+                self._write({"format": FORMAT, "settings": settings})
+                self._file.flush()
+                os.fsync(self._file.fileno())
+        except OSError as e:
+            raise OutputError("cannot write the journal {}: {}".format(
+                self.path, e.strerror or e)) from None
         self._synced = time.monotonic()
 
     def _write(self, entry):
@@ -103,6 +152,7 @@ class Journal(object):
             self._write(entry)
         for i, p0, p1, reason in skipped:
             self._write({"i": i, "p0": p0, "p1": p1, "skip": reason})
+        self.recorded += len(scores) + len(skipped)
         self._file.flush()
         if time.monotonic() - self._synced >= SYNC_SECONDS:
             os.fsync(self._file.fileno())

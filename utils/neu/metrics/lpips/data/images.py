@@ -172,12 +172,43 @@ def _check_float(arr, path):
     return arr
 
 
+# How the files of IMAGE_EXTENSIONS start: (offset, bytes). Anything else is refused before it
+# is read (a huge file named .png was read whole before any decoder looked at it).
+_SIGNATURES = ((0, _PNG_SIGNATURE), (0, b"\xff\xd8\xff"), (0, b"BM"), (0, b"II*\x00"),
+               (0, b"MM\x00*"), (0, b"II+\x00"), (0, b"MM\x00+"), (8, b"WEBP"))
+
+
+def check_image_file(path):
+    """Raises ValueError unless ``path`` is a regular file that starts as a PNG, JPEG, BMP, TIFF
+    or WebP does, without reading more than its first bytes: a FIFO, a device or a folder is
+    refused before it is opened (a FIFO would block), a file of another kind before it is read."""
+    import stat
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as e:
+        raise ValueError("cannot read image {}: {}".format(path, e.strerror or e)) from None
+    if not stat.S_ISREG(mode):
+        kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a folder" if stat.S_ISDIR(mode)
+                else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket"
+                if stat.S_ISSOCK(mode) else "not a regular file")
+        raise ValueError("cannot read image {}: it is {}, not a file".format(path, kind))
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError as e:
+        raise ValueError("cannot read image {}: {}".format(path, e.strerror or e)) from None
+    if not any(head[at:at + len(sig)] == sig for at, sig in _SIGNATURES):
+        raise ValueError("cannot read image {}: not a PNG, JPEG, BMP, TIFF or WebP file (it "
+                         "starts with {!r})".format(path, head[:8]))
+
+
 def read_image(path):
     """Reads an image file as H x W x 3 (gray made RGB, alpha dropped): uint8, uint16, or
     float32 in [0, 1] (float TIFFs). JPEGs and TIFFs are turned as their EXIF orientation says,
     as viewers and the reference's loader (OpenCV's ``imread``) do."""
     import imageio.v3 as iio
     from PIL import Image
+    check_image_file(path)
     try:
         arr = read_png(path)
         if arr is None:

@@ -69,6 +69,9 @@ def read_path_list(path):
                          "UTF-8".format(path, e.start, e.reason)) from None
     except OSError as e:
         raise InputError("cannot read {}: {}".format(path, e.strerror or e)) from None
+    if any("\x00" in line for line in lines):  # UTF-16 without its byte-order mark reads so
+        raise InputError("{} holds NUL bytes: it is not UTF-8 text (UTF-16?); save the list as "
+                         "UTF-8".format(path))
     return [os.path.join(base, line) for line in lines if line and not line.startswith("#")]
 
 

@@ -17,10 +17,22 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
+# A file name's bytes that are not UTF-8, as Python holds them (os.fsdecode's surrogates).
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+
+
+def encodable(path):
+    """``path`` with the bytes of its name that are not UTF-8 written ``\\xe9``, so that a
+    UTF-8 output can hold it (``caf\\xe9.png`` for a Latin-1 name)."""
+    return _UNDECODABLE.sub(lambda m: "\\x{:02x}".format(ord(m.group()) - 0xdc00), path)
+
+
 def printable(path):
     """``path`` with control characters escaped (a newline as ``\\n``), so that a file name
-    cannot break a line-per-pair text output in two."""
-    return _CONTROL.sub(lambda m: _NAMED.get(m.group(), "\\x{:02x}".format(ord(m.group()))), path)
+    cannot break a line-per-pair text output in two, and its non-UTF-8 bytes as
+    :func:`encodable` writes them."""
+    return _CONTROL.sub(lambda m: _NAMED.get(m.group(), "\\x{:02x}".format(ord(m.group()))),
+                        encodable(path))
 
 
 def summarize(scores):
@@ -52,7 +64,7 @@ def line(fmt, path0, path1, score):
         if details:
             shown += " +- {:.6f} ({} draws)".format(details["half_width"], details["draws"])
         return "{}: {} - {}\n".format(shown, printable(path0), printable(path1))
-    row = [path0, path1, repr(float(score))]
+    row = [encodable(path0), encodable(path1), repr(float(score))]
     if details:
         row += [repr(details["half_width"]), repr(details["stderr"]), details["draws"]]
     buf = io.StringIO()
@@ -83,10 +95,11 @@ def render(rows, fmt, info=None, skipped=()):
     if fmt == "json":
         summary = summarize([float(s) for _, _, s in rows])
         doc = dict(info or {})
-        doc["pairs"] = [dict({"path0": p0, "path1": p1, "lpips": float(s)},
+        doc["pairs"] = [dict({"path0": encodable(p0), "path1": encodable(p1), "lpips": float(s)},
                              **(s.details() if hasattr(s, "details") else {}))
                         for p0, p1, s in rows]
-        doc["skipped"] = [{"path0": p0, "path1": p1, "reason": r} for p0, p1, r in skipped]
+        doc["skipped"] = [{"path0": encodable(p0), "path1": encodable(p1), "reason": r}
+                          for p0, p1, r in skipped]
         doc["summary"] = summary
         return json.dumps(doc, indent=1) + "\n"
     raise ValueError("unknown format {!r}; expected one of {}".format(fmt, ", ".join(FORMATS)))

@@ -9,6 +9,7 @@ estimate whatever else is scored with it, in any order, on any number of process
 not. On ONNX Runtime the draws run on the engine (the trunk exported with its dropout masks as
 inputs), elsewhere on the NNabla graph; both give the same samples.
 """
+import logging
 import zlib
 
 import numpy as np
@@ -17,6 +18,8 @@ from ..elpips import ELPIPS, Config
 from ..ensemble import EnsembleScore, estimate
 from .scorer import check_range
 from .tiling import GIB, TileTooLarge
+
+logger = logging.getLogger(__name__)
 
 # A batch's masks: a byte each (booleans), and while drawn four more (the float32 random
 # numbers of one convolution at a time: at most all of them, counted so).
@@ -114,7 +117,19 @@ class EnsembleScorer(object):
                 elpips, a, b, pair_rng(self.seed, a, b), batch=self._draws_per_pass,
                 engine=self.engine, chunk=chunk,
                 **self._settings)))
+            self._say_if_unmet(scores[-1])
         return scores
+
+    def _say_if_unmet(self, score):
+        """A warning when ``auto`` stopped at ``max_samples`` before its tolerance was met."""
+        settings = self._settings
+        if settings["samples"] is not None or score.count < settings["max_samples"]:
+            return
+        wanted = min(settings["abs_tol"], settings["rel_tol"] * abs(float(score)))
+        if score.half_width >= wanted:
+            logger.warning("the E-LPIPS estimate %.6f +- %.6f stopped at --max-samples %d "
+                           "before reaching the tolerance (+- %.6f); raise --max-samples for "
+                           "more precision", float(score), score.half_width, score.count, wanted)
 
     def score_images(self, img0, img1):
         """As :meth:`score_inputs`, for channel-last batches read as

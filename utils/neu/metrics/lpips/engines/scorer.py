@@ -252,6 +252,9 @@ class Scorer(object):
         (returns (N,) float32). uint8 is read as 0..255, uint16 as 0..65535, float as [0, 1]."""
         single = np.ndim(img0) == 3
         if single:
+            for img in (img0, img1):  # a range error names the shape given, not the batch's
+                if np.asarray(img).dtype not in (np.uint8, np.uint16):
+                    to_unit_range(np.asarray(img))
             img0, img1 = np.asarray(img0)[None], np.asarray(img1)[None]
         scores = self.score_images(img0, img1)
         if self.spatial:

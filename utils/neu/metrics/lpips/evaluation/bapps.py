@@ -14,6 +14,7 @@ Pillow's bilinear filter (what torchvision's ``Resize(64)`` does to a Pillow ima
 """
 import collections
 import csv
+import io
 import os
 
 import numpy as np
@@ -101,17 +102,33 @@ def read_csv(path, mode, name=None):
     if not os.path.isfile(path):
         raise DatasetError("judgment file {} not found".format(path))
     base = os.path.dirname(os.path.abspath(path))
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in columns if c not in (reader.fieldnames or [])]
+    with open(path, "rb") as f:
+        data = f.read()
+    try:  # a spreadsheet's byte-order mark is not part of the header
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DatasetError("{}, line {}: not UTF-8 text ({}); save the file as UTF-8".format(
+            path, data[:e.start].count(b"\n") + 1, e.reason)) from None
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""))  # CRLF or LF line ends
+        header = [name.strip() for name in next(reader, [])]
+        missing = [c for c in columns if c not in header]
         if missing:
             raise DatasetError("{} lacks the column(s) {}; a {} file has the header {}".format(
                 path, ", ".join(missing), mode, ",".join(columns)))
-        rows = list(reader)
+        rows = [(reader.line_num, row) for row in reader if any(v.strip() for v in row)]
+    except csv.Error as e:
+        raise DatasetError("{}, line {}: {}".format(path, reader.line_num, e)) from None
     if not rows:
         raise DatasetError("{} holds no rows".format(path))
+    where = {c: header.index(c) for c in columns}
     items, judgments = [], []
-    for line, row in enumerate(rows, start=2):
+    for line, values in rows:
+        if len(values) < len(header) or any(not values[where[c]].strip() for c in columns):
+            raise DatasetError("{}, line {}: {} value(s) where the header has {} ({})".format(
+                path, line, len([v for v in values if v.strip()]), len(header),
+                ",".join(header)))
+        row = {c: values[where[c]] for c in columns}
         paths = tuple(os.path.join(base, row[c].strip()) for c in columns[:-1])
         absent = [p for p in paths if not os.path.isfile(p)]
         if absent:

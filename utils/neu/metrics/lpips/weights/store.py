@@ -40,6 +40,15 @@ OFFLINE_HINT = (
 ).format(PARAMS_DIR_ENV)
 
 
+# SqueezeNet's trunk ships in no PyPI package: only torchvision's checkpoint has it.
+SQUEEZE_HINT = (
+    "SqueezeNet's trunk is in no PyPI package (`make setup` cannot make it): get torchvision's "
+    "squeezenet1_1-b8a52dc0.pth (often in ~/.cache/torch/hub/checkpoints), then run "
+    "`pip download --no-deps lpips==0.1.4` and `python -m metrics.lpips.convert --torchvision "
+    "squeezenet1_1-b8a52dc0.pth --lpips lpips-0.1.4-py3-none-any.whl -o DIR` (pass DIR as "
+    "--params-dir or ${}).").format(PARAMS_DIR_ENV)
+
+
 class WeightsError(EnvironmentProblem, RuntimeError):
     """A parameter file is missing, cannot be fetched, or does not fit the model."""
 
@@ -184,7 +193,7 @@ def _not_found(entry, path, params_dir, why):
                      "{}={}, or LPIPS(params_dir={!r})).".format(
                          other, folder, PARAMS_DIR_ENV, folder, folder))
     if not found:
-        lines.append(OFFLINE_HINT)
+        lines.append(SQUEEZE_HINT if entry.model == "squeeze" else OFFLINE_HINT)
     return " ".join(lines)
 
 
@@ -226,8 +235,7 @@ def _fetch(entry, path, params_dir):
                                       "the download failed: {}".format(e))) from None
 
 
-_loaded = {}  # (path, mtime, size) -> params: one read per file and process
-_checked = {}  # that key -> the lpips flags it was checked for
+_checked = {}  # (path, mtime, size) -> the lpips flags the file was checked for
 
 
 def load_weights(model, version="0.1", params_dir=None, lpips=True):
@@ -248,15 +256,14 @@ def load_weights(model, version="0.1", params_dir=None, lpips=True):
         _fetch(entry, path, params_dir)
     stat = os.stat(path)
     key = (os.path.realpath(path), stat.st_mtime_ns, stat.st_size)
-    if key not in _loaded:
-        params = read_h5(path)
+    # Read every time (59 MB of VGG in tens of milliseconds), so that the process holds one
+    # copy of the weights, the caller's; only what the checks found is kept.
+    params = read_h5(path)
+    if key not in _checked:
         check_parameters(params, model, lpips, path)
         _check_digest(params, entry, path)
-        for value in params.values():
-            value.setflags(write=False)  # shared by every caller: nobody may change it
-        _loaded[key], _checked[key] = params, {lpips}
-    params = _loaded[key]
-    if lpips not in _checked[key]:  # checked without the lin layers, now needed with them
+        _checked[key] = {lpips}
+    elif lpips not in _checked[key]:  # checked without the lin layers, now needed with them
         check_parameters(params, model, lpips, path)
         _checked[key].add(lpips)
-    return collections.OrderedDict(params)  # the caller's own dict
+    return params
