@@ -72,7 +72,7 @@ def _read(args):
 def _run(parser, args):
     check_model_version(args.model, args.version)
     check_ensemble_arguments(args)
-    max_memory = memory_budget(args)
+    max_memory = memory_budget(args, ensemble=True)
     ref, a, b = _read(args)
     use_context(args)
     scorer = Scorer(args.model, params_dir=args.params_dir, version=args.version,

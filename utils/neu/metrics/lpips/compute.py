@@ -211,7 +211,7 @@ def _check_usage(args):
     _check_paths(args)
     if args.batch_size < 1:
         raise UsageProblem("--batch-size must be at least 1")
-    args.max_memory = memory_budget(args)  # bytes from here on
+    args.max_memory = memory_budget(args, ensemble=bool(args.ensemble))  # bytes from here on
     check_ensemble_arguments(args)
     if args.ensemble and args.heatmap_dir:
         raise UsageProblem("--heatmap-dir and --ensemble do not go together: an ensemble's "

@@ -10,6 +10,7 @@ not. On ONNX Runtime the draws run on the engine (the trunk exported with its dr
 inputs), elsewhere on the NNabla graph; both give the same samples.
 """
 import logging
+import time
 import zlib
 
 import numpy as np
@@ -64,6 +65,22 @@ def images_per_pass(scorer, elpips, height, width, draws_per_pass, parts=2):
     return step
 
 
+class _ProgressLog(object):
+    """Logs a pair's estimate so far every ``PROGRESS_SECONDS`` while its draws go on (an
+    ``auto`` estimate of a large pair takes minutes)."""
+
+    def __init__(self):
+        self._last = time.monotonic()
+
+    def __call__(self, values):
+        if time.monotonic() - self._last >= PROGRESS_SECONDS:
+            self._last = time.monotonic()
+            logger.info("E-LPIPS: %d draws so far, estimate %.6f", len(values), np.mean(values))
+
+
+PROGRESS_SECONDS = 5.0
+
+
 class EnsembleScorer(object):
     """Scores pairs with E-LPIPS over ``scorer``'s network and engine (a
     :class:`~metrics.lpips.engines.Scorer`; its transformations on, as E-LPIPS' defaults,
@@ -115,7 +132,7 @@ class EnsembleScorer(object):
             b = np.ascontiguousarray(b[None], dtype=np.float32)
             scores.append(EnsembleScore.of(estimate(
                 elpips, a, b, pair_rng(self.seed, a, b), batch=self._draws_per_pass,
-                engine=self.engine, chunk=chunk,
+                engine=self.engine, chunk=chunk, on_batch=_ProgressLog(),
                 **self._settings)))
             self._say_if_unmet(scores[-1])
         return scores
