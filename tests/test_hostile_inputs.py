@@ -265,3 +265,20 @@ def test_the_copies_summary_is_a_copys_loss_as_the_steps_log(params_dir, tmp_pat
         logged = float(next(csv.DictReader(f))["loss"])
     assert "(a copy's, as the steps log it)" in result.stdout
     assert 0.5 < start / logged < 2, (start, logged)  # the sum over 3 copies was 3x
+
+
+def test_ensembles_default_to_a_laptop_sized_budget():
+    import argparse
+    from metrics.lpips.cli.common import ENSEMBLE_DEFAULT_BUDGET, memory_budget
+    args = argparse.Namespace(max_memory=None)
+    assert memory_budget(args) is None  # the scorer's own default: a third of what is free
+    assert 0 < memory_budget(args, ensemble=True) <= ENSEMBLE_DEFAULT_BUDGET == 2 << 30
+    assert memory_budget(argparse.Namespace(max_memory=5), ensemble=True) == 5 << 30
+
+
+def test_a_long_ensemble_logs_its_progress(monkeypatch, caplog):
+    from metrics.lpips.engines import ensemble_scorer
+    monkeypatch.setattr(ensemble_scorer, "PROGRESS_SECONDS", 0.0)
+    with caplog.at_level("INFO", logger="metrics.lpips.engines.ensemble_scorer"):
+        ensemble_scorer._ProgressLog()([0.25, 0.75])
+    assert "E-LPIPS: 2 draws so far, estimate 0.500000" in caplog.text
