@@ -54,7 +54,7 @@ def test_single_pair(params_dir):
     (r0, r1, score), = parse_text(result.stdout)
     assert (r0, r1) == (p0, p1)
     assert score == pytest.approx(library(p0, p1), abs=1e-6)
-    assert "mean LPIPS" in result.stderr and "mean" not in result.stdout
+    assert "LPIPS of the one pair: 0.149140" in result.stderr and "mean" not in result.stdout
 
 
 def test_backends_give_the_same_scores(params_dir, dirs):
@@ -277,7 +277,21 @@ def test_heatmaps(params_dir, dirs, tmp_path):
     assert result.returncode == 0, result.stderr
     assert sorted(os.listdir(str(tmp_path / "maps"))) == ["00000_cat.png", "00001_coffee.png", "00002_rocket.png"]
     heat = iio.imread(str(tmp_path / "maps" / "00000_cat.png"))
-    assert heat.shape == (128, 128, 3) and heat.std() > 0
+    from metrics.lpips.data.heatmap import BAR_WIDTH
+    assert heat.shape == (128, 128 + BAR_WIDTH, 3) and heat[:, :128].std() > 0
+    assert heat[:, 128:].std() > 0  # the colour bar and its labels
+    # One scale for every map: the pale top of the ramp only where a map reaches it; an overlay
+    # shows the image through the map.
+    result = cli(ref, dist, "--heatmap-dir", tmp_path / "common", "--heatmap-scale", "2", "-q")
+    assert result.returncode == 0, result.stderr
+    common = iio.imread(str(tmp_path / "common" / "00000_cat.png"))
+    assert common[:, :128].max() < heat[:, :128].max()  # 0.45 of 2 is darker than of 0.45
+    result = cli(ref, dist, "--heatmap-dir", tmp_path / "over", "--heatmap-overlay", "-q")
+    over = iio.imread(str(tmp_path / "over" / "00000_cat.png"))
+    image = iio.imread(str(ref / "cat.png"))[..., :3].astype(float)
+    assert np.abs(over[:, :128] - (0.5 * heat[:, :128] + 0.5 * image)).max() <= 1
+    assert cli(ref, dist, "--heatmap-scale", "2").returncode == 2  # without --heatmap-dir
+    assert cli(ref, dist, "--heatmap-dir", tmp_path / "x", "--heatmap-scale", "0").returncode == 2
 
 
 def test_usage_and_environment_errors(params_dir, dirs):

@@ -154,8 +154,9 @@ def test_compute_ensemble_outputs_carry_the_precision(folders, params_dir, tmp_p
         assert pair["draws"] % 4 == 0 and pair["draws"] >= 10
     # a journal of another seed is refused on --resume
     out = str(tmp_path / "scores.csv")
-    with open(out + ".partial", "w") as f:
-        f.write(json.dumps({"format": journal.FORMAT, "settings": {}}) + "\n")
+    with open(out + ".partial", "w") as f:  # with a score: a journal with none is discarded
+        f.write(json.dumps({"format": journal.FORMAT, "settings": {}}) + "\n"
+                + json.dumps({"i": 0, "p0": "a.png", "p1": "b.png", "s": 0.5}) + "\n")
     refused = _run(*folders, "--ensemble", "8", "-o", out, "--resume", *common)
     assert refused.returncode == 2 and "ensemble: 8 here, None there" in refused.stderr
 

@@ -12,6 +12,7 @@ go to stderr. Under ``mpirun -n K`` (with mpi4py) each process scores every K-th
 first writes all scores, in input order. Exit codes: 0 done, 2 usage error, 3 input error
 (a file, an image, a pairing), 4 environment error (weights, compute context), 130 interrupted.
 """
+import argparse
 import functools
 import logging
 import os
@@ -40,6 +41,16 @@ from .errors import EXIT_INPUT, EnvironmentProblem, LpipsError, UsageProblem
 logger = logging.getLogger("metrics.lpips.compute")
 
 
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError("expected a positive number, got {!r}".format(text))
+    return value
+
+
 def build_parser():
     p = make_parser("compute", "LPIPS perceptual distance (Zhang et al., CVPR 2018): 0 for "
                                "identical images, larger for more different ones.")
@@ -65,7 +76,13 @@ def build_parser():
     p.add_argument("--skip-bad", action="store_true",
                    help="report and skip a pair that cannot be scored instead of stopping")
     p.add_argument("--heatmap-dir", metavar="DIR",
-                   help="also save each pair's spatial LPIPS map there as a colour PNG")
+                   help="also save each pair's spatial LPIPS map there as a colour PNG, with a "
+                        "labelled colour bar")
+    p.add_argument("--heatmap-scale", type=_positive_float, metavar="VALUE",
+                   help="colour every map from 0 to VALUE, so that maps compare by eye "
+                        "(default: each map to its own maximum)")
+    p.add_argument("--heatmap-overlay", action="store_true",
+                   help="draw each map over the pair's first image")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted run from the journal next to -o "
                         "(<outfile>.partial): only the pairs not scored yet are scored")
@@ -107,6 +124,8 @@ def _score_share(args, pairs, mpi, scorer, stop_if_interrupted, done=(), on_batc
         with Progress(len(share), "pairs", "scored", enabled=show) as progress:
             scores, skipped = score_pairs(scorer, share, resize=args.resize,
                                           skip_bad=args.skip_bad, heatmap_dir=args.heatmap_dir,
+                                          heatmap_scale=args.heatmap_scale,
+                                          heatmap_overlay=args.heatmap_overlay,
                                           progress=progress, stop=stop_if_interrupted,
                                           on_batch=on_batch)
     except LpipsError as e:  # an input or memory error: every rank still reaches the gather
@@ -218,6 +237,8 @@ def _check_usage(args):
                            "score is a mean over transformed images, with no map of the originals")
     if args.heatmap_dir:
         check_output_folder(args.heatmap_dir, "--heatmap-dir")
+    elif args.heatmap_scale or args.heatmap_overlay:
+        raise UsageProblem("--heatmap-scale and --heatmap-overlay go with --heatmap-dir")
     if args.resume and (not args.outfile or written_in_place(args.outfile)):
         raise UsageProblem("--resume needs -o FILE: the journal lives next to the output file")
     if args.outfile:  # before any work: a wrong -o would otherwise be found after the scoring

@@ -89,11 +89,12 @@ def ensemble_options(args):
 
 
 def score_pairs(scorer, pairs, resize=False, skip_bad=False, heatmap_dir=None, progress=None,
-                stop=None, on_batch=None):
+                stop=None, on_batch=None, heatmap_scale=None, heatmap_overlay=False):
     """Scores ``pairs``, a list of (index, (path0, path1)), in batches of equal shapes.
 
     ``scorer`` must be spatial when ``heatmap_dir`` is given (each pair's map is saved there
-    as ``<index>_<name of path0>.png``). ``progress`` (a :class:`~.progress.Progress`) is
+    as ``<index>_<name of path0>.png``, coloured up to ``heatmap_scale`` or to its own maximum,
+    over the first image with ``heatmap_overlay``). ``progress`` (a :class:`~.progress.Progress`) is
     updated per batch; ``stop`` is called between pairs and after every batch, and raises to
     end the run. A pair that cannot be read raises :class:`InputError`, or with ``skip_bad``
     is logged and listed. ``on_batch(scored, skipped)`` gets each batch's results as they come
@@ -123,7 +124,8 @@ def score_pairs(scorer, pairs, resize=False, skip_bad=False, heatmap_dir=None, p
                     from ..data.heatmap import save_heatmap
                     stem = os.path.splitext(os.path.basename(path0))[0]
                     save_heatmap(os.path.join(heatmap_dir, "{:05d}_{}.png".format(index, stem)),
-                                 maps[k])
+                                 maps[k], heatmap_scale,
+                                 out.arrays[0][k] if heatmap_overlay else None)
             if on_batch is not None:
                 on_batch(batch, [])
             if stop is not None:
