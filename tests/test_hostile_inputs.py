@@ -59,6 +59,7 @@ def test_a_damaged_journal_says_what_to_do(params_dir, tmp_path, content):
         result = run_command("compute", *CAT, "-o", tmp_path / "s.txt", *extra)
         line = one_line_error(result, (2,))
         assert "not a journal of this command" in line and "delete it" in line
+        assert "usage:" not in result.stderr  # the arguments are fine: the file is in the way
     assert (tmp_path / "s.txt.partial").read_bytes() == content  # not ours to delete
 
 
@@ -282,3 +283,36 @@ def test_a_long_ensemble_logs_its_progress(monkeypatch, caplog):
     with caplog.at_level("INFO", logger="metrics.lpips.engines.ensemble_scorer"):
         ensemble_scorer._ProgressLog()([0.25, 0.75])
     assert "E-LPIPS: 2 draws so far, estimate 0.500000" in caplog.text
+
+
+def test_figures_name_what_they_show(params_dir):
+    import argparse
+    from metrics.lpips import optimize
+    from metrics.lpips.features import _image_titles, draw, layer_view
+    from metrics.lpips.lpips import LPIPS
+    # Two images of one name: their folders tell them apart.
+    assert _image_titles(CAT) == ["ref/cat.png", "distorted/cat.png"]
+    assert _image_titles([CAT[0], os.path.join(SAMPLES, "ref", "coffee.png")]) == [
+        "cat.png", "coffee.png"]
+    # One image: the figure shows it above its channels.
+    net = LPIPS("alex", params_dir=params_dir)
+    image = iio.imread(CAT[0])[..., :3]
+    figure = draw(net, [image], layer_view(net, [image], 0), 0, 4, [CAT[0]])
+    titles = [axes.get_title() for axes in figure.axes]
+    assert "cat.png" in titles and sum(t.startswith("ch ") for t in titles) == 4
+    # optimize's summary: the reference of match is no "input 1".
+    match = argparse.Namespace(task="match", copies=0)
+    copies = argparse.Namespace(task="average", copies=3)
+    assert optimize._target_title(match, 0) == "reference"
+    assert optimize._target_title(copies, 1) == "copy 2"
+
+
+def test_a_rerun_with_other_inputs_names_the_journal_as_theirs(params_dir, tmp_path):
+    journal = tmp_path / "s.txt.partial"
+    journal.write_text(json.dumps({"format": "metrics.lpips journal 1", "settings": {
+        "model": "alex", "pairs": 7}}) + "\n" + json.dumps(
+        {"i": 0, "p0": "x.png", "p1": "y.png", "s": 0.5}) + "\n")
+    result = run_command("compute", *CAT, "-o", tmp_path / "s.txt")
+    line = one_line_error(result, (2,))
+    assert "written for other inputs or settings" in line and "pairs: 1 here, 7 there" in line
+    assert "delete it" in line and "usage:" not in result.stderr

@@ -184,8 +184,10 @@ def _journal(args, pairs, mpi):
         raise journal.JournalError(gathered[0][0])
     found = sorted(set(path for _, paths in gathered for path in paths))
     if found and not args.resume:
-        raise UsageProblem("{} holds the scores of an interrupted run: pass --resume to continue "
-                           "it, or delete it to start again".format(found[0]))
+        journal.read(args.outfile, settings)  # one of other inputs or settings says so
+        raise journal.JournalError("{} holds the scores of an interrupted run of these inputs: "
+                                   "pass --resume to continue it, or delete it to start "
+                                   "again".format(found[0]))
     if args.resume:
         try:
             done, skipped = journal.read(args.outfile, settings)

@@ -14,8 +14,11 @@ class LpipsError(Exception):
 
 
 class UsageProblem(LpipsError):
-    """The command line asks for something that cannot be done (exit 2, before any work)."""
+    """The command line asks for something that cannot be done (exit 2, before any work).
+    ``show_usage``: the commands print their usage line with it (not where the arguments are
+    fine and a file in the way is the problem)."""
     exit_code = EXIT_USAGE
+    show_usage = True
 
 
 class InputProblem(LpipsError):

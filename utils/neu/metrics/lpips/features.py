@@ -76,32 +76,51 @@ def _grid(figure, spec, maps, titles, cmap, label):
     figure.colorbar(shown, ax=figure.axes[-len(maps):], shrink=0.8, label=label)
 
 
+# Room for the title and no more: matplotlib's default top (0.88) left an empty band.
+_MARGINS = {"top": 0.94, "bottom": 0.02}
+
+
+def _image_titles(paths):
+    """Short names for the images: their file names, or where two are alike (ref/cat.png and
+    distorted/cat.png) their folder too."""
+    names = [os.path.basename(p) for p in paths]
+    if len(set(names)) < len(names):
+        names = [os.path.join(os.path.basename(os.path.dirname(os.path.abspath(p))), n)
+                 for p, n in zip(paths, names)]
+    return names
+
+
+def _show_image(axes, image, title):
+    axes.imshow(image if image.dtype == np.uint8 else (image / np.max(image)))
+    axes.set_title(title, fontsize=8)
+    axes.set_axis_off()
+
+
 def draw(net, images, view, layer, channels, names=None):
     """The figure of :func:`layer_view`'s arrays (matplotlib)."""
     from .figures import plt
     layer_name = net.layer_names[layer]
     acts = view["activations"]
     count = min(channels, acts.shape[1])
+    titles = _image_titles(names or ["image 0", "image 1"][:len(images)])
     if len(images) == 1:
         order = np.argsort(-acts[0].mean(axis=(1, 2)), kind="stable")[:count]
-        figure = plt.figure(figsize=(9, 8))
-        _grid(figure, figure.add_gridspec(1, 1)[0], acts[0][order],
+        figure = plt.figure(figsize=(9, 10.5))
+        outer = figure.add_gridspec(2, 1, height_ratios=[1, 3], hspace=0.12, **_MARGINS)
+        _show_image(figure.add_subplot(outer[0]), images[0], titles[0])
+        _grid(figure, outer[1], acts[0][order],
               ["ch {} ({:.3g})".format(c, acts[0][c].mean()) for c in order], "viridis",
               "activation")
         figure.suptitle("{} {}: the {} most active of {} channels (mean activation)".format(
-            net.model, layer_name, count, acts.shape[1]))
+            net.model, layer_name, count, acts.shape[1]), y=0.985)
         return figure
     order = np.argsort(-view["contribution"], kind="stable")[:count]
     total = float(view["distance"].mean())
     figure = plt.figure(figsize=(10, 11))
-    outer = figure.add_gridspec(2, 1, height_ratios=[1, 2.4], hspace=0.15)
+    outer = figure.add_gridspec(2, 1, height_ratios=[1, 2.4], hspace=0.1, **_MARGINS)
     top = outer[0].subgridspec(1, 3, wspace=0.15)
-    for k, (image, name) in enumerate(zip(images, names or ("image 0", "image 1"))):
-        name = os.path.basename(name)
-        axes = figure.add_subplot(top[0, k])
-        axes.imshow(image if image.dtype == np.uint8 else (image / np.max(image)))
-        axes.set_title(name, fontsize=8)
-        axes.set_axis_off()
+    for k, (image, title) in enumerate(zip(images, titles)):
+        _show_image(figure.add_subplot(top[0, k]), image, title)
     axes = figure.add_subplot(top[0, 2])
     shown = axes.imshow(view["distance"], cmap="magma", vmin=0, interpolation="nearest")
     axes.set_title("distance map (mean {:.4g})".format(total), fontsize=8)
@@ -112,7 +131,7 @@ def draw(net, images, view, layer, channels, names=None):
           ["ch {} ({:.1%})".format(c, share[c]) for c in order], "inferno",
           "squared difference" + (" (unit-normalized features)" if net.channel_norm else ""))
     figure.suptitle("{} {}: layer distance {:.4g}; the {} of {} channels adding most".format(
-        net.model, layer_name, total, count, acts.shape[1]))
+        net.model, layer_name, total, count, acts.shape[1]), y=0.985)
     return figure
 
 

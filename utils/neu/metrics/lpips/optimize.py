@@ -166,9 +166,16 @@ def _snapshot_steps(steps, count):
     return {int(round(v)) for v in np.geomspace(1, steps, count)[:-1]} - {steps}
 
 
+def _target_title(args, k):
+    """What the figure calls the ``k``-th target: the reference (match), a copy, an input."""
+    if args.task == "match":
+        return "reference"
+    return "copy {}".format(k + 1) if args.copies else "input {}".format(k + 1)
+
+
 def _figure(path, saved, targets, losses, args):
     from .figures import plt, save_figure
-    shown = [("input {}".format(k + 1), t[None]) for k, t in enumerate(targets[:4])]
+    shown = [(_target_title(args, k), t[None]) for k, t in enumerate(targets[:4])]
     if args.task == "average":
         shown.append(("L2 mean", targets.mean(axis=0, keepdims=True)))
     shown += saved

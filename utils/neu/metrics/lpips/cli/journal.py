@@ -25,7 +25,9 @@ SYNC_SECONDS = 5.0  # at most this much work is lost to a power cut (a crash los
 
 
 class JournalError(UsageProblem, ValueError):
-    """A journal that belongs to other inputs or settings, or cannot be read."""
+    """A journal that belongs to other inputs or settings, or cannot be read: one line that
+    says what to do, no usage."""
+    show_usage = False
 
 
 def settings_of(args, pairs):

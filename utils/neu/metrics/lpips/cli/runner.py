@@ -25,7 +25,10 @@ def run(parser, body, argv=None, interrupted="interrupted; nothing was written")
     try:
         code = body(parser, args)
     except UsageProblem as e:
-        parser.error(str(e))  # exits 2
+        if e.show_usage:
+            parser.error(str(e))  # exits 2
+        logger.error("%s", e)
+        return e.exit_code
     except LpipsError as e:
         logger.error("%s", e)
         return e.exit_code
