@@ -166,9 +166,7 @@ def _journal(args, pairs, mpi):
     """(journal or None, scores done, skipped done): the run's journal next to ``-o``, and
     with ``--resume`` what an interrupted run's journal holds."""
     if not args.outfile or written_in_place(args.outfile):
-        if args.resume:
-            raise UsageProblem("--resume needs -o FILE: the journal lives next to the output file")
-        return None, {}, []
+        return None, {}, []  # (--resume without -o is a usage error found before)
     settings = journal.settings_of(args, pairs)
     done, skipped = {}, []
     # Every rank looks before any makes its own (the gather is the barrier). A journal with no

@@ -6,12 +6,10 @@ import os
 import sys
 
 from ..data.atomic import atomic_path, written_in_place
-from ..errors import (EXIT_ENVIRONMENT, EXIT_INPUT, EXIT_OK, EXIT_USAGE, EnvironmentProblem,
-                      UsageProblem)
+from ..errors import EnvironmentProblem, UsageProblem
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["EXIT_ENVIRONMENT", "EXIT_INPUT", "EXIT_OK", "EXIT_USAGE"]  # with what is defined here
 
 
 
@@ -29,6 +27,19 @@ class OutputError(EnvironmentProblem, RuntimeError):
     """An output cannot be written (a full disk, a closed pipe, a path that is no file)."""
 
 
+def _cannot_make(path):
+    """Why ``path`` (which does not exist) cannot be made, or None: the nearest existing path
+    above it is a file, or a folder we may not write in."""
+    above = os.path.dirname(path)
+    while not os.path.exists(above):
+        above = os.path.dirname(above)
+    if not os.path.isdir(above):
+        return "{} is a file, not a folder".format(above)
+    if not os.access(above, os.W_OK | os.X_OK):
+        return "no permission to write in {}".format(above)
+    return None
+
+
 def check_output_path(outfile):
     """Raises OutputError, before any work, when ``outfile`` cannot be a file we write: a
     directory, or a path under a file. (A full disk is only found when writing.)"""
@@ -37,14 +48,9 @@ def check_output_path(outfile):
     real = os.path.realpath(outfile)
     if os.path.isdir(real):
         raise OutputError("{} is a directory; -o takes a file name".format(outfile))
-    folder = os.path.dirname(real)
-    while not os.path.exists(folder):
-        folder = os.path.dirname(folder)
-    if not os.path.isdir(folder):
-        raise OutputError("{} cannot be made: {} is a file, not a folder".format(outfile, folder))
-    if not os.path.exists(real) and not os.access(folder, os.W_OK | os.X_OK):
-        raise OutputError("{} cannot be made: no permission to write in {}".format(
-            outfile, folder))
+    why = None if os.path.exists(real) else _cannot_make(real)
+    if why:
+        raise OutputError("{} cannot be made: {}".format(outfile, why))
 
 
 def check_output_folder(folder, option):
@@ -53,15 +59,12 @@ def check_output_folder(folder, option):
     real = os.path.realpath(folder)
     if os.path.exists(real) and not os.path.isdir(real):
         raise UsageProblem("{} {} is a file, not a folder".format(option, folder))
-    existing = real
-    while not os.path.exists(existing):
-        existing = os.path.dirname(existing)
-    if not os.path.isdir(existing):
-        raise UsageProblem("{} {} cannot be made: {} is a file, not a folder".format(
-            option, folder, existing))
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise UsageProblem("{} {} cannot be written: no permission to write in {}".format(
-            option, folder, existing))
+    if os.path.exists(real):
+        why = None if os.access(real, os.W_OK | os.X_OK) else "no permission to write in it"
+    else:
+        why = _cannot_make(real)
+    if why:
+        raise UsageProblem("{} {} cannot be written: {}".format(option, folder, why))
 
 
 def check_outputs(*paths):

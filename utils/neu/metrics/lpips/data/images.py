@@ -26,18 +26,26 @@ def to_rgb(arr):
     return arr[:, :, :3]
 
 
+def check_unit_range(arr):
+    """Raises what :func:`to_unit_range` would for ``arr`` (TypeError for another type,
+    ValueError for floats outside [0, 1]), without converting it."""
+    if arr.dtype in (np.uint8, np.uint16):
+        return
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise TypeError("images must be uint8, uint16 or floating point in [0, 1]; got {}".format(
+            _describe(arr)))
+    if arr.size and (not np.all(np.isfinite(arr)) or arr.min() < 0 or arr.max() > 1):
+        raise ValueError("float images must lie in [0, 1]; got {}".format(_describe(arr)))
+
+
 def to_unit_range(arr):
     """uint8 (0..255), uint16 (0..65535) or float in [0, 1] -> float32 in [0, 1]."""
+    check_unit_range(arr)
     if arr.dtype == np.uint8:
         return arr.astype(np.float32) / 255.0
     if arr.dtype == np.uint16:
         return arr.astype(np.float32) / 65535.0
-    if np.issubdtype(arr.dtype, np.floating):
-        if arr.size and (not np.all(np.isfinite(arr)) or arr.min() < 0 or arr.max() > 1):
-            raise ValueError("float images must lie in [0, 1]; got {}".format(_describe(arr)))
-        return arr.astype(np.float32)
-    raise TypeError("images must be uint8, uint16 or floating point in [0, 1]; got {}".format(
-        _describe(arr)))
+    return arr.astype(np.float32)
 
 
 def to_model_input(images):

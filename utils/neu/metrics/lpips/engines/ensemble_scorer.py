@@ -40,10 +40,10 @@ def images_per_pass(scorer, elpips, height, width, draws_per_pass, parts=2):
     ``scorer``'s memory budget (a :class:`~metrics.lpips.engines.Scorer`: its engine and
     ``max_memory``). A batch of draws holds its dropout masks for every convolution as
     booleans, and while each is drawn a float32 array of it; a pass holds the trunk's
-    activations and the float32 masks of its images. On an engine that takes dropout masks a batch is run in as
-    many passes as that needs (the samples do not change); the NNabla graph runs all ``parts``
-    images of the draws (both sides of a pair, three for a comparison) at once. Images that
-    cannot fit raise :class:`TileTooLarge` (an ensemble transforms whole images: it cannot be
+    activations and the float32 masks of its images. On an engine that takes dropout masks
+    a batch is run in as many passes as that needs (the samples do not change); the NNabla
+    graph runs all ``parts`` images of the draws (both sides of a pair, three for a
+    comparison) at once. Images that cannot fit raise :class:`TileTooLarge` (an ensemble transforms whole images: it cannot be
     tiled)."""
     image = (height + 7) * (width + 7)  # translated by up to 7 px
     masks = elpips.mask_elements(height + 7, width + 7) if elpips.config.dropout else 0
@@ -65,6 +65,9 @@ def images_per_pass(scorer, elpips, height, width, draws_per_pass, parts=2):
     return step
 
 
+PROGRESS_SECONDS = 5.0
+
+
 class _ProgressLog(object):
     """Logs a pair's estimate so far every ``PROGRESS_SECONDS`` while its draws go on (an
     ``auto`` estimate of a large pair takes minutes)."""
@@ -76,9 +79,6 @@ class _ProgressLog(object):
         if time.monotonic() - self._last >= PROGRESS_SECONDS:
             self._last = time.monotonic()
             logger.info("E-LPIPS: %d draws so far, estimate %.6f", len(values), np.mean(values))
-
-
-PROGRESS_SECONDS = 5.0
 
 
 class EnsembleScorer(object):

@@ -80,6 +80,8 @@ class OnnxRuntimeEngine(Engine):
 
     def _run(self, role, feed):
         if role not in self._sessions:
+            if role != "uint8":
+                self._cache.ensure(role)  # an export that fails says so; it is no damaged entry
             try:
                 self._sessions[role] = self._session(role)
             except Exception as e:  # ONNX Runtime's errors share no useful base class
@@ -111,8 +113,8 @@ class OnnxRuntimeEngine(Engine):
         return self._large_engine() if self._is_large(x.shape[2] * x.shape[3]) else self
 
     def memory_kind(self, image_pixels=None):
-        """Which of the tuning table's ``bytes_per_pixel`` a pass of images of ``image_pixels`` each
-        takes (None: a tile pass, :meth:`pair_layer_maps`): ``direct`` (no arena) or
+        """Which of the tuning table's ``bytes_per_pixel`` a pass of images of ``image_pixels``
+        each takes (None: a tile pass, :meth:`pair_layer_maps`): ``direct`` (no arena) or
         ``winograd`` (Winograd's, or small images' direct convolutions with an arena)."""
         if image_pixels is None or self._is_large(image_pixels) or not self._arena:
             return "direct"

@@ -14,7 +14,7 @@ import numpy as np
 
 import nnabla as nn
 
-from ..data.images import to_unit_range
+from ..data.images import check_unit_range, to_unit_range
 from ..lpips import LPIPS
 from ..trunks import check_size
 from . import tiling
@@ -252,10 +252,10 @@ class Scorer(object):
         (returns (N,) float32). uint8 is read as 0..255, uint16 as 0..65535, float as [0, 1]."""
         single = np.ndim(img0) == 3
         if single:
+            img0, img1 = np.asarray(img0), np.asarray(img1)
             for img in (img0, img1):  # a range error names the shape given, not the batch's
-                if np.asarray(img).dtype not in (np.uint8, np.uint16):
-                    to_unit_range(np.asarray(img))
-            img0, img1 = np.asarray(img0)[None], np.asarray(img1)[None]
+                check_unit_range(img)
+            img0, img1 = img0[None], img1[None]
         scores = self.score_images(img0, img1)
         if self.spatial:
             scores = scores[0]

@@ -15,9 +15,9 @@ import hashlib
 import logging
 import os
 import re
+import shutil
 import tempfile
 import time
-import shutil
 
 from ...weights.registry import is_lin_parameter
 from ...weights.store import default_params_dir
