@@ -28,13 +28,13 @@ EPS = 1e-10
 # Inside the trunks ReLU's backward happens to mask that NaN, but the distance must be safe
 # on its own (features from elsewhere, trained lin layers): clamping the squared norm at
 # 1e-30 keeps gradients finite and changes no value (sqrt(1e-30) = 1e-15, invisible next to EPS).
-_MIN_SQUARED_NORM = 1e-30
+MIN_SQUARED_NORM = 1e-30
 
 
 def unit_normalize(feat, eps=EPS):
     """``feat / (||feat||_2 + eps)`` across channels, as the reference's ``normalize_tensor``."""
     squared = F.sum(feat ** 2, axis=1, keepdims=True)
-    return feat / (F.pow_scalar(F.maximum_scalar(squared, _MIN_SQUARED_NORM), 0.5) + eps)
+    return feat / (F.pow_scalar(F.maximum_scalar(squared, MIN_SQUARED_NORM), 0.5) + eps)
 
 
 def channel_means(feat):

@@ -20,6 +20,9 @@ then the trunk, with dropout (keep 0.99, scaled by 1/0.99) on every convolution'
 the mask the same for both images. Over a batch, flips, orders and factors are stratified as
 the reference does (shuffled repeats of the 4 flips and 6 orders; u_i = (U_i + i) / N).
 Everything is an NNabla graph, so E-LPIPS is differentiable; a new draw builds a new graph.
+Where the network runs on ONNX Runtime (:meth:`~metrics.lpips.lpips.LPIPS.runs_on_onnxruntime`),
+the transformations stay NNabla's and the trunk and head, with the draw's masks, are one
+ONNX Runtime node, forward and backward.
 """
 import collections
 import dataclasses
@@ -221,13 +224,29 @@ class ELPIPS(object):
             draw.scale, draw.scale_offset, np.concatenate([draw.offsets] * repeats),
             np.concatenate([draw.flips] * repeats), draw.swap, list(draw.permutations) * repeats,
             np.concatenate([draw.colors] * repeats)), self.config) * 2 - 1
+        total = n * copies
+        if self.net.runs_on_onnxruntime():
+            return self._onnxruntime_distance(both, total, copies, rng)
         hook = self._dropout(rng, repeats) if self.config.dropout else None
         with conv_input_hook(hook):
             feats = self.net.features(both)
-        total = n * copies
         halves = [[F.slice(f, (k * total, 0, 0, 0), ((k + 1) * total,) + tuple(f.shape[1:]))
                    for f in feats] for k in (0, 1)]
         distance, _ = self.net.reduce(self.net.layer_distances(*halves))
+        return distance
+
+    def _onnxruntime_distance(self, both, total, copies, rng):
+        """:meth:`__call__`'s distances from the transformed images ``both`` (the two sides'
+        ``total`` images each), the trunk and head on ONNX Runtime with masks drawn as the
+        NNabla graph's dropout draws them (the same samples from the same ``rng``)."""
+        from .engines.onnx_node import layer_maps
+        shape = tuple(both.shape[1:])
+        sides = [F.slice(both, (k * total, 0, 0, 0), ((k + 1) * total,) + shape) for k in (0, 1)]
+        masks = None
+        if self.config.dropout:
+            masks = [np.concatenate([self._mask(rng, (total // copies,) + s)] * copies)
+                     for s in self.conv_input_shapes(shape)]
+        distance, _ = self.net.reduce(layer_maps(self.net.gradient_engine(), *sides, masks=masks))
         return distance
 
     def samples(self, img0, img1, count, rng):

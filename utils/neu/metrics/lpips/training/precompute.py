@@ -8,18 +8,16 @@ runs on those vectors only.
 """
 import numpy as np
 
-from ..distances import EPS
+from ..distances import EPS, MIN_SQUARED_NORM
 from ..engines.select import make_engine
 from ..lpips import LPIPS
-
-_MIN_SQUARED_NORM = 1e-30  # as distances.unit_normalize
 
 
 def _unit(feat):
     # einsum and a matrix-vector product below: numpy's own reductions over these small,
     # strided axes took three to six times as long (measured on AlexNet's 64 px maps).
     squared = np.einsum("nchw,nchw->nhw", feat, feat)[:, None]
-    norm = np.sqrt(np.maximum(squared, _MIN_SQUARED_NORM))
+    norm = np.sqrt(np.maximum(squared, MIN_SQUARED_NORM))
     return feat / (norm + np.float32(EPS))
 
 
