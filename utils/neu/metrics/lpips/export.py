@@ -96,7 +96,7 @@ def _run(parser, args):
                                  "(`make setup` installs them)")
     from .engines.onnx.metric_model import metric_model
     net = LPIPS(args.model, params_dir=args.params_dir, version=args.version, lpips=args.lin,
-                **method_options(args))
+                engine="nnabla", **method_options(args))  # the check's values: NNabla's graph
     model = metric_model(net, spatial=args.spatial)
     data = model.SerializeToString()
     worst = largest_difference(data, net, sample_batches(net.trunk.min_size))

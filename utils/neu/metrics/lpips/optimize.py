@@ -78,7 +78,7 @@ def build_parser():
         q.add_argument("--figure", action="store_true",
                        help="also save summary.png: inputs, L2 mean, snapshots, loss curve")
         q.add_argument("--seed", type=int, default=0, help="random seed")
-        add_compute_options(q, backend=False)
+        add_compute_options(q)
         add_quiet_option(q)
     return p
 
@@ -194,7 +194,11 @@ def _figure(path, saved, targets, losses, args):
 
 
 def _metric(args, size):
-    net = LPIPS(args.model, params_dir=args.params_dir, version=args.version)
+    net = LPIPS(args.model, params_dir=args.params_dir, version=args.version, engine=args.backend)
+    try:  # on the context use_context chose
+        net.runs_on_onnxruntime()
+    except ValueError as e:
+        raise UsageProblem("--backend onnxruntime: {}".format(e)) from None
     return ELPIPS(net, Config.for_image(*size)) if args.metric == "elpips" else net
 
 

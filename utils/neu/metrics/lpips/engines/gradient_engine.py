@@ -15,7 +15,8 @@ from ..distances import EPS, MIN_SQUARED_NORM, check_method
 from ..weights import lin_name
 from .base import BackendError
 
-Forward = collections.namedtuple("Forward", ["maps", "saved", "size", "dropout"])
+# What a forward pass leaves for the backward pass; ``inputs``: its (x0, x1, masks).
+Forward = collections.namedtuple("Forward", ["maps", "saved", "size", "dropout", "both", "inputs"])
 
 
 def head_of(net):
@@ -50,12 +51,21 @@ class GradientEngine(object):
         self._threads = threads or os.cpu_count() or 1
         self._head = head_of(net)
         self.entry_count = len(self._head.entries)
-        self._graphs = {}    # (size, dropout) -> (trace, forward model, saved names)
-        self._sessions = {}  # (size, dropout, kind) -> session
+        self._traces = {}    # (size, dropout) -> trace
+        self._sessions = {}  # (size, dropout, both) -> (forward, backward, saved names)
+        self._constants = None  # the trunk's parameters, as traced
+        self._flipped = {}  # the backward graphs' filters, shared between them
 
     def trace(self, size, dropout=False):
         """The trunk's :class:`.onnx.trace.Trace` for images of ``size`` = (H, W)."""
-        return self._graph_set(size, dropout)[0]
+        key = (tuple(size), bool(dropout))
+        if key not in self._traces:
+            from .onnx.trace import trace_trunk
+            trace = trace_trunk(self._net, size[0], size[1], dropout)
+            if self._constants is None:  # one copy for every size (the same parameters)
+                self._constants = trace.constants
+            self._traces[key] = trace._replace(constants=self._constants)
+        return self._traces[key]
 
     def map_shapes(self, size):
         """The (1, h, w) of each entry's distance map for images of ``size``."""
@@ -63,51 +73,51 @@ class GradientEngine(object):
         return [(1, 1, 1) if e.modifier == "mean" else (1,) + trace.shapes[trace.taps[e.tap]][1:]
                 for e in self._head.entries]
 
-    def _graph_set(self, size, dropout):
-        key = (tuple(size), bool(dropout))
-        if key not in self._graphs:
-            from .onnx.gradient_graphs import forward_model
-            from .onnx.trace import trace_trunk
-            trace = trace_trunk(self._net, size[0], size[1], dropout)
-            model, saved = forward_model(trace, self._head)
-            self._graphs[key] = (trace, model, saved)
-        return self._graphs[key]
+    def _new_session(self, graph):
+        options = self._ort.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = self._threads, 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_external_initializers(
+            list(graph.supplied),
+            [self._ort.OrtValue.ortvalue_from_numpy(a) for a in graph.supplied.values()])
+        return self._ort.InferenceSession(graph.model.SerializeToString(), options,
+                                          providers=["CPUExecutionProvider"])
 
-    def _session(self, size, dropout, kind):
-        key = (tuple(size), bool(dropout), kind)
+    def _sessions_for(self, size, dropout, both):
+        """The (forward, backward) sessions and the saved tensors' names, made when first asked."""
+        key = (tuple(size), bool(dropout), bool(both))
         if key not in self._sessions:
-            trace, model, saved = self._graph_set(size, dropout)
-            if kind != "forward":
-                from .onnx.gradient_graphs import backward_model
-                model = backward_model(trace, self._head, saved, both=(kind == "both"))
-            options = self._ort.SessionOptions()
-            options.intra_op_num_threads, options.inter_op_num_threads = self._threads, 1
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            options.log_severity_level = 3
-            self._sessions[key] = self._ort.InferenceSession(
-                model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+            from .onnx.gradient_graphs import backward_model, forward_model
+            trace = self.trace(size, dropout)
+            graph, saved = forward_model(trace, self._head, both)
+            self._sessions[key] = (self._new_session(graph), self._new_session(
+                backward_model(trace, self._head, saved, both, self._flipped)), saved)
         return self._sessions[key]
 
-    def forward(self, x0, x1, masks=None):
+    def forward(self, x0, x1, masks=None, both=False):
         """The per-entry maps between ``x0`` and ``x1`` (N, 3, H, W float32 in [-1, 1]), with
         E-LPIPS' ``masks`` (float32 (N, C, h, w) per convolution) when given: a
-        :class:`Forward` that :meth:`backward` takes."""
+        :class:`Forward` that :meth:`backward` takes, keeping what the backward pass of
+        ``x0`` (with ``both``, of both) reads."""
         size, dropout = tuple(x0.shape[2:]), masks is not None
-        session = self._session(size, dropout, "forward")
+        session = self._sessions_for(size, dropout, both)[0]
         feed = {"x0": np.ascontiguousarray(x0, np.float32), "x1": np.ascontiguousarray(x1, np.float32)}
         for k, m in enumerate(masks or ()):
             feed["m{}".format(k)] = m
-        names = [o.name for o in session.get_outputs()]
         values = session.run(None, feed)
         count = self.entry_count
+        names = [o.name for o in session.get_outputs()]
         saved = dict(zip(names[count:], values[count:]))
         saved.update((k, v) for k, v in feed.items() if k.startswith("m"))
-        return Forward(values[:count], saved, size, dropout)
+        return Forward(values[:count], saved, size, dropout, bool(both), (x0, x1, masks))
 
     def backward(self, forward, map_grads, both=False):
         """[dx0] (or [dx0, dx1] when ``both``) from the maps' gradients ``map_grads``."""
-        session = self._session(forward.size, forward.dropout, "both" if both else "first")
+        if both and not forward.both:  # kept too little: run the forward pass again
+            forward = self.forward(*forward.inputs, both=True)
+        session = self._sessions_for(forward.size, forward.dropout, forward.both)[1]
         feed = dict(forward.saved)
         for k, g in enumerate(map_grads):
             feed["g{}".format(k)] = np.ascontiguousarray(g, np.float32)
-        return session.run(None, feed)
+        grads = session.run(None, feed)
+        return grads if both else grads[:1]

@@ -32,11 +32,12 @@ register(NODE_NAME, _no_gradient_graph)
 class LayerMapsNode(PythonFunction):
     """(img0, img1), (N, 3, H, W) in [-1, 1] -> the per-entry (N, 1, h, w) distance maps of
     ``engine``'s network; ``masks``: E-LPIPS' dropout masks (float32 (N, C, h, w) per
-    convolution), fixed for the node's life."""
+    convolution), fixed for the node's life. ``both``: the forward pass keeps what img1's
+    gradient needs too (else a backward pass asking for it runs the forward pass again)."""
 
-    def __init__(self, engine, masks=None, ctx=None):
+    def __init__(self, engine, masks=None, both=False, ctx=None):
         super(LayerMapsNode, self).__init__(ctx or nn.get_current_context())
-        self._engine, self._masks, self._forward = engine, masks, None
+        self._engine, self._masks, self._both, self._forward = engine, masks, both, None
 
     @property
     def name(self):
@@ -51,7 +52,7 @@ class LayerMapsNode(PythonFunction):
             output.reset_shape((n,) + shape, True)
 
     def forward_impl(self, inputs, outputs):
-        self._forward = self._engine.forward(inputs[0].d, inputs[1].d, self._masks)
+        self._forward = self._engine.forward(inputs[0].d, inputs[1].d, self._masks, self._both)
         for output, value in zip(outputs, self._forward.maps):
             output.d = value
 
@@ -77,5 +78,5 @@ class LayerMapsNode(PythonFunction):
 
 def layer_maps(engine, img0, img1, masks=None):
     """The node applied to two Variables: a list of per-entry map Variables."""
-    maps = LayerMapsNode(engine, masks)(img0, img1)
+    maps = LayerMapsNode(engine, masks, both=img1.need_grad)(img0, img1)
     return list(maps) if isinstance(maps, (list, tuple)) else [maps]

@@ -71,8 +71,10 @@ class Scorer(object):
         if max_memory is not None and not max_memory > 0:
             raise ValueError("max_memory must be a positive number of bytes, got {!r}".format(
                 max_memory))
+        # Its graphs are the NNabla engine's (and E-LPIPS' on it): never the ONNX Runtime node.
         self.net = LPIPS(model=model, params_dir=params_dir, version=version, lpips=lpips,
-                         method=method, channel_norm=channel_norm, input_norm=input_norm)
+                         method=method, channel_norm=channel_norm, input_norm=input_norm,
+                         engine="nnabla")
         self.batch_size = batch_size
         self.spatial = bool(spatial)
         self.max_memory = tiling.default_budget() if max_memory is None else max_memory

@@ -35,6 +35,7 @@ import numpy as np
 from onnx import TensorProto, helper
 
 from .graph import GraphBuilder
+from .weights_file import placeholder
 from .trace import TraceError
 
 OPSET = 17  # ScatterElements' reduction="add" (max pools whose windows overlap) needs 16
@@ -42,8 +43,11 @@ OPSET = 17  # ScatterElements' reduction="add" (max pools whose windows overlap)
 # ("mean" or None), the lin layer's weight (1, C, 1, 1) or None (a plain channel sum).
 Entry = collections.namedtuple("Entry", ["tap", "modifier", "weight"])
 Head = collections.namedtuple("Head", ["entries", "channel_norm", "eps", "min_squared_norm"])
+# A model whose large constants are placeholders, and those constants: {name: array}.
+Graph = collections.namedtuple("Graph", ["model", "supplied"])
 
 MODIFIERS = (None, "mean")  # the others (sort) take the NNabla graph
+SUPPLIED_BYTES = 4096  # constants this large are handed to ONNX Runtime as arrays
 
 
 def _value_info(name, shape):
@@ -55,8 +59,21 @@ def _pads(pad):
 
 
 class _Builder(GraphBuilder):
+    """A graph builder whose large constants stay numpy arrays (``supplied``: name -> array)
+    that ONNX Runtime is handed when it loads the model, instead of copies inside it."""
+
     def __init__(self, name):
         super(_Builder, self).__init__(helper.make_graph([], name, [], []), name)
+        self.supplied = {}
+
+    def const(self, value, hint="const"):
+        value = np.asarray(value)
+        if value.nbytes < SUPPLIED_BYTES:
+            return super(_Builder, self).const(value, hint)
+        name = self.name(hint)
+        self.graph.initializer.append(placeholder(name, value))
+        self.supplied[name] = value
+        return name
 
     def ops(self, op_type, inputs, outputs, **attributes):
         """A node with several outputs (names made when given as counts)."""
@@ -66,25 +83,27 @@ class _Builder(GraphBuilder):
                                                 name=self.name(op_type + "_node"), **attributes))
         return outputs
 
-    def halves(self, x):
-        return self.ops("Split", [x], 2, axis=0)
-
     def channel_sum(self, x):
         return self.op("ReduceSum", [x, self.ints(1)], keepdims=1)
 
     def model(self):
+        """A :data:`Graph` of what was built."""
         model = helper.make_model(self.graph, opset_imports=[helper.make_opsetid("", OPSET)])
         model.ir_version = 8
-        return model
+        return Graph(model, self.supplied)
 
 
-def _forward_trunk(b, trace, x, masks):
-    """Appends the trunk's nodes; returns {tensor: name} of its outputs and the names saved
-    for the backward pass ({trace name: graph output name})."""
+def _forward_trunk(b, trace, x, masks, side, save):
+    """Appends the trunk's nodes for the images ``x`` of ``side`` (0 or 1); returns
+    {trace name: graph name} and, in order, the graph outputs the backward pass reads: with
+    ``save`` every ReLU's output and max pool's indices, else only the taps."""
     names = {"x": x}
     names.update(masks)
     names.update({k: b.const(v, k) for k, v in trace.constants.items()})
     saved = collections.OrderedDict()
+
+    def saved_name(name):
+        return "saved{}/{}".format(side, name)
     for op in trace.ops:
         ins = [names[i] for i in op.inputs]
         a = op.attrs
@@ -92,11 +111,14 @@ def _forward_trunk(b, trace, x, masks):
             out = b.op("Conv", ins, pads=_pads(a["pad"]), strides=a["stride"],
                        dilations=a["dilation"], group=a["group"])
         elif op.kind == "relu":
-            out = saved[op.output] = b.op("Relu", ins, "saved/" + op.output)
+            out = b.op("Relu", ins, saved_name(op.output) if save else None)
+            if save:
+                saved[op.output] = out
         elif op.kind == "maxpool":
-            out, saved[op.output + "/index"] = b.ops(
-                "MaxPool", ins, [b.name("pool"), "saved/{}/index".format(op.output)],
-                kernel_shape=a["kernel"], strides=a["stride"], pads=_pads(a["pad"]))
+            out, index = b.ops("MaxPool", ins, [b.name("pool"), saved_name(op.output + "/index")],
+                               kernel_shape=a["kernel"], strides=a["stride"], pads=_pads(a["pad"]))
+            if save:
+                saved[op.output + "/index"] = index
         elif op.kind == "avgpool":
             out = b.op("AveragePool", ins, kernel_shape=a["kernel"], strides=a["stride"])
         elif op.kind == "pad":
@@ -110,7 +132,7 @@ def _forward_trunk(b, trace, x, masks):
         names[op.output] = out
     for tap in trace.taps:
         if tap not in saved:
-            saved[tap] = b.op("Identity", [names[tap]], "saved/" + tap)
+            saved[tap] = b.op("Identity", [names[tap]], saved_name(tap))
     return names, saved
 
 
@@ -143,16 +165,17 @@ class _HeadTerms(object):
         else:
             self.unit = feat
 
-    def gradient(self, b, d_unit):
-        """d feat from d unit: for u = f / (n + eps), n = |f|,
-        df = du / (n + eps) - f <du, f> / ((n + eps)^2 n), the second term 0 where NNabla's
-        clamp of the squared norm holds (an all-zero vector)."""
+    def gradient(self, b, weighted, scale):
+        """d feat for d unit = ``scale`` * ``weighted`` (scale: (N, 1, h, w)). For
+        u = f / (n + eps), n = |f|: df = du / (n + eps) - u <du, u> / n, the second term 0
+        where NNabla's clamp of the squared norm holds (an all-zero vector). Written so that
+        the full-size products are few: the per-position factors are computed first."""
         if self.norm is None:
-            return d_unit
-        inner = b.op("Mul", [b.channel_sum(b.op("Mul", [d_unit, self.feat])), self.valid])
-        scale = b.op("Div", [inner, b.op("Mul", [b.op("Mul", [self.denominator, self.denominator]),
-                                                 self.norm])])
-        return b.op("Sub", [b.op("Div", [d_unit, self.denominator]), b.op("Mul", [self.feat, scale])])
+            return b.op("Mul", [weighted, scale])
+        first = b.op("Mul", [weighted, b.op("Div", [scale, self.denominator])])
+        inner = b.channel_sum(b.op("Mul", [weighted, self.unit]))
+        factor = b.op("Mul", [b.op("Div", [b.op("Mul", [scale, inner]), self.norm]), self.valid])
+        return b.op("Sub", [first, b.op("Mul", [self.unit, factor])])
 
 
 def _modified(b, feat, modifier):
@@ -167,38 +190,38 @@ def _entry_map(b, head, entry, terms0, terms1):
     return difference, b.op("Conv", [squared, b.const(entry.weight, "lin")])
 
 
-def forward_model(trace, head):
-    """The forward graph (see the module's description) and the names of its saved outputs."""
+def forward_model(trace, head, both):
+    """The forward :data:`Graph` (see the module's description) and the names of its saved
+    outputs: for the backward pass of img0 alone, or with ``both`` of both images."""
     _check(trace, head)
     b = _Builder("lpips_forward")
-    inputs = [_value_info("x0", ["N", 3, None, None]), _value_info("x1", ["N", 3, None, None])]
-    masks = {}
-    for name, shape in trace.masks:
-        inputs.append(_value_info(name, ["N"] + list(shape)))
-        masks[name] = b.op("Concat", [name, name], axis=0)
-    b.graph.input.extend(inputs)
-    x = b.op("Concat", ["x0", "x1"], axis=0)
-    names, saved = _forward_trunk(b, trace, x, masks)
+    b.graph.input.extend([_value_info("x0", ["N", 3, None, None]),
+                          _value_info("x1", ["N", 3, None, None])])
+    b.graph.input.extend(_value_info(name, ["N"] + list(shape)) for name, shape in trace.masks)
+    masks = {name: name for name, _ in trace.masks}
+    sides = [_forward_trunk(b, trace, "x{}".format(side), masks, side, side == 0 or both)
+             for side in (0, 1)]
     outputs = []
     for k, entry in enumerate(head.entries):
-        halves = [_modified(b, h, entry.modifier) for h in b.halves(names[trace.taps[entry.tap]])]
-        terms = [_HeadTerms(b, h, head) for h in halves]
+        tap = trace.taps[entry.tap]
+        terms = [_HeadTerms(b, _modified(b, names[tap], entry.modifier), head) for names, _ in sides]
         _, dist = _entry_map(b, head, entry, *terms)
         outputs.append(_value_info(b.op("Identity", [dist], "d{}".format(k)), None))
-    outputs += [_value_info(n, None) for n in saved.values() if not n.endswith("/index")]
+    saved = [n for _, side in sides for n in side.values()]
+    outputs += [_value_info(n, None) for n in saved if not n.endswith("/index")]
     outputs += [helper.make_tensor_value_info(n, TensorProto.INT64, None)
-                for n in saved.values() if n.endswith("/index")]
+                for n in saved if n.endswith("/index")]
     b.graph.output.extend(outputs)
     return b.model(), [o.name for o in outputs[len(head.entries):]]
 
 
-def _conv_input_gradient(b, grad, weight, a, in_shape, out_shape):
-    """The gradient of a convolution's input (C, h, w) = ``in_shape`` from its output's."""
+def _conv_input_gradient(b, grad, weight, a, in_shape, out_shape, flipped):
+    """The gradient of a convolution's input (C, h, w) = ``in_shape`` from its output's;
+    ``flipped`` returns the filters flipped (kept by the caller for every graph)."""
     pad, stride = [int(p) for p in a["pad"]], [int(s) for s in a["stride"]]
     kh, kw = weight.shape[2:]
     if stride == [1, 1] and list(a["dilation"]) == [1, 1] and a["group"] == 1:
-        flipped = np.ascontiguousarray(weight.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
-        return b.op("Conv", [grad, b.const(flipped, "flipped")],
+        return b.op("Conv", [grad, b.const(flipped(), "flipped")],
                     pads=_pads([kh - 1 - pad[0], kw - 1 - pad[1]]))
     extra = [in_shape[1 + i] - (stride[i] * (out_shape[1 + i] - 1) + (k - 1) * a["dilation"][i] + 1
                                 - 2 * pad[i]) for i, k in enumerate((kh, kw))]
@@ -232,52 +255,17 @@ def _avgpool_input_gradient(b, grad, a, in_shape, out_shape):
     return spread
 
 
-def backward_model(trace, head, saved_names, both):
-    """The backward graph: ``dx0``, and ``dx1`` when ``both``."""
-    _check(trace, head)
-    b = _Builder("lpips_backward")
-    saved = dict((n[len("saved/"):], n) for n in saved_names)
-    inputs = [_value_info(n, None) for n in saved_names if not n.endswith("/index")]
-    inputs += [helper.make_tensor_value_info(n, TensorProto.INT64, None)
-               for n in saved_names if n.endswith("/index")]
-    inputs += [_value_info("g{}".format(k), ["N", 1, None, None]) for k in range(len(head.entries))]
-    inputs += [_value_info(name, ["N"] + list(shape)) for name, shape in trace.masks]
-    b.graph.input.extend(inputs)
-    # Only img0 needs a gradient: the backward pass runs on the first N images alone (the
-    # first half's pool indices address the first half of each tensor).
-    cache = {}
+def flip_filters(weight):
+    """A stride-1 convolution's filters for its input gradient: in and out channels swapped,
+    the kernel turned by 180 degrees."""
+    return np.ascontiguousarray(weight.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
 
-    def part(name):
-        if both:
-            return saved[name]
-        if name not in cache:
-            cache[name] = b.halves(saved[name])[0]
-        return cache[name]
-    masks = {name: (b.op("Concat", [name, name], axis=0) if both else name) for name, _ in trace.masks}
 
-    grads = {}
-
+def _trunk_adjoint(b, trace, grads, saved, masks, flip):
+    """Appends the trunk's backward pass for one side, from the taps' gradients ``grads``
+    ({trace name: graph name}, consumed); returns the gradient of its input."""
     def add_grad(name, g):
         grads[name] = g if name not in grads else b.op("Add", [grads[name], g])
-
-    for k, entry in enumerate(head.entries):
-        tap = trace.taps[entry.tap]
-        halves = b.halves(saved[tap])
-        feats = [_modified(b, h, entry.modifier) for h in halves]
-        terms = [_HeadTerms(b, f, head) for f in feats]
-        difference, _ = _entry_map(b, head, entry, *terms)
-        g = "g{}".format(k)
-        if entry.weight is not None:
-            g = b.op("Mul", [g, b.const(entry.weight, "lin")])
-        d_unit = b.op("Mul", [b.op("Mul", [difference, g]), b.const(np.float32(2.0))])
-        d_feats = [terms[0].gradient(b, d_unit)]
-        if both:
-            d_feats.append(terms[1].gradient(b, b.op("Neg", [d_unit])))
-        if entry.modifier == "mean":
-            c, h, w = trace.shapes[tap]
-            d_feats = [b.op("Expand", [b.op("Mul", [d, b.const(np.float32(1.0 / (h * w)))]),
-                                       b.op("Shape", [half])]) for d, half in zip(d_feats, halves)]
-        add_grad(tap, d_feats[0] if len(d_feats) == 1 else b.op("Concat", d_feats, axis=0))
 
     for op in reversed(trace.ops):
         if op.output not in grads:
@@ -285,12 +273,13 @@ def backward_model(trace, head, saved_names, both):
         g, a, src = grads.pop(op.output), op.attrs, op.inputs[0]
         in_shape, out_shape = trace.shapes.get(src), trace.shapes[op.output]
         if op.kind == "conv":
-            g = _conv_input_gradient(b, g, trace.constants[op.inputs[1]], a, in_shape, out_shape)
+            g = _conv_input_gradient(b, g, trace.constants[op.inputs[1]], a, in_shape, out_shape,
+                                     lambda name=op.inputs[1]: flip(name))
         elif op.kind == "relu":
-            g = b.op("Where", [b.op("Greater", [part(op.output), b.const(np.float32(0))]), g,
+            g = b.op("Where", [b.op("Greater", [saved[op.output], b.const(np.float32(0))]), g,
                                b.const(np.float32(0))])
         elif op.kind == "maxpool":
-            g = _pool_input_gradient(b, g, part(op.output + "/index"), a, in_shape)
+            g = _pool_input_gradient(b, g, saved[op.output + "/index"], a, in_shape)
         elif op.kind == "avgpool":
             g = _avgpool_input_gradient(b, g, a, in_shape, out_shape)
         elif op.kind == "pad":
@@ -309,11 +298,54 @@ def backward_model(trace, head, saved_names, both):
         elif op.kind == "mask":
             g = b.op("Mul", [g, masks[op.inputs[1]]])
         add_grad(src, g)  # identity and sub pass it on unchanged
-    dx = grads["x"]
-    outputs = ["dx0", "dx1"] if both else ["dx0"]
-    if both:
-        b.ops("Split", [dx], outputs, axis=0)
-    else:
-        b.op("Identity", [dx], "dx0")
-    b.graph.output.extend(_value_info(n, ["N", 3, None, None]) for n in outputs)
+    return grads["x"]
+
+
+def backward_model(trace, head, saved_names, both, flipped=None):
+    """The backward :data:`Graph`, from :func:`forward_model`'s saved outputs ``saved_names``
+    (made with the same ``both``): ``dx0``, and ``dx1`` when ``both``. ``flipped``: a dict
+    the caller keeps of :func:`flip_filters` per constant (filled as needed)."""
+    _check(trace, head)
+    flipped = {} if flipped is None else flipped
+
+    def flip(name):
+        if name not in flipped:
+            flipped[name] = flip_filters(trace.constants[name])
+        return flipped[name]
+
+    b = _Builder("lpips_backward")
+    saved = [{}, {}]  # per side: trace name -> graph input
+    for n in saved_names:
+        side, name = n[len("saved"):].split("/", 1)
+        saved[int(side)][name] = n
+    b.graph.input.extend(_value_info(n, None) for n in saved_names if not n.endswith("/index"))
+    b.graph.input.extend(helper.make_tensor_value_info(n, TensorProto.INT64, None)
+                         for n in saved_names if n.endswith("/index"))
+    b.graph.input.extend(_value_info("g{}".format(k), ["N", 1, None, None])
+                         for k in range(len(head.entries)))
+    b.graph.input.extend(_value_info(name, ["N"] + list(shape)) for name, shape in trace.masks)
+    masks = {name: name for name, _ in trace.masks}
+    sides = (0, 1) if both else (0,)
+    grads = [{} for _ in sides]
+    for k, entry in enumerate(head.entries):
+        tap = trace.taps[entry.tap]
+        feats = [_modified(b, saved[side][tap], entry.modifier) for side in (0, 1)]
+        terms = [_HeadTerms(b, f, head) for f in feats]
+        difference, _ = _entry_map(b, head, entry, *terms)
+        # d map / d unit0 = 2 G w (u0 - u1); for unit1 its negative.
+        weighted = difference if entry.weight is None else b.op(
+            "Mul", [difference, b.const(entry.weight, "lin")])
+        scale = b.op("Mul", ["g{}".format(k), b.const(np.float32(2.0))])
+        for side in sides:
+            d_feat = terms[side].gradient(b, weighted, scale if side == 0 else b.op("Neg", [scale]))
+            if entry.modifier == "mean":
+                c, h, w = trace.shapes[tap]
+                d_feat = b.op("Expand", [b.op("Mul", [d_feat, b.const(np.float32(1.0 / (h * w)))]),
+                                         b.op("Shape", [saved[side][tap]])])
+            grads[side][tap] = d_feat if tap not in grads[side] else b.op(
+                "Add", [grads[side][tap], d_feat])
+    for side in sides:
+        dx = _trunk_adjoint(b, trace, grads[side], saved[side], masks, flip)
+        b.op("Identity", [dx], "dx{}".format(side))
+    b.graph.output.extend(_value_info("dx{}".format(side), ["N", 3, None, None]) for side in sides)
     return b.model()

@@ -150,3 +150,13 @@ def initializers_to_supply(path, checked):
             raise ValueError("{} ends before the filters of {}".format(weights, name))
         made[name] = filter_transform(filters.reshape(c_out, c_in, r, r), m)
     return made
+
+
+def placeholder(name, array):
+    """An initializer for ``array`` that holds no data: ONNX Runtime is handed the array
+    itself (``add_external_initializers``) when it loads the model."""
+    tensor = numpy_helper.from_array(np.zeros((0,), array.dtype), name)
+    del tensor.dims[:]
+    tensor.dims.extend(array.shape)
+    _point_at(tensor, MADE_WHEN_LOADED, 0, 0)
+    return tensor
