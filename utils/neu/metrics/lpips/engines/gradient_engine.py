@@ -5,6 +5,10 @@ reads, and the backward pass returns the images' gradients for given gradients o
 per-entry distance maps (a vector-Jacobian product). The graphs are
 :mod:`.onnx.gradient_graphs`, built in memory from the network's own parameters (nothing is
 written to the export cache) per image size, and compiled once per size and kind.
+
+Direct convolutions only: the Winograd rewrite the scoring engine uses (:mod:`.onnx.winograd`)
+was measured here too, on both passes: VGG 14% faster at 256 px but 35% slower at 64 px,
+AlexNet 15-20% slower, and its filter transforms took VGG's peak memory from 1.0 to 1.9 GB.
 """
 import collections
 import os
@@ -16,7 +20,13 @@ from ..weights import lin_name
 from .base import BackendError
 
 # What a forward pass leaves for the backward pass; ``inputs``: its (x0, x1, masks).
-Forward = collections.namedtuple("Forward", ["maps", "saved", "size", "dropout", "both", "inputs"])
+# ONNX Runtime's memory arena keeps the largest pass's buffers for the next: 10-40% faster
+# for small passes, but for large ones it held twice the memory (VGG, 8 x 256 px: 5.0 GB with
+# it, 2.6 without, the same speed; benchmarks/bench_loss.py). Passes whose ReLU outputs take
+# more than this many bytes run without it.
+ARENA_MAX_BYTES = 256 << 20
+
+Forward = collections.namedtuple("Forward", ["maps", "saved", "key", "both", "inputs"])
 
 
 def head_of(net):
@@ -52,9 +62,11 @@ class GradientEngine(object):
         self._head = head_of(net)
         self.entry_count = len(self._head.entries)
         self._traces = {}    # (size, dropout) -> trace
-        self._sessions = {}  # (size, dropout, both) -> (forward, backward, saved names)
+        self._sessions = {}  # key (see _key) -> {kind: session}, see _session
+        self._saved = {}  # key -> the names of the tensors the forward pass keeps
         self._constants = None  # the trunk's parameters, as traced
         self._flipped = {}  # the backward graphs' filters, shared between them
+        self._target = None  # (the last fixed img1, {name: its taps})
 
     def trace(self, size, dropout=False):
         """The trunk's :class:`.onnx.trace.Trace` for images of ``size`` = (H, W)."""
@@ -73,8 +85,9 @@ class GradientEngine(object):
         return [(1, 1, 1) if e.modifier == "mean" else (1,) + trace.shapes[trace.taps[e.tap]][1:]
                 for e in self._head.entries]
 
-    def _new_session(self, graph):
+    def _new_session(self, graph, arena):
         options = self._ort.SessionOptions()
+        options.enable_cpu_mem_arena = arena
         options.intra_op_num_threads, options.inter_op_num_threads = self._threads, 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.add_external_initializers(
@@ -83,41 +96,85 @@ class GradientEngine(object):
         return self._ort.InferenceSession(graph.model.SerializeToString(), options,
                                           providers=["CPUExecutionProvider"])
 
-    def _sessions_for(self, size, dropout, both):
-        """The (forward, backward) sessions and the saved tensors' names, made when first asked."""
-        key = (tuple(size), bool(dropout), bool(both))
-        if key not in self._sessions:
-            from .onnx.gradient_graphs import backward_model, forward_model
+    def _key(self, shape, dropout, both):
+        """Sessions are made per image size, dropout, kind of backward pass, and arena."""
+        trace = self.trace(shape[2:], dropout)
+        activations = 8 * shape[0] * sum(int(np.prod(trace.shapes[op.output]))
+                                         for op in trace.ops if op.kind == "relu")
+        return (tuple(shape[2:]), bool(dropout), bool(both), activations <= ARENA_MAX_BYTES)
+
+    def _session(self, key, kind):
+        """The session of ``kind`` for ``key`` (see :meth:`_key`): ``forward``, ``backward``,
+        or ``given target`` (the forward pass taking img1's taps, without ``both`` or
+        dropout); made when first asked. Making the last drops the first (a fixed target
+        rarely changes), which is made again if it does."""
+        from .onnx.gradient_graphs import backward_model, forward_model
+        sessions = self._sessions.setdefault(key, {})
+        if kind not in sessions:
+            size, dropout, both, arena = key
             trace = self.trace(size, dropout)
-            graph, saved = forward_model(trace, self._head, both)
-            self._sessions[key] = (self._new_session(graph), self._new_session(
-                backward_model(trace, self._head, saved, both, self._flipped)), saved)
-        return self._sessions[key]
+            if kind == "backward":
+                graph = backward_model(trace, self._head, self._saved_names(key), both,
+                                       self._flipped)
+            else:
+                graph, self._saved[key] = forward_model(trace, self._head, both,
+                                                        kind == "given target")
+                if kind == "given target":
+                    sessions.pop("forward", None)
+            sessions[kind] = self._new_session(graph, arena)
+        return sessions[kind]
+
+    def _saved_names(self, key):
+        from .onnx.gradient_graphs import forward_model
+        if key not in self._saved:
+            self._saved[key] = forward_model(self.trace(key[0], key[1]), self._head, key[2])[1]
+        return self._saved[key]
 
     def forward(self, x0, x1, masks=None, both=False):
         """The per-entry maps between ``x0`` and ``x1`` (N, 3, H, W float32 in [-1, 1]), with
         E-LPIPS' ``masks`` (float32 (N, C, h, w) per convolution) when given: a
         :class:`Forward` that :meth:`backward` takes, keeping what the backward pass of
-        ``x0`` (with ``both``, of both) reads."""
-        size, dropout = tuple(x0.shape[2:]), masks is not None
-        session = self._sessions_for(size, dropout, both)[0]
-        feed = {"x0": np.ascontiguousarray(x0, np.float32), "x1": np.ascontiguousarray(x1, np.float32)}
-        for k, m in enumerate(masks or ()):
-            feed["m{}".format(k)] = m
-        values = session.run(None, feed)
-        count = self.entry_count
+        ``x0`` (with ``both``, of both) reads. The kept tensors stay ONNX Runtime's values
+        (converting them to numpy would copy each).
+
+        When only ``x0`` needs a gradient and ``x1`` equals the previous call's (a fixed
+        target, as in projection or image matching: compared exactly), its taps are reused
+        and its trunk does not run again (the same values)."""
+        from .onnx.gradient_graphs import target_taps
+        dropout = masks is not None
+        key = self._key(x0.shape, dropout, both)
+        x0, x1 = (np.ascontiguousarray(x, np.float32) for x in (x0, x1))
+        inputs = {"x0": x0}
+        inputs.update(("m{}".format(k), np.ascontiguousarray(m, np.float32))
+                      for k, m in enumerate(masks or ()))
+        feed = {k: self._ort.OrtValue.ortvalue_from_numpy(v) for k, v in inputs.items()}
+        target, reusable = self._target, not both and not dropout
+        if reusable and target is not None and target[0].shape == x1.shape \
+                and np.array_equal(target[0], x1):
+            session = self._session(key, "given target")
+            feed.update(target[1])
+        else:
+            session = self._session(key, "forward")
+            feed["x1"] = self._ort.OrtValue.ortvalue_from_numpy(x1)
+            target = None
         names = [o.name for o in session.get_outputs()]
+        values = session.run_with_ort_values(names, feed)
+        count = self.entry_count
         saved = dict(zip(names[count:], values[count:]))
-        saved.update((k, v) for k, v in feed.items() if k.startswith("m"))
-        return Forward(values[:count], saved, size, dropout, bool(both), (x0, x1, masks))
+        saved.update((k, v) for k, v in feed.items() if k.startswith("m") or k.startswith("saved1/"))
+        if reusable and target is None:
+            taps = target_taps(self.trace(x0.shape[2:]))
+            self._target = (x1.copy(), {k: saved[k] for k in taps})
+        return Forward([v.numpy() for v in values[:count]], saved, key, bool(both), (x0, x1, masks))
 
     def backward(self, forward, map_grads, both=False):
         """[dx0] (or [dx0, dx1] when ``both``) from the maps' gradients ``map_grads``."""
         if both and not forward.both:  # kept too little: run the forward pass again
             forward = self.forward(*forward.inputs, both=True)
-        session = self._sessions_for(forward.size, forward.dropout, forward.both)[1]
+        session = self._session(forward.key, "backward")
         feed = dict(forward.saved)
         for k, g in enumerate(map_grads):
-            feed["g{}".format(k)] = np.ascontiguousarray(g, np.float32)
-        grads = session.run(None, feed)
-        return grads if both else grads[:1]
+            feed["g{}".format(k)] = self._ort.OrtValue.ortvalue_from_numpy(
+                np.ascontiguousarray(g, np.float32))
+        names = ["dx0", "dx1"] if both else ["dx0"]
+        return [v.numpy() for v in session.run_with_ort_values(names, feed)]

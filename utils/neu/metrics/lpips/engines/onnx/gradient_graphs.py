@@ -34,8 +34,7 @@ import collections
 import numpy as np
 from onnx import TensorProto, helper
 
-from .graph import GraphBuilder
-from .weights_file import placeholder
+from .graph import GraphBuilder, placeholder
 from .trace import TraceError
 
 OPSET = 17  # ScatterElements' reduction="add" (max pools whose windows overlap) needs 16
@@ -64,13 +63,16 @@ class _Builder(GraphBuilder):
 
     def __init__(self, name):
         super(_Builder, self).__init__(helper.make_graph([], name, [], []), name)
-        self.supplied = {}
+        self.supplied, self._named = {}, {}
 
     def const(self, value, hint="const"):
         value = np.asarray(value)
         if value.nbytes < SUPPLIED_BYTES:
             return super(_Builder, self).const(value, hint)
+        if id(value) in self._named:  # the same array read twice (the two sides' trunks)
+            return self._named[id(value)][0]
         name = self.name(hint)
+        self._named[id(value)] = (name, value)  # kept: an id is only unique while alive
         self.graph.initializer.append(placeholder(name, value))
         self.supplied[name] = value
         return name
@@ -83,8 +85,10 @@ class _Builder(GraphBuilder):
                                                 name=self.name(op_type + "_node"), **attributes))
         return outputs
 
-    def channel_sum(self, x):
-        return self.op("ReduceSum", [x, self.ints(1)], keepdims=1)
+    def channel_sum(self, x, channels):
+        """(N, C, h, w) -> (N, 1, h, w): as a 1x1 convolution with ones, which ONNX Runtime
+        runs several times faster than ReduceSum across channels."""
+        return self.op("Conv", [x, self.const(np.ones((1, channels, 1, 1), np.float32), "ones")])
 
     def model(self):
         """A :data:`Graph` of what was built."""
@@ -111,28 +115,32 @@ def _forward_trunk(b, trace, x, masks, side, save):
             out = b.op("Conv", ins, pads=_pads(a["pad"]), strides=a["stride"],
                        dilations=a["dilation"], group=a["group"])
         elif op.kind == "relu":
-            out = b.op("Relu", ins, saved_name(op.output) if save else None)
+            out = b.op("Relu", ins, saved_name(op.output) if save or op.output in trace.taps else None)
             if save:
                 saved[op.output] = out
-        elif op.kind == "maxpool":
-            out, index = b.ops("MaxPool", ins, [b.name("pool"), saved_name(op.output + "/index")],
-                               kernel_shape=a["kernel"], strides=a["stride"], pads=_pads(a["pad"]))
+        elif op.kind == "maxpool":  # the indices only where read: they cost 3x the pooling
+            outputs = [b.name("pool")] + ([saved_name(op.output + "/index")] if save else [])
+            out = b.ops("MaxPool", ins, outputs, kernel_shape=a["kernel"], strides=a["stride"],
+                        pads=_pads(a["pad"]))
             if save:
-                saved[op.output + "/index"] = index
+                saved[op.output + "/index"] = out[1]
+            out = out[0]
         elif op.kind == "avgpool":
             out = b.op("AveragePool", ins, kernel_shape=a["kernel"], strides=a["stride"])
         elif op.kind == "pad":
             top, bottom, left, right = a["pad_width"]
             out = b.op("Pad", [ins[0], b.ints(0, 0, top, left, 0, 0, bottom, right),
                                b.const(np.float32(a["constant_value"]))])
-        else:
+        else:  # a tap is output as it is made (a copy of it would cost a pass over it)
             out = b.op({"concat": "Concat", "identity": "Identity", "sub": "Sub", "div": "Div",
                         "mul": "Mul", "mask": "Mul"}[op.kind], ins,
+                       saved_name(op.output) if op.output in trace.taps else None,
                        **({"axis": a["axis"]} if op.kind == "concat" else {}))
         names[op.output] = out
     for tap in trace.taps:
         if tap not in saved:
-            saved[tap] = b.op("Identity", [names[tap]], saved_name(tap))
+            saved[tap] = names[tap] if names[tap] == saved_name(tap) else b.op(
+                "Identity", [names[tap]], saved_name(tap))
     return names, saved
 
 
@@ -153,10 +161,10 @@ def _check(trace, head):
 class _HeadTerms(object):
     """The head's intermediate values for one side of one entry (``feat``: (N, C, h, w))."""
 
-    def __init__(self, b, feat, head):
-        self.feat, self.norm = feat, None
+    def __init__(self, b, feat, head, channels):
+        self.feat, self.norm, self.channels = feat, None, channels
         if head.channel_norm:
-            squared = b.channel_sum(b.op("Mul", [feat, feat]))
+            squared = b.channel_sum(b.op("Mul", [feat, feat]), channels)
             self.valid = b.op("Cast", [b.op("Greater", [squared, b.const(np.float32(
                 head.min_squared_norm))])], to=TensorProto.FLOAT)
             self.norm = b.op("Sqrt", [b.op("Max", [squared, b.const(np.float32(head.min_squared_norm))])])
@@ -173,7 +181,7 @@ class _HeadTerms(object):
         if self.norm is None:
             return b.op("Mul", [weighted, scale])
         first = b.op("Mul", [weighted, b.op("Div", [scale, self.denominator])])
-        inner = b.channel_sum(b.op("Mul", [weighted, self.unit]))
+        inner = b.channel_sum(b.op("Mul", [weighted, self.unit]), self.channels)
         factor = b.op("Mul", [b.op("Div", [b.op("Mul", [scale, inner]), self.norm]), self.valid])
         return b.op("Sub", [first, b.op("Mul", [self.unit, factor])])
 
@@ -186,25 +194,39 @@ def _entry_map(b, head, entry, terms0, terms1):
     difference = b.op("Sub", [terms0.unit, terms1.unit])
     squared = b.op("Mul", [difference, difference])
     if entry.weight is None:
-        return difference, b.channel_sum(squared)
+        return difference, b.channel_sum(squared, terms0.channels)
     return difference, b.op("Conv", [squared, b.const(entry.weight, "lin")])
 
 
-def forward_model(trace, head, both):
-    """The forward :data:`Graph` (see the module's description) and the names of its saved
-    outputs: for the backward pass of img0 alone, or with ``both`` of both images."""
+def target_taps(trace):
+    """The names under which the forward graph outputs img1's taps (and, with
+    ``given_target``, takes them)."""
+    return ["saved1/" + tap for tap in trace.taps]
+
+
+def forward_model(trace, head, both, given_target=False):
+    """The forward :data:`Graph` (see the module's description) and the names of what the
+    backward pass reads: for the backward pass of img0 alone, or with ``both`` of both. With
+    ``given_target`` (not with ``both``), img1's taps are inputs (:func:`target_taps`, as an
+    earlier pass output them) instead of ``x1``: a fixed target's trunk runs once."""
     _check(trace, head)
     b = _Builder("lpips_forward")
-    b.graph.input.extend([_value_info("x0", ["N", 3, None, None]),
-                          _value_info("x1", ["N", 3, None, None])])
+    b.graph.input.append(_value_info("x0", ["N", 3, None, None]))
     b.graph.input.extend(_value_info(name, ["N"] + list(shape)) for name, shape in trace.masks)
     masks = {name: name for name, _ in trace.masks}
-    sides = [_forward_trunk(b, trace, "x{}".format(side), masks, side, side == 0 or both)
-             for side in (0, 1)]
+    sides = [_forward_trunk(b, trace, "x0", masks, 0, True)]
+    if given_target:
+        b.graph.input.extend(_value_info(name, ["N"] + list(trace.shapes[tap]))
+                             for tap, name in zip(trace.taps, target_taps(trace)))
+        sides.append((dict(zip(trace.taps, target_taps(trace))), {}))
+    else:
+        b.graph.input.append(_value_info("x1", ["N", 3, None, None]))
+        sides.append(_forward_trunk(b, trace, "x1", masks, 1, both))
     outputs = []
     for k, entry in enumerate(head.entries):
         tap = trace.taps[entry.tap]
-        terms = [_HeadTerms(b, _modified(b, names[tap], entry.modifier), head) for names, _ in sides]
+        terms = [_HeadTerms(b, _modified(b, names[tap], entry.modifier), head, trace.shapes[tap][0])
+                 for names, _ in sides]
         _, dist = _entry_map(b, head, entry, *terms)
         outputs.append(_value_info(b.op("Identity", [dist], "d{}".format(k)), None))
     saved = [n for _, side in sides for n in side.values()]
@@ -212,7 +234,9 @@ def forward_model(trace, head, both):
     outputs += [helper.make_tensor_value_info(n, TensorProto.INT64, None)
                 for n in saved if n.endswith("/index")]
     b.graph.output.extend(outputs)
-    return b.model(), [o.name for o in outputs[len(head.entries):]]
+    # What the backward pass reads: the outputs after the maps, and any given target's taps.
+    kept = [o.name for o in outputs[len(head.entries):]]
+    return b.model(), kept + (target_taps(trace) if given_target else [])
 
 
 def _conv_input_gradient(b, grad, weight, a, in_shape, out_shape, flipped):
@@ -330,7 +354,7 @@ def backward_model(trace, head, saved_names, both, flipped=None):
     for k, entry in enumerate(head.entries):
         tap = trace.taps[entry.tap]
         feats = [_modified(b, saved[side][tap], entry.modifier) for side in (0, 1)]
-        terms = [_HeadTerms(b, f, head) for f in feats]
+        terms = [_HeadTerms(b, f, head, trace.shapes[tap][0]) for f in feats]
         difference, _ = _entry_map(b, head, entry, *terms)
         # d map / d unit0 = 2 G w (u0 - u1); for unit1 its negative.
         weighted = difference if entry.weight is None else b.op(

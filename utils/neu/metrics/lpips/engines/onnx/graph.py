@@ -4,10 +4,14 @@
 Winograd rewrite."""
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
+from onnx import TensorProto, helper, numpy_helper
+from onnx.external_data_helper import set_external_data
 
 OPSET = 13  # what NNabla's exporter writes and every rewrite here assumes (axes as attributes)
 IR_VERSION = 8
+# The location of initializers whose data ONNX Runtime is handed as arrays when it loads the
+# graph (``add_external_initializers``).
+MADE_WHEN_LOADED = "made-when-loaded-by-metrics.lpips"
 
 
 class GraphBuilder(object):
@@ -100,3 +104,23 @@ def uint8_to_input_model():
     hwc = g.op("Sub", [g.op("Mul", [unit, g.const(np.float32(2.0))]), g.const(np.float32(1.0))])
     g.op("Transpose", [hwc], "x", perm=[0, 3, 1, 2])
     return make_model(graph).SerializeToString()
+
+
+def point_at(tensor, location, offset, length):
+    """Makes ``tensor`` refer to ``length`` bytes at ``offset`` of the file ``location``."""
+    if not tensor.HasField("raw_data"):  # set_external_data wants one
+        tensor.raw_data = numpy_helper.to_array(tensor).tobytes()
+    set_external_data(tensor, location, offset, length)
+    tensor.data_location = TensorProto.EXTERNAL
+    for field in ("raw_data", "float_data", "int64_data", "int32_data", "double_data"):
+        tensor.ClearField(field)
+
+
+def placeholder(name, array):
+    """An initializer for ``array`` that holds no data: ONNX Runtime is handed the array
+    itself (``add_external_initializers``) when it loads the model."""
+    tensor = numpy_helper.from_array(np.zeros((0,), array.dtype), name)
+    del tensor.dims[:]
+    tensor.dims.extend(array.shape)
+    point_at(tensor, MADE_WHEN_LOADED, 0, 0)
+    return tensor

@@ -17,9 +17,9 @@ import zlib
 import numpy as np
 import onnx
 from onnx import TensorProto, numpy_helper
-from onnx.external_data_helper import set_external_data
 
 from ...data.atomic import atomic_path
+from .graph import MADE_WHEN_LOADED, point_at
 from .winograd import DERIVED_KEY, filter_transform
 
 
@@ -80,7 +80,6 @@ def write_weights(layout, path):
 
 # Where a graph says the tensors made when it is loaded are: no such file, so a loader that
 # does not supply them (:func:`initializers_to_supply`) fails instead of reading wrong bytes.
-MADE_WHEN_LOADED = "made-when-loaded-by-metrics.lpips"
 
 
 def _derived(model):
@@ -90,16 +89,6 @@ def _derived(model):
         if entry.key == DERIVED_KEY:
             return entry, json.loads(entry.value)
     return None, {}
-
-
-def _point_at(tensor, location, offset, length):
-    """Makes ``tensor`` refer to ``length`` bytes at ``offset`` of the file ``location``."""
-    if not tensor.HasField("raw_data"):  # set_external_data wants one
-        tensor.raw_data = numpy_helper.to_array(tensor).tobytes()
-    set_external_data(tensor, location, offset, length)
-    tensor.data_location = TensorProto.EXTERNAL
-    for field in ("raw_data", "float_data", "int64_data", "int32_data", "double_data"):
-        tensor.ClearField(field)
 
 
 def use_weights_file(model, layout, path, crc):
@@ -112,11 +101,11 @@ def use_weights_file(model, layout, path, crc):
     for tensor in model.graph.initializer:
         if tensor.name in layout:
             offset, data = layout[tensor.name]
-            _point_at(tensor, location, offset, len(data))
+            point_at(tensor, location, offset, len(data))
         elif derived.get(tensor.name, {}).get("from") in layout:
             made = derived[tensor.name]  # where its filters are, for the loader
             made.update(location=location, offset=layout[made["from"]][0])
-            _point_at(tensor, MADE_WHEN_LOADED, 0, 0)
+            point_at(tensor, MADE_WHEN_LOADED, 0, 0)
     if entry is not None:
         entry.value = json.dumps(derived, sort_keys=True)
 
@@ -150,13 +139,3 @@ def initializers_to_supply(path, checked):
             raise ValueError("{} ends before the filters of {}".format(weights, name))
         made[name] = filter_transform(filters.reshape(c_out, c_in, r, r), m)
     return made
-
-
-def placeholder(name, array):
-    """An initializer for ``array`` that holds no data: ONNX Runtime is handed the array
-    itself (``add_external_initializers``) when it loads the model."""
-    tensor = numpy_helper.from_array(np.zeros((0,), array.dtype), name)
-    del tensor.dims[:]
-    tensor.dims.extend(array.shape)
-    _point_at(tensor, MADE_WHEN_LOADED, 0, 0)
-    return tensor
