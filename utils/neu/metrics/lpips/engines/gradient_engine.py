@@ -19,14 +19,15 @@ from ..distances import EPS, MIN_SQUARED_NORM, check_method
 from ..weights import lin_name
 from .base import BackendError
 
-# What a forward pass leaves for the backward pass; ``inputs``: its (x0, x1, masks).
 # ONNX Runtime's memory arena keeps the largest pass's buffers for the next: 10-40% faster
 # for small passes, but for large ones it held twice the memory (VGG, 8 x 256 px: 5.0 GB with
 # it, 2.6 without, the same speed; benchmarks/bench_loss.py). Passes whose ReLU outputs take
 # more than this many bytes run without it.
 ARENA_MAX_BYTES = 256 << 20
 
-Forward = collections.namedtuple("Forward", ["maps", "saved", "key", "both", "inputs"])
+# What a forward pass leaves for the backward pass; ``inputs``: its (x0, x1, masks). With
+# ``rows`` (the finite pairs' indices), ``saved`` is the Forward of those pairs alone.
+Forward = collections.namedtuple("Forward", ["maps", "saved", "key", "both", "inputs", "rows"])
 
 
 def head_of(net):
@@ -139,7 +140,24 @@ class GradientEngine(object):
 
         When only ``x0`` needs a gradient and ``x1`` equals the previous call's (a fixed
         target, as in projection or image matching: compared exactly), its taps are reused
-        and its trunk does not run again (the same values)."""
+        and its trunk does not run again (the same values).
+
+        A pair holding a NaN or an infinity gets NaN maps and gradients, as in the reference;
+        the other pairs are computed without it (a max pool's index over a window of NaNs
+        may point anywhere, and a gradient sent there would reach another image)."""
+        finite = np.isfinite(x0).all(axis=(1, 2, 3)) & np.isfinite(x1).all(axis=(1, 2, 3))
+        if finite.all():
+            return self._forward(x0, x1, masks, both)
+        rows = np.flatnonzero(finite)
+        inner = self._forward(x0[rows], x1[rows], masks and [m[rows] for m in masks], both) \
+            if rows.size else None
+        maps = [np.full((len(x0),) + shape, np.nan, np.float32)
+                for shape in self.map_shapes(x0.shape[2:])]
+        for whole, part in zip(maps, inner.maps if inner else ()):
+            whole[rows] = part
+        return Forward(maps, inner, None, both, (x0, x1, masks), rows)
+
+    def _forward(self, x0, x1, masks, both):
         from .onnx.gradient_graphs import target_taps
         dropout = masks is not None
         key = self._key(x0.shape, dropout, both)
@@ -165,10 +183,18 @@ class GradientEngine(object):
         if reusable and target is None:
             taps = target_taps(self.trace(x0.shape[2:]))
             self._target = (x1.copy(), {k: saved[k] for k in taps})
-        return Forward([v.numpy() for v in values[:count]], saved, key, bool(both), (x0, x1, masks))
+        return Forward([v.numpy() for v in values[:count]], saved, key, bool(both), (x0, x1, masks),
+                       None)
 
     def backward(self, forward, map_grads, both=False):
         """[dx0] (or [dx0, dx1] when ``both``) from the maps' gradients ``map_grads``."""
+        if forward.rows is not None:  # some pairs were not finite: see forward()
+            grads = [np.full(x.shape, np.nan, np.float32) for x in forward.inputs[:2 if both else 1]]
+            if forward.saved is not None:
+                for whole, part in zip(grads, self.backward(
+                        forward.saved, [g[forward.rows] for g in map_grads], both)):
+                    whole[forward.rows] = part
+            return grads
         if both and not forward.both:  # kept too little: run the forward pass again
             forward = self.forward(*forward.inputs, both=True)
         session = self._session(forward.key, "backward")
