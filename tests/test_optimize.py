@@ -92,6 +92,24 @@ def test_the_optimize_command(tmp_path, params_dir):
     assert np.abs(mean - (inputs[0] + inputs[1]) / 2).max() <= 1.0  # rounding of each
 
 
+@pytest.mark.parametrize("task", ["match", "average"])
+def test_optimize_steps_equal_on_both_backends(task, tmp_path, params_dir):
+    """The default runs the loss and its gradient on ONNX Runtime (LPIPS for match, E-LPIPS
+    for average), --backend nnabla on NNabla's graph: the same losses step by step."""
+    losses = {}
+    for backend in ("auto", "nnabla"):
+        out = tmp_path / backend
+        extra = ["--copies", "2"] if task == "average" else []
+        result = _run(task, os.path.join(SAMPLES, "cat.png"), "-o", str(out), "--model", "alex",
+                      "--params-dir", params_dir, "--size", "40", "--steps", "4", "--snapshots",
+                      "0", "--backend", backend, "-q", *extra)
+        assert result.returncode == 0, result.stderr
+        with open(out / "loss.csv") as f:
+            losses[backend] = [float(row[1]) for row in list(csv.reader(f))[1:]]
+    assert len(losses["auto"]) == 4
+    np.testing.assert_allclose(losses["auto"], losses["nnabla"], rtol=1e-4)
+
+
 def test_optimize_usage_and_input_errors(tmp_path, params_dir):
     cat = os.path.join(SAMPLES, "cat.png")
     common = ["-o", str(tmp_path / "out"), "--params-dir", params_dir, "--model", "alex", "-q"]

@@ -61,6 +61,25 @@ def test_one_step_equals_the_reference_trainer(params_dir):
                            for k in clamped)
 
 
+def test_lin_mode_features_from_onnxruntime_equal_nnabla(params_dir):
+    with open(GOLDEN) as f:
+        doc = json.load(f)
+    results = {}
+    for engine in ("auto", "nnabla"):
+        trainer = Trainer("alex", params_dir=params_dir, dropout=True, engine=engine)
+        assert (trainer._trunk_engine is None) == (engine == "nnabla")
+        _set_initial(trainer, doc)
+        results[engine] = trainer.forward_backward(*_golden_batch(doc), doc["judge"],
+                                                   rng=np.random.default_rng(0))
+        results[engine] = results[engine], {k: v.g.copy() for k, v in trainer.parameters().items()}
+    (ours, grads), (theirs, their_grads) = results["auto"], results["nnabla"]
+    np.testing.assert_allclose(ours.d0, theirs.d0, rtol=1e-5)
+    assert ours.loss == pytest.approx(theirs.loss, rel=1e-5)
+    for name, g in grads.items():
+        np.testing.assert_allclose(g, their_grads[name], rtol=1e-4, atol=1e-5 * np.abs(g).max())
+    assert Trainer("alex", params_dir=params_dir, mode="tune")._trunk_engine is None
+
+
 def test_accuracy_is_the_judgments_share_for_the_closer_image():
     np.testing.assert_allclose(accuracy([0.2, 0.1, 0.3], [0.1, 0.2, 0.3], [0.8, 0.8, 0.3]),
                                [0.8, 0.2, 0.7])

@@ -106,15 +106,17 @@ class GradientEngine(object):
 
     def _session(self, key, kind):
         """The session of ``kind`` for ``key`` (see :meth:`_key`): ``forward``, ``backward``,
-        or ``given target`` (the forward pass taking img1's taps, without ``both`` or
+        ``trunk`` (:meth:`features`) or ``given target`` (the forward pass taking img1's taps, without ``both`` or
         dropout); made when first asked. Making the last drops the first (a fixed target
         rarely changes), which is made again if it does."""
-        from .onnx.gradient_graphs import backward_model, forward_model
+        from .onnx.gradient_graphs import backward_model, forward_model, trunk_model
         sessions = self._sessions.setdefault(key, {})
         if kind not in sessions:
             size, dropout, both, arena = key
             trace = self.trace(size, dropout)
-            if kind == "backward":
+            if kind == "trunk":
+                graph = trunk_model(trace)
+            elif kind == "backward":
                 graph = backward_model(trace, self._head, self._saved_names(key), both,
                                        self._flipped)
             else:
@@ -130,6 +132,11 @@ class GradientEngine(object):
         if key not in self._saved:
             self._saved[key] = forward_model(self.trace(key[0], key[1]), self._head, key[2])[1]
         return self._saved[key]
+
+    def features(self, x):
+        """The trunk's taps for ``x`` (N, 3, H, W float32 in [-1, 1]): a list of arrays."""
+        x = np.ascontiguousarray(x, np.float32)
+        return self._session(self._key(x.shape, False, False), "trunk").run(None, {"x": x})
 
     def forward(self, x0, x1, masks=None, both=False):
         """The per-entry maps between ``x0`` and ``x1`` (N, 3, H, W float32 in [-1, 1]), with

@@ -81,17 +81,20 @@ class Trainer(object):
     generator, seeded from ``seed``), all drawn from ``seed``;
     ``dropout`` (0.5 before each lin layer, its masks drawn from the generator each step is
     given, so that a run can be reproduced and resumed) can be switched off. ``head`` is the
-    ranking head (:data:`~metrics.lpips.training.ranking.HEADS`)."""
+    ranking head (:data:`~metrics.lpips.training.ranking.HEADS`). In ``lin`` mode on a CPU
+    context the trunk's features come from ONNX Runtime unless ``engine`` is ``"nnabla"``
+    (see :class:`~metrics.lpips.lpips.LPIPS`); ``tune`` and ``scratch`` need the trunk's weight
+    gradients, which run on NNabla."""
 
     def __init__(self, model="alex", params_dir=None, lr=1e-4, beta1=0.5, dropout=True, seed=0,
-                 head="reference", mode="lin"):
+                 head="reference", mode="lin", engine="auto"):
         if mode not in MODES:
             raise ValueError("mode must be one of {}, got {!r}".format(", ".join(MODES), mode))
         if head not in ranking.HEADS:
             raise ValueError("head must be one of {}, got {!r}".format(
                 ", ".join(ranking.HEADS), head))
         self.head = ranking.HEADS[head]
-        self.net = LPIPS(model, params_dir=params_dir)
+        self.net = LPIPS(model, params_dir=params_dir, engine=engine)
         self.dropout, self.lr = dropout, lr
         rng = np.random.default_rng(seed)
         count = len(self.net.trunk.taps)
@@ -117,6 +120,10 @@ class Trainer(object):
             self.head(one, one, one)
         self.solver = TorchAdam(self.parameters(), lr, beta1, 0.999)
         self._graphs = {}
+        # A fixed trunk's features come from ONNX Runtime on a CPU context (several times
+        # NNabla's speed); a trained trunk needs weight gradients, which only NNabla has.
+        self._trunk_engine = self.net.gradient_engine() \
+            if mode == "lin" and self.net.runs_on_onnxruntime() else None
 
     def rank_scope(self):
         return nn.parameter_scope("rank", self._rank_scope)
@@ -144,16 +151,22 @@ class Trainer(object):
         return total
 
     def _graph(self, shape):
-        """Inputs (ref, p0, p1, judge), dropout masks and outputs (loss, (d0, d1) along the
-        batch) for batches of ``shape``."""
+        """Inputs (ref, p0, p1, judge), or (the taps of ref, p0 and p1 joined, ..., judge)
+        when the trunk runs on ONNX Runtime, dropout masks and outputs (loss, (d0, d1) along
+        the batch) for batches of ``shape``."""
         if shape not in self._graphs:
             with nn.auto_forward(False):
                 n = shape[0]
-                ref, p0, p1 = (nn.Variable(shape) for _ in range(3))
                 judge = nn.Variable((n, 1, 1, 1))
-                # A frozen trunk (lin) gets no backward pass at all.
-                with nn.no_grad() if self.mode == "lin" else trainable_trunk():
-                    feats = self.net.features(F.concatenate(ref, p0, p1, axis=0))
+                if self._trunk_engine is not None:  # the graph starts at the features
+                    trace = self._trunk_engine.trace(shape[2:])
+                    feats = [nn.Variable((3 * n,) + trace.shapes[tap]) for tap in trace.taps]
+                    inputs = tuple(feats)
+                else:
+                    inputs = tuple(nn.Variable(shape) for _ in range(3))
+                    # A frozen trunk (lin) gets no backward pass at all.
+                    with nn.no_grad() if self.mode == "lin" else trainable_trunk():
+                        feats = self.net.features(F.concatenate(*inputs, axis=0))
                 # features() marks its scope's parameters fixed
                 for w in list(self.lins) + list(self.trunk_params.values()):
                     w.need_grad = True
@@ -163,7 +176,7 @@ class Trainer(object):
                 both = F.concatenate(self._distance(parts[0], parts[1], masks),
                                      self._distance(parts[0], parts[2], masks), axis=0)
                 loss = self._loss(both, judge)
-            self._graphs[shape] = (ref, p0, p1, judge), masks, (loss, both)
+            self._graphs[shape] = inputs + (judge,), masks, (loss, both)
         return self._graphs[shape]
 
     def _terms_graph(self, shape):
@@ -205,7 +218,10 @@ class Trainer(object):
         size): the masks are drawn for the whole batch and these rows taken, as one process
         would draw them."""
         graph = self._graph(tuple(np.shape(ref)))
-        for var, value in zip(graph[0], (ref, p0, p1)):
+        values = (ref, p0, p1)
+        if self._trunk_engine is not None:
+            values = self._trunk_engine.features(np.concatenate(values))
+        for var, value in zip(graph[0], values):
             var.d = value
         return self._run(graph, judge, rng, rows)
 

@@ -239,6 +239,18 @@ def forward_model(trace, head, both, given_target=False):
     return b.model(), kept + (target_taps(trace) if given_target else [])
 
 
+def trunk_model(trace):
+    """The trunk alone as a :data:`Graph`: ``x`` (N, 3, H, W) in [-1, 1] -> its taps
+    ``f0``, ``f1``, ... (a fixed trunk's features, for training lin layers on them)."""
+    b = _Builder("lpips_trunk")
+    b.graph.input.append(_value_info("x", ["N", 3, None, None]))
+    names, _ = _forward_trunk(b, trace, "x", {}, 0, False)
+    for k, tap in enumerate(trace.taps):
+        b.op("Identity", [names[tap]], "f{}".format(k))
+    b.graph.output.extend(_value_info("f{}".format(k), None) for k in range(len(trace.taps)))
+    return b.model()
+
+
 def _conv_input_gradient(b, grad, weight, a, in_shape, out_shape, flipped):
     """The gradient of a convolution's input (C, h, w) = ``in_shape`` from its output's;
     ``flipped`` returns the filters flipped (kept by the caller for every graph)."""
