@@ -19,8 +19,13 @@ from metrics.lpips.engines.onnx_node import NODE_NAME, GradientGraphError
 
 TOLERANCE = 1e-5  # relative error: the largest over the batch of |ours - NNabla's| / |NNabla's|
 # Two values of a pooling window closer than this (relatively) are a near tie: the engines'
-# features differ by about 1e-7 relative, and a pair 7e-7 apart was seen ordered differently.
-NEAR_TIE = 3e-6
+# features differ by about 1e-7 relative, and pairs 7e-7 and 4e-6 apart were seen ordered
+# differently.
+NEAR_TIE = 1e-5
+# Likewise a ReLU input this close to 0 (relative to its layer's largest): seen 3e-10 from 0
+# and switched on in one engine, off in the other. Noise puts many within 1e-7 (VGG), and
+# those seen so far fell alike.
+NEAR_KINK = 1e-8
 
 
 def random_images(n, height, width, seed):
@@ -28,16 +33,28 @@ def random_images(n, height, width, seed):
     return np.random.default_rng(seed).uniform(-1, 1, (n, 3, height, width)).astype(np.float32)
 
 
+def _trunk_functions(net, images, kind):
+    """The trunk's NNabla functions of type ``kind``, computed over ``images``."""
+    found = []
+    with nn.auto_forward(False):
+        out = F.sink(*net.features(nn.Variable.from_numpy_array(images)))
+        out.visit(lambda f: found.append(f) if f.info.type_name == kind else None)
+        out.forward(clear_buffer=False)
+    return found, out
+
+
+def _closest_kink(net, images):
+    """The ReLU input closest to 0, relative to its layer's largest: where rounding could put
+    it on either side (and the gradient through it on or off)."""
+    relus, _keep = _trunk_functions(net, images, "ReLU")
+    return min(float(np.abs(f.inputs[0].d).min() / np.abs(f.inputs[0].d).max()) for f in relus)
+
+
 def _closest_tie(net, images):
     """The smallest relative gap between the two largest values of a max-pooling window of
     ``net``'s trunk over ``images``, among windows whose maximum is positive (a zero maximum's
     gradient stops at the ReLU before the pool)."""
-    x = nn.Variable.from_numpy_array(images)
-    pools = []
-    with nn.auto_forward(False):
-        out = F.sink(*net.features(x))
-        out.visit(lambda f: pools.append(f) if f.info.type_name == "MaxPooling" else None)
-        out.forward(clear_buffer=False)
+    pools, _keep = _trunk_functions(net, images, "MaxPooling")
     closest = np.inf
     for f in pools:
         (k, _), (s, _) = f.info.args["kernel"], f.info.args["stride"]
@@ -65,7 +82,8 @@ def _shortest_feature(net, images):
 
 def untied_pair(model, folder, n, height, width, seed, net_options=None):
     """Two batches of noise on which the gradient is well conditioned: no feature vector is
-    short (:func:`_shortest_feature`), and max-pooling windows have no ties, nor near ties that the
+    short (:func:`_shortest_feature`), no ReLU input lies within rounding of 0
+    (:func:`_closest_kink`), and max-pooling windows have no ties, nor near ties that the
     two engines' rounding could order differently (:data:`NEAR_TIE`). Real ties (flat images) make
     the gradient of a maximum ill-conditioned in every framework: ONNX Runtime, NNabla and
     PyTorch all send it to the first maximum in row-major order, but where two values are
@@ -74,7 +92,8 @@ def untied_pair(model, folder, n, height, width, seed, net_options=None):
     for attempt in range(20):
         img0, img1 = (random_images(n, height, width, seed + 1000 * attempt + k) for k in (0, 1))
         both = np.concatenate([img0, img1])
-        if _closest_tie(net, both) > NEAR_TIE and _shortest_feature(net, both) > 0.05:
+        if _closest_tie(net, both) > NEAR_TIE and _closest_kink(net, both) > NEAR_KINK \
+                and _shortest_feature(net, both) > 0.05:
             return img0, img1
     raise AssertionError("no well-conditioned input in 20 attempts")
 
@@ -126,7 +145,7 @@ def compare(model, folder, shape, seed, both=False, net_options=None, scale=1.0,
 def test_gradients_equal_nnabla_for_every_trunk_and_version(model, version, params_dir,
                                                             squeeze_params_dir):
     folder = squeeze_params_dir if model == "squeeze" else params_dir
-    compare(model, folder, (3, 45, 77), 0, net_options={"version": version}, per_layer=True)
+    compare(model, folder, (3, 33, 45), 0, net_options={"version": version}, per_layer=True)
 
 
 @pytest.mark.parametrize("call", [
@@ -141,6 +160,20 @@ def test_gradients_equal_nnabla_with_call_options(call, params_dir):
     {"channel_norm": False}, {"input_norm": "imagenet"}])
 def test_gradients_equal_nnabla_for_maps_and_methods(options, params_dir):
     compare("alex", params_dir, (1, 45, 77), 4, net_options=options)
+
+
+def test_large_passes_keep_relus_compactly_with_the_same_gradients(params_dir, monkeypatch):
+    """Passes over ARENA_MAX_BYTES run without ONNX Runtime's arena and keep where ReLUs are
+    positive instead of their outputs: the same values (every pass here counts as large)."""
+    from metrics.lpips.engines import gradient_engine
+    monkeypatch.setattr(gradient_engine, "ARENA_MAX_BYTES", 0)
+    compare("vgg", params_dir, (2, 40, 36), 8, both=True)
+    net = LPIPS("vgg", params_dir=params_dir)
+    net(nn.Variable((1, 3, 40, 36)), nn.Variable((1, 3, 40, 36))).forward()
+    (key, sessions), = net.gradient_engine()._sessions.items()
+    assert key[-1] is False
+    kept = [o.name for o in sessions["forward"].get_outputs()]
+    assert any(name.endswith("/positive") for name in kept)
 
 
 def test_gradients_reach_both_inputs(params_dir):

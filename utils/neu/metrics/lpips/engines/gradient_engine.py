@@ -22,7 +22,7 @@ from .base import BackendError
 # ONNX Runtime's memory arena keeps the largest pass's buffers for the next: 10-40% faster
 # for small passes, but for large ones it held twice the memory (VGG, 8 x 256 px: 5.0 GB with
 # it, 2.6 without, the same speed; benchmarks/bench_loss.py). Passes whose ReLU outputs take
-# more than this many bytes run without it.
+# more than this many bytes run without it, and keep ReLUs compactly (gradient_graphs).
 ARENA_MAX_BYTES = 256 << 20
 
 # What a forward pass leaves for the backward pass; ``inputs``: its (x0, x1, masks). With
@@ -121,7 +121,7 @@ class GradientEngine(object):
                                        self._flipped)
             else:
                 graph, self._saved[key] = forward_model(trace, self._head, both,
-                                                        kind == "given target")
+                                                        kind == "given target", not arena)
                 if kind == "given target":
                     sessions.pop("forward", None)
             sessions[kind] = self._new_session(graph, arena)
@@ -130,7 +130,9 @@ class GradientEngine(object):
     def _saved_names(self, key):
         from .onnx.gradient_graphs import forward_model
         if key not in self._saved:
-            self._saved[key] = forward_model(self.trace(key[0], key[1]), self._head, key[2])[1]
+            size, dropout, both, arena = key
+            self._saved[key] = forward_model(self.trace(size, dropout), self._head, both,
+                                             compact=not arena)[1]
         return self._saved[key]
 
     def features(self, x):

@@ -52,6 +52,7 @@ class LayerMapsNode(PythonFunction):
             output.reset_shape((n,) + shape, True)
 
     def forward_impl(self, inputs, outputs):
+        self._forward = None  # the last pass's tensors go before this pass makes its own
         self._forward = self._engine.forward(inputs[0].d, inputs[1].d, self._masks, self._both)
         for output, value in zip(outputs, self._forward.maps):
             output.d = value
