@@ -13,7 +13,7 @@ from ..engines.select import make_engine
 from ..lpips import LPIPS
 
 
-def _unit(feat):
+def unit_normalized(feat):
     # einsum and a matrix-vector product below: numpy's own reductions over these small,
     # strided axes took three to six times as long (measured on AlexNet's 64 px maps).
     squared = np.einsum("nchw,nchw->nhw", feat, feat)[:, None]
@@ -21,10 +21,13 @@ def _unit(feat):
     return feat / (norm + np.float32(EPS))
 
 
-def _squared_means(a, b):
-    """(N, C): per channel, the spatial mean of the squared difference of ``a`` and ``b``."""
+def squared_means(a, b, mask=None):
+    """(N, C): per channel, the spatial mean of the squared difference of ``a`` and ``b``
+    (multiplied by ``mask``, a dropout mask of their shape, when given)."""
     diff = a - b
     np.square(diff, out=diff)
+    if mask is not None:
+        diff *= mask
     n, c, h, w = diff.shape
     return (diff.reshape(n * c, h * w) @ np.full(h * w, 1 / (h * w), np.float32)).reshape(n, c)
 
@@ -42,6 +45,6 @@ class TermMaker(object):
         difference of the unit-normalized features; each image's are normalized once."""
         n = len(ref)
         feats = self.engine.features(np.ascontiguousarray(np.concatenate([ref, p0, p1])))
-        units = [_unit(f) for f in feats]
-        return tuple(np.concatenate([_squared_means(u[:n], u[k * n:(k + 1) * n]) for u in units],
+        units = [unit_normalized(f) for f in feats]
+        return tuple(np.concatenate([squared_means(u[:n], u[k * n:(k + 1) * n]) for u in units],
                                     axis=1) for k in (1, 2))

@@ -22,6 +22,7 @@ from ..lpips import LPIPS
 from ..trunks import get_trunk, trainable_trunk
 from ..weights import is_lin_parameter, lin_name
 from . import ranking
+from .precompute import squared_means, unit_normalized
 from .solver import TorchAdam
 
 DROPOUT = 0.5  # the reference's nn.Dropout() before each lin layer
@@ -63,6 +64,15 @@ def _scratch_value(model, weight_shape, is_bias, rng):
     """A random start for a trunk convolution's weight (``weight_shape``) or bias."""
     init = SCRATCH_INITS[get_trunk(model).scratch_init]
     return np.asarray(init(weight_shape, is_bias, rng), np.float32)
+
+
+def _dropout_mask(rng, shape, rows=None):
+    """A dropout mask of ``shape`` (keep with probability 1 - DROPOUT, scaled to keep the
+    mean) drawn from ``rng``; with ``rows`` = (indices, the whole batch's size) drawn for the
+    whole batch and those rows taken, as one process would draw them."""
+    whole = shape if rows is None else (rows[1],) + tuple(shape[1:])
+    drawn = (rng.random(whole, dtype=np.float32) >= DROPOUT) / np.float32(1 - DROPOUT)
+    return drawn if rows is None else drawn[rows[0]]
 
 
 def accuracy(d0, d1, judge):
@@ -121,7 +131,8 @@ class Trainer(object):
         self.solver = TorchAdam(self.parameters(), lr, beta1, 0.999)
         self._graphs = {}
         # A fixed trunk's features come from ONNX Runtime on a CPU context (several times
-        # NNabla's speed); a trained trunk needs weight gradients, which only NNabla has.
+        # NNabla's speed) and reach the graph as channel terms (_masked_terms); a trained
+        # trunk needs weight gradients, which only NNabla has.
         self._trunk_engine = self.net.gradient_engine() \
             if mode == "lin" and self.net.runs_on_onnxruntime() else None
 
@@ -151,22 +162,16 @@ class Trainer(object):
         return total
 
     def _graph(self, shape):
-        """Inputs (ref, p0, p1, judge), or (the taps of ref, p0 and p1 joined, ..., judge)
-        when the trunk runs on ONNX Runtime, dropout masks and outputs (loss, (d0, d1) along
-        the batch) for batches of ``shape``."""
+        """Inputs (ref, p0, p1, judge), dropout masks and outputs (loss, (d0, d1) along the
+        batch) for batches of ``shape``."""
         if shape not in self._graphs:
             with nn.auto_forward(False):
                 n = shape[0]
                 judge = nn.Variable((n, 1, 1, 1))
-                if self._trunk_engine is not None:  # the graph starts at the features
-                    trace = self._trunk_engine.trace(shape[2:])
-                    feats = [nn.Variable((3 * n,) + trace.shapes[tap]) for tap in trace.taps]
-                    inputs = tuple(feats)
-                else:
-                    inputs = tuple(nn.Variable(shape) for _ in range(3))
-                    # A frozen trunk (lin) gets no backward pass at all.
-                    with nn.no_grad() if self.mode == "lin" else trainable_trunk():
-                        feats = self.net.features(F.concatenate(*inputs, axis=0))
+                inputs = tuple(nn.Variable(shape) for _ in range(3))
+                # A frozen trunk (lin) gets no backward pass at all.
+                with nn.no_grad() if self.mode == "lin" else trainable_trunk():
+                    feats = self.net.features(F.concatenate(*inputs, axis=0))
                 # features() marks its scope's parameters fixed
                 for w in list(self.lins) + list(self.trunk_params.values()):
                     w.need_grad = True
@@ -217,13 +222,30 @@ class Trainer(object):
         batch is a process's share of a larger one, ``rows`` = (its rows, the whole batch's
         size): the masks are drawn for the whole batch and these rows taken, as one process
         would draw them."""
-        graph = self._graph(tuple(np.shape(ref)))
-        values = (ref, p0, p1)
         if self._trunk_engine is not None:
-            values = self._trunk_engine.features(np.concatenate(values))
-        for var, value in zip(graph[0], values):
+            terms = self._masked_terms(ref, p0, p1, rng, rows)
+            graph = self._terms_graph((len(ref), terms[0].shape[1]))
+            for var, value in zip(graph[0], terms):
+                var.d = value
+            return self._run(graph, judge, None)
+        graph = self._graph(tuple(np.shape(ref)))
+        for var, value in zip(graph[0], (ref, p0, p1)):
             var.d = value
         return self._run(graph, judge, rng, rows)
+
+    def _masked_terms(self, ref, p0, p1, rng, rows):
+        """The channel terms of (ref, p0) and (ref, p1) ((N, C_total) each) from the trunk on
+        ONNX Runtime, each squared difference multiplied by its dropout mask (drawn as
+        :meth:`_run` draws the image graph's, in the same order) before its spatial mean: a
+        distance is linear in the lin weights, so the terms graph gives the same loss and
+        gradients as the image graph, without NNabla's slow head on full feature maps."""
+        n = len(ref)
+        feats = self._trunk_engine.features(np.concatenate([ref, p0, p1]))
+        units = [unit_normalized(f) if self.net.channel_norm else f for f in feats]
+        return tuple(np.concatenate([
+            squared_means(u[:n], u[k * n:(k + 1) * n], _dropout_mask(
+                rng, (n,) + u.shape[1:], rows) if self.dropout else None) for u in units], axis=1)
+            for k in (1, 2))
 
     def forward_backward_terms(self, terms0, terms1, judge, rows=None):
         """As :meth:`forward_backward` from precomputed terms (N, C_total); no dropout. With
@@ -246,9 +268,7 @@ class Trainer(object):
         inputs, masks, (loss, both) = graph
         inputs[-1].d = np.reshape(judge, (-1, 1, 1, 1))
         for mask in masks or ():
-            whole = mask.shape if rows is None else (rows[1],) + tuple(mask.shape[1:])
-            drawn = (rng.random(whole, dtype=np.float32) >= DROPOUT) / np.float32(1 - DROPOUT)
-            mask.d = drawn if rows is None else drawn[rows[0]]
+            mask.d = _dropout_mask(rng, mask.shape, rows)
         loss.forward(clear_no_need_grad=True)
         self.solver.zero_grad()
         loss.backward(clear_buffer=True)

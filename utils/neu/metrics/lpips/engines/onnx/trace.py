@@ -59,11 +59,17 @@ def trace_trunk(net, height, width, dropout=False):
         placeholders.append(nn.Variable(x.shape))
         return x * placeholders[-1]
 
-    with nn.auto_forward(False), conv_input_hook(masked if dropout else None):
-        x = nn.Variable((1, 3, height, width))
-        taps = net.features(x)
-        functions = []
-        F.sink(*taps).visit(functions.append)  # kept alive: a Variable's hash is its address
+    # features() marks the instance's parameters fixed; a trainer may have made some trainable.
+    trainable = {name: v.need_grad for name, v in net.parameters().items()}
+    try:
+        with nn.auto_forward(False), conv_input_hook(masked if dropout else None):
+            x = nn.Variable((1, 3, height, width))
+            taps = net.features(x)
+            functions = []
+            F.sink(*taps).visit(functions.append)  # kept alive: a Variable's hash is its address
+    finally:
+        for name, v in net.parameters().items():
+            v.need_grad = trainable[name]
     names = {hash(x): "x"}
     mask_names = {}
     for k, m in enumerate(placeholders):
