@@ -11,7 +11,8 @@ Prints:
   respect to x, weights frozen; a static graph through ``LPIPS(model=...)`` reused, as the
   StyleGAN2 projection and ``perceptual_loss.py`` use it) for each model at batch 1 and 8, 64
   and 256 px: ours on the default engine (ONNX Runtime on the CPU) and with
-  ``engine="nnabla"``, the reference, and the ratios;
+  ``engine="nnabla"``, the reference, and the ratios; with ``--changing-target`` also ours
+  with a target that changes every step (as in training);
 * E-LPIPS-VGG steps (a new draw and graph every step, 64 px), default against NNabla;
 * ``optimize match`` end to end (VGG, 64 px, the CLI as a whole process; steps per second
   from two runs of different lengths so start-up cancels) against the reference's
@@ -73,8 +74,12 @@ def worker(config):
     if config["mode"] == "step":
         net = LPIPS(config["model"], params_dir=params_dir, engine=config["engine"])
         loss = F.sum(net(x, target))
+        targets = [seeded_images(n, size, seed) for seed in (2, 3)]
 
         def step():
+            if config.get("changing_target"):  # a training loop's: new values every step
+                targets.reverse()
+                target.d = targets[0]
             loss.forward(clear_no_need_grad=True)
             x.grad.zero()
             loss.backward(clear_buffer=True)
@@ -103,28 +108,32 @@ def reference(python, config):
 
 def steps(args, params_dir):
     print("\nloss steps (forward + gradient of x), static graph, best of {} rounds:".format(args.rounds))
-    print("{:<7} {:>5} {:>4} | {:>9} {:>8} | {:>9} {:>8} {:>7} | {:>9} {:>8} {:>7}".format(
-        "model", "batch", "px", "ref /s", "ref MB", "ours /s", "ours MB", "ratio",
-        "nnabla/s", "MB", "ratio"))
+    print("{:<7} {:>5} {:>4} | {:>9} {:>8} | {:>9} {:>8} {:>7} | {:>9} {:>8} {:>7} | {:>9} "
+          "{:>8} {:>7}".format("model", "batch", "px", "ref /s", "ref MB", "ours /s", "ours MB",
+                               "ratio", "nnabla/s", "MB", "ratio", "changing", "MB", "ratio"))
     for model, batch, size in CASES:
         if model not in args.models:
             continue
         config = {"mode": "step", "model": model, "batch": batch, "size": size,
                   "seconds": args.seconds, "params_dir": params_dir if model == "squeeze" else None}
-        refs, mine, theirs = [], [], []
+        refs, mine, theirs, changing = [], [], [], []
         for _ in range(args.rounds):
             if args.reference_python:
                 refs.append(reference(args.reference_python, config))
             mine.append(ours(dict(config, engine="auto")))
             if not args.skip_nnabla:
                 theirs.append(ours(dict(config, engine="nnabla")))
+            if args.changing_target:
+                changing.append(ours(dict(config, engine="auto", changing_target=True)))
         ref = best(refs) if refs else None
         a = best(mine)
         b = best(theirs) if theirs else None
+        c = best(changing) if changing else None
         cell = lambda r: "{:>9.2f} {:>8.0f}".format(r["per_s"], r["peak_mb"]) if r else " " * 18  # noqa: E731
         ratio = lambda r: "{:>6.2f}x".format(r["per_s"] / ref["per_s"]) if r and ref else "      -"  # noqa: E731
-        print("{:<7} {:>5} {:>4} | {} | {} {} | {} {}".format(
-            model, batch, size, cell(ref), cell(a), ratio(a), cell(b), ratio(b)), flush=True)
+        print("{:<7} {:>5} {:>4} | {} | {} {} | {} {} | {} {}".format(
+            model, batch, size, cell(ref), cell(a), ratio(a), cell(b), ratio(b), cell(c),
+            ratio(c)), flush=True)
 
 
 def elpips_steps(args):
@@ -190,6 +199,9 @@ def main():
     parser.add_argument("--models", nargs="+", default=["alex", "vgg", "squeeze"])
     parser.add_argument("--optimize-steps", type=int, default=200)
     parser.add_argument("--skip-nnabla", action="store_true", help="no engine=\"nnabla\" column")
+    parser.add_argument("--changing-target", action="store_true",
+                        help="also ours with a target whose values change every step (a "
+                             "training loop's; a fixed target's trunk runs once)")
     parser.add_argument("--skip-steps", action="store_true")
     parser.add_argument("--skip-elpips", action="store_true")
     parser.add_argument("--skip-optimize", action="store_true")

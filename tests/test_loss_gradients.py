@@ -163,15 +163,16 @@ def test_gradients_equal_nnabla_for_maps_and_methods(options, params_dir):
 
 
 def test_large_passes_keep_relus_compactly_with_the_same_gradients(params_dir, monkeypatch):
-    """Passes over ARENA_MAX_BYTES run without ONNX Runtime's arena and keep where ReLUs are
-    positive instead of their outputs: the same values (every pass here counts as large)."""
+    """Large passes run without ONNX Runtime's arena and keep where ReLUs are positive
+    instead of their outputs: the same values (every pass here counts as large)."""
     from metrics.lpips.engines import gradient_engine
     monkeypatch.setattr(gradient_engine, "ARENA_MAX_BYTES", 0)
+    monkeypatch.setattr(gradient_engine, "COMPACT_MIN_BYTES", 0)
     compare("vgg", params_dir, (2, 40, 36), 8, both=True)
     net = LPIPS("vgg", params_dir=params_dir)
     net(nn.Variable((1, 3, 40, 36)), nn.Variable((1, 3, 40, 36))).forward()
     (key, sessions), = net.gradient_engine()._sessions.items()
-    assert key[-1] is False
+    assert key[-2:] == (False, True)  # no arena, compact
     kept = [o.name for o in sessions["forward"].get_outputs()]
     assert any(name.endswith("/positive") for name in kept)
 

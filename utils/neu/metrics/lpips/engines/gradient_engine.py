@@ -22,8 +22,12 @@ from .base import BackendError
 # ONNX Runtime's memory arena keeps the largest pass's buffers for the next: 10-40% faster
 # for small passes, but for large ones it held twice the memory (VGG, 8 x 256 px: 5.0 GB with
 # it, 2.6 without, the same speed; benchmarks/bench_loss.py). Passes whose ReLU outputs take
-# more than this many bytes run without it, and keep ReLUs compactly (gradient_graphs).
+# more than this many bytes run without it.
 ARENA_MAX_BYTES = 256 << 20
+# Passes whose ReLU outputs take more than this keep, of the ReLUs that are no taps, where
+# they are positive (booleans) instead of their outputs (gradient_graphs' ``compact``):
+# SqueezeNet, 8 x 256 px with a changing target, 1235 MB against 1395 at the same speed.
+COMPACT_MIN_BYTES = 64 << 20
 
 # What a forward pass leaves for the backward pass; ``inputs``: its (x0, x1, masks). With
 # ``rows`` (the finite pairs' indices), ``saved`` is the Forward of those pairs alone.
@@ -98,11 +102,13 @@ class GradientEngine(object):
                                           providers=["CPUExecutionProvider"])
 
     def _key(self, shape, dropout, both):
-        """Sessions are made per image size, dropout, kind of backward pass, and arena."""
+        """Sessions are made per image size, dropout, kind of backward pass, arena and how
+        ReLUs are kept."""
         trace = self.trace(shape[2:], dropout)
         activations = 8 * shape[0] * sum(int(np.prod(trace.shapes[op.output]))
                                          for op in trace.ops if op.kind == "relu")
-        return (tuple(shape[2:]), bool(dropout), bool(both), activations <= ARENA_MAX_BYTES)
+        return (tuple(shape[2:]), bool(dropout), bool(both), activations <= ARENA_MAX_BYTES,
+                activations > COMPACT_MIN_BYTES)
 
     def _session(self, key, kind):
         """The session of ``kind`` for ``key`` (see :meth:`_key`): ``forward``, ``backward``,
@@ -112,7 +118,7 @@ class GradientEngine(object):
         from .onnx.gradient_graphs import backward_model, forward_model, trunk_model
         sessions = self._sessions.setdefault(key, {})
         if kind not in sessions:
-            size, dropout, both, arena = key
+            size, dropout, both, arena, compact = key
             trace = self.trace(size, dropout)
             if kind == "trunk":
                 graph = trunk_model(trace)
@@ -121,7 +127,7 @@ class GradientEngine(object):
                                        self._flipped)
             else:
                 graph, self._saved[key] = forward_model(trace, self._head, both,
-                                                        kind == "given target", not arena)
+                                                        kind == "given target", compact)
                 if kind == "given target":
                     sessions.pop("forward", None)
             sessions[kind] = self._new_session(graph, arena)
@@ -130,9 +136,9 @@ class GradientEngine(object):
     def _saved_names(self, key):
         from .onnx.gradient_graphs import forward_model
         if key not in self._saved:
-            size, dropout, both, arena = key
+            size, dropout, both, _, compact = key
             self._saved[key] = forward_model(self.trace(size, dropout), self._head, both,
-                                             compact=not arena)[1]
+                                             compact=compact)[1]
         return self._saved[key]
 
     def features(self, x):
