@@ -34,7 +34,8 @@ import time
 
 import numpy as np
 
-from bench_lpips import best, run_json
+import bench_lpips
+from bench_lpips import best, run_worker
 from timing import seeded_images, timed
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -98,12 +99,11 @@ def worker(config):
 
 
 def ours(config):
-    env = dict(os.environ, PYTHONPATH=LIB)
-    return run_json([sys.executable, __file__, "--worker", json.dumps(config)], env)
+    return run_worker(__file__, config)
 
 
 def reference(python, config):
-    return run_json([python, os.path.join(HERE, "reference_loss.py"), json.dumps(config)])
+    return bench_lpips.reference(python, config, "reference_loss.py")
 
 
 def steps(args, params_dir):

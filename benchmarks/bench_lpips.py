@@ -78,13 +78,19 @@ def run_json(command, env=None):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def ours(config):
+def run_worker(script, config):
+    """The JSON line of ``script --worker CONFIG`` run by this Python with the package."""
     env = dict(os.environ, PYTHONPATH=LIB)
-    return run_json([sys.executable, __file__, "--worker", json.dumps(config)], env)
+    return run_json([sys.executable, script, "--worker", json.dumps(config)], env)
 
 
-def reference(python, config):
-    return run_json([python, os.path.join(HERE, "reference_lpips.py"), json.dumps(config)])
+def ours(config):
+    return run_worker(__file__, config)
+
+
+def reference(python, config, script="reference_lpips.py"):
+    """The JSON line of a reference script of this folder run by ``python``."""
+    return run_json([python, os.path.join(HERE, script), json.dumps(config)])
 
 
 def reference_script(python, dirs):

@@ -46,14 +46,6 @@ _SCOPE = "lpips"
 ENGINES = ("auto", "onnxruntime", "nnabla")
 
 
-def _onnxruntime_installed():
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def _non_finite_marker(img0, img1):
     """(N, 1, 1, 1): 0 for a pair of finite images, NaN when either holds a NaN or an
     infinity. Added to the distance maps, it makes a non-finite input give a non-finite score,
@@ -138,14 +130,14 @@ class LPIPS(object):
         ``engine``): on a CPU context, in float, for every method but ``sort``."""
         if self.engine == "nnabla":
             return False
-        from .engines.gradient_engine import gradient_graphs_cover
+        from .engines.gradient_engine import available, gradient_graphs_cover
         backend = nn.get_current_context().backend[0]
         if backend != "cpu:float" or not gradient_graphs_cover(self):
             if self.engine == "onnxruntime":
                 raise ValueError("engine=\"onnxruntime\" runs on a CPU context in float, for every "
                                  "method but sort; here: {}, method {}".format(backend, self.method))
             return False
-        return self.engine == "onnxruntime" or _onnxruntime_installed()
+        return self.engine == "onnxruntime" or available()
 
     def gradient_engine(self):
         """The :class:`~metrics.lpips.engines.gradient_engine.GradientEngine` behind this

@@ -47,6 +47,16 @@ def head_of(net):
     return Head(entries, net.channel_norm, EPS, MIN_SQUARED_NORM)
 
 
+def available():
+    """Whether what the gradient engine needs imports: ONNX Runtime and onnx."""
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def gradient_graphs_cover(net):
     """Whether the gradient graphs compute ``net``'s distance (all but the ``sort`` methods)."""
     return "sort" not in net.method
@@ -58,10 +68,11 @@ class GradientEngine(object):
 
     def __init__(self, net, threads=None):
         try:
+            import onnx  # noqa: F401  (the graphs are built with it)
             import onnxruntime
         except ImportError as e:
-            raise BackendError("LPIPS gradients on ONNX Runtime need onnxruntime (`make setup` "
-                               "installs it): {}".format(e)) from None
+            raise BackendError("LPIPS on ONNX Runtime needs onnxruntime and onnx (`make setup` "
+                               "installs them), or LPIPS(..., engine=\"nnabla\"): {}".format(e)) from None
         self._ort, self._net = onnxruntime, net
         self._threads = threads or os.cpu_count() or 1
         self._head = head_of(net)

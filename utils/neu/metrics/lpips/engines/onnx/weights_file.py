@@ -16,7 +16,7 @@ import zlib
 
 import numpy as np
 import onnx
-from onnx import TensorProto, numpy_helper
+from onnx import numpy_helper
 
 from ...data.atomic import atomic_path
 from .graph import MADE_WHEN_LOADED, point_at
