@@ -47,6 +47,25 @@ def head_of(net):
     return Head(entries, net.channel_norm, EPS, MIN_SQUARED_NORM)
 
 
+_shared_arena = []  # [True] once this process has registered it
+
+
+def _use_shared_arena(ort, options):
+    """Makes the session of ``options`` allocate from one memory arena shared by every session
+    that asks for it (registered with ONNX Runtime's environment on first use; sessions that
+    do not ask, as the scoring engine's, keep their own). Each session's own arena kept its
+    largest pass's buffers apart from the others': the forward and backward sessions of one
+    model held two sets (SqueezeNet, 8 x 256 px: 1477 MB peak with their own arenas, 935
+    shared, at the same speed; VGG, 1 x 256 px: 1126 and 850)."""
+    if not _shared_arena:
+        info = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0,
+                                 ort.OrtMemType.DEFAULT)
+        # No limit, growing by powers of two (which measured less than growing as requested).
+        ort.create_and_register_allocator(info, ort.OrtArenaCfg(0, 0, -1, -1))
+        _shared_arena.append(True)
+    options.add_session_config_entry("session.use_env_allocators", "1")
+
+
 def available():
     """Whether what the gradient engine needs imports: ONNX Runtime and onnx."""
     try:
@@ -109,6 +128,8 @@ class GradientEngine(object):
         options.add_external_initializers(
             list(graph.supplied),
             [self._ort.OrtValue.ortvalue_from_numpy(a) for a in graph.supplied.values()])
+        if arena:
+            _use_shared_arena(self._ort, options)
         return self._ort.InferenceSession(graph.model.SerializeToString(), options,
                                           providers=["CPUExecutionProvider"])
 
