@@ -205,10 +205,10 @@ class LPIPS(object):
         self._check_pair(img0, img1)
         if normalize:
             img0, img1 = 2 * img0 - 1, 2 * img1 - 1
-        poison = _non_finite_marker(img0, img1)
-        if self.runs_on_onnxruntime():
+        if self.runs_on_onnxruntime():  # it gives a pair with a non-finite value NaN maps itself
             from .engines.onnx_node import layer_maps
-            return [d + poison for d in layer_maps(self.gradient_engine(), img0, img1)]
+            return layer_maps(self.gradient_engine(), img0, img1)
+        poison = _non_finite_marker(img0, img1)
         n = img0.shape[0]
         feats = self.features(F.concatenate(img0, img1, axis=0))
         feats0 = [F.slice(f, (0, 0, 0, 0), (n,) + f.shape[1:]) for f in feats]

@@ -97,6 +97,7 @@ class GradientEngine(object):
         self._head = head_of(net)
         self.entry_count = len(self._head.entries)
         self._traces = {}    # (size, dropout) -> trace
+        self._relu_elements = {}  # (size, dropout) -> an image's ReLU outputs' elements
         self._sessions = {}  # key (see _key) -> {kind: session}, see _session
         self._saved = {}  # key -> the names of the tensors the forward pass keeps
         self._constants = None  # the trunk's parameters, as traced
@@ -112,6 +113,8 @@ class GradientEngine(object):
             if self._constants is None:  # one copy for every size (the same parameters)
                 self._constants = trace.constants
             self._traces[key] = trace._replace(constants=self._constants)
+            self._relu_elements[key] = sum(int(np.prod(trace.shapes[op.output]))
+                                           for op in trace.ops if op.kind == "relu")
         return self._traces[key]
 
     def map_shapes(self, size):
@@ -136,9 +139,8 @@ class GradientEngine(object):
     def _key(self, shape, dropout, both):
         """Sessions are made per image size, dropout, kind of backward pass, arena and how
         ReLUs are kept."""
-        trace = self.trace(shape[2:], dropout)
-        activations = 8 * shape[0] * sum(int(np.prod(trace.shapes[op.output]))
-                                         for op in trace.ops if op.kind == "relu")
+        self.trace(shape[2:], dropout)
+        activations = 8 * shape[0] * self._relu_elements[(tuple(shape[2:]), bool(dropout))]
         return (tuple(shape[2:]), bool(dropout), bool(both), activations <= ARENA_MAX_BYTES,
                 activations > COMPACT_MIN_BYTES)
 
@@ -155,8 +157,8 @@ class GradientEngine(object):
             if kind == "trunk":
                 graph = trunk_model(trace)
             elif kind == "backward":
-                graph = backward_model(trace, self._head, self._saved_names(key), both,
-                                       self._flipped)
+                # The forward pass came first, and named what it keeps.
+                graph = backward_model(trace, self._head, self._saved[key], both, self._flipped)
             else:
                 graph, self._saved[key] = forward_model(trace, self._head, both,
                                                         kind == "given target", compact)
@@ -164,14 +166,6 @@ class GradientEngine(object):
                     sessions.pop("forward", None)
             sessions[kind] = self._new_session(graph, arena)
         return sessions[kind]
-
-    def _saved_names(self, key):
-        from .onnx.gradient_graphs import forward_model
-        if key not in self._saved:
-            size, dropout, both, _, compact = key
-            self._saved[key] = forward_model(self.trace(size, dropout), self._head, both,
-                                             compact=compact)[1]
-        return self._saved[key]
 
     def features(self, x):
         """The trunk's taps for ``x`` (N, 3, H, W float32 in [-1, 1]): a list of arrays."""

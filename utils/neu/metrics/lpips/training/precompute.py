@@ -13,7 +13,7 @@ from ..engines.select import make_engine
 from ..lpips import LPIPS
 
 
-def unit_normalized(feat):
+def _unit(feat):
     # einsum and a matrix-vector product below: numpy's own reductions over these small,
     # strided axes took three to six times as long (measured on AlexNet's 64 px maps).
     squared = np.einsum("nchw,nchw->nhw", feat, feat)[:, None]
@@ -21,7 +21,7 @@ def unit_normalized(feat):
     return feat / (norm + np.float32(EPS))
 
 
-def squared_means(a, b, mask=None):
+def _squared_means(a, b, mask=None):
     """(N, C): per channel, the spatial mean of the squared difference of ``a`` and ``b``
     (multiplied by ``mask``, a dropout mask of their shape, when given)."""
     diff = a - b
@@ -30,6 +30,19 @@ def squared_means(a, b, mask=None):
         diff *= mask
     n, c, h, w = diff.shape
     return (diff.reshape(n * c, h * w) @ np.full(h * w, 1 / (h * w), np.float32)).reshape(n, c)
+
+
+def channel_terms(feats, n, channel_norm=True, mask=None):
+    """((N, C_total) terms of (ref, p0), (N, C_total) of (ref, p1)) from the taps ``feats``
+    of the three batches joined (3N images each): per layer (in tap order) and channel, the
+    spatial mean of the squared difference of the unit-normalized features (each image's
+    normalized once; raw without ``channel_norm``). ``mask(shape)``, when given, returns a
+    dropout mask for each squared difference, asked for in that order (p0's layers, then
+    p1's)."""
+    units = [_unit(f) if channel_norm else f for f in feats]
+    return tuple(np.concatenate([
+        _squared_means(u[:n], u[k * n:(k + 1) * n], mask((n,) + u.shape[1:]) if mask else None)
+        for u in units], axis=1) for k in (1, 2))
 
 
 class TermMaker(object):
@@ -43,8 +56,5 @@ class TermMaker(object):
         """((N, C_total) terms of (ref, p0), (N, C_total) of (ref, p1)) for float32 [-1, 1]
         batches: per layer (in tap order) and channel, the spatial mean of the squared
         difference of the unit-normalized features; each image's are normalized once."""
-        n = len(ref)
         feats = self.engine.features(np.ascontiguousarray(np.concatenate([ref, p0, p1])))
-        units = [unit_normalized(f) for f in feats]
-        return tuple(np.concatenate([squared_means(u[:n], u[k * n:(k + 1) * n]) for u in units],
-                                    axis=1) for k in (1, 2))
+        return channel_terms(feats, len(ref))

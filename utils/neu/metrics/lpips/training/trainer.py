@@ -22,7 +22,7 @@ from ..lpips import LPIPS
 from ..trunks import get_trunk, trainable_trunk
 from ..weights import is_lin_parameter, lin_name
 from . import ranking
-from .precompute import squared_means, unit_normalized
+from .precompute import channel_terms
 from .solver import TorchAdam
 
 DROPOUT = 0.5  # the reference's nn.Dropout() before each lin layer
@@ -167,11 +167,11 @@ class Trainer(object):
         if shape not in self._graphs:
             with nn.auto_forward(False):
                 n = shape[0]
+                ref, p0, p1 = (nn.Variable(shape) for _ in range(3))
                 judge = nn.Variable((n, 1, 1, 1))
-                inputs = tuple(nn.Variable(shape) for _ in range(3))
                 # A frozen trunk (lin) gets no backward pass at all.
                 with nn.no_grad() if self.mode == "lin" else trainable_trunk():
-                    feats = self.net.features(F.concatenate(*inputs, axis=0))
+                    feats = self.net.features(F.concatenate(ref, p0, p1, axis=0))
                 # features() marks its scope's parameters fixed
                 for w in list(self.lins) + list(self.trunk_params.values()):
                     w.need_grad = True
@@ -181,7 +181,7 @@ class Trainer(object):
                 both = F.concatenate(self._distance(parts[0], parts[1], masks),
                                      self._distance(parts[0], parts[2], masks), axis=0)
                 loss = self._loss(both, judge)
-            self._graphs[shape] = inputs + (judge,), masks, (loss, both)
+            self._graphs[shape] = (ref, p0, p1, judge), masks, (loss, both)
         return self._graphs[shape]
 
     def _terms_graph(self, shape):
@@ -239,13 +239,9 @@ class Trainer(object):
         :meth:`_run` draws the image graph's, in the same order) before its spatial mean: a
         distance is linear in the lin weights, so the terms graph gives the same loss and
         gradients as the image graph, without NNabla's slow head on full feature maps."""
-        n = len(ref)
         feats = self._trunk_engine.features(np.concatenate([ref, p0, p1]))
-        units = [unit_normalized(f) if self.net.channel_norm else f for f in feats]
-        return tuple(np.concatenate([
-            squared_means(u[:n], u[k * n:(k + 1) * n], _dropout_mask(
-                rng, (n,) + u.shape[1:], rows) if self.dropout else None) for u in units], axis=1)
-            for k in (1, 2))
+        return channel_terms(feats, len(ref), self.net.channel_norm, (
+            lambda shape: _dropout_mask(rng, shape, rows)) if self.dropout else None)
 
     def forward_backward_terms(self, terms0, terms1, judge, rows=None):
         """As :meth:`forward_backward` from precomputed terms (N, C_total); no dropout. With

@@ -35,7 +35,7 @@ import collections
 import numpy as np
 from onnx import TensorProto, helper
 
-from .graph import GraphBuilder, placeholder
+from .graph import GraphBuilder, make_model, placeholder
 from .trace import TraceError
 
 OPSET = 17  # ScatterElements' reduction="add" (max pools whose windows overlap) needs 16
@@ -88,9 +88,7 @@ class _Builder(GraphBuilder):
         return name
 
     def ops(self, op_type, inputs, outputs, **attributes):
-        """A node with several outputs (names made when given as counts)."""
-        if isinstance(outputs, int):
-            outputs = [self.name(op_type) for _ in range(outputs)]
+        """A node with several ``outputs`` (names)."""
         self.graph.node.append(helper.make_node(op_type, list(inputs), list(outputs),
                                                 name=self.name(op_type + "_node"), **attributes))
         return outputs
@@ -102,9 +100,7 @@ class _Builder(GraphBuilder):
 
     def model(self):
         """A :data:`Graph` of what was built."""
-        model = helper.make_model(self.graph, opset_imports=[helper.make_opsetid("", OPSET)])
-        model.ir_version = 8
-        return Graph(model, self.supplied)
+        return Graph(make_model(self.graph, OPSET), self.supplied)
 
 
 def _forward_trunk(b, trace, x, masks, side, save, compact=False):
@@ -180,9 +176,9 @@ class _HeadTerms(object):
         self.feat, self.norm, self.channels = feat, None, channels
         if head.channel_norm:
             squared = b.channel_sum(b.op("Mul", [feat, feat]), channels)
-            self.valid = b.op("Cast", [b.op("Greater", [squared, b.const(np.float32(
-                head.min_squared_norm))])], to=TensorProto.FLOAT)
-            self.norm = b.op("Sqrt", [b.op("Max", [squared, b.const(np.float32(head.min_squared_norm))])])
+            clamp = b.const(np.float32(head.min_squared_norm))
+            self.valid = b.op("Cast", [b.op("Greater", [squared, clamp])], to=TensorProto.FLOAT)
+            self.norm = b.op("Sqrt", [b.op("Max", [squared, clamp])])
             self.denominator = b.op("Add", [self.norm, b.const(np.float32(head.eps))])
             self.unit = b.op("Div", [feat, self.denominator])
         else:

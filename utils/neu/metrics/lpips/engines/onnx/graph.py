@@ -84,9 +84,10 @@ def drop_unread(graph):
     graph.initializer.extend(kept)
 
 
-def make_model(graph):
-    """A model of ``graph`` at the opset and IR version everything here writes."""
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+def make_model(graph, opset=OPSET):
+    """A model of ``graph`` at ``opset`` (by default the one everything here writes) and the
+    IR version."""
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = IR_VERSION
     return model
 
