@@ -3,6 +3,7 @@
     PYTHONPATH=utils/neu .venv/bin/python benchmarks/bench_lpips.py \
         [--reference-python /path/to/python-with-torch-and-lpips] [--seconds 3] [--cli-pairs 500] \
         [--rounds 3] [--cli64-pairs 5000] [--skip-library] [--skip-cli]
+        [--variants nnabla direct winograd]
 
 Prints, for alex and vgg at 64 and 256 px: pairs per second and peak memory of the library
 call (each backend; ONNX Runtime with and without Winograd convolutions), 2AFC triplets per
@@ -32,6 +33,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 LIB = os.path.join(ROOT, "utils", "neu")
 SAMPLES = os.path.join(LIB, "metrics", "lpips", "samples", "ref")
+VARIANTS = {"nnabla": ("nnabla", False), "direct": ("onnxruntime", False),
+            "winograd": ("onnxruntime", True)}  # name: (backend, winograd)
 CASES = [("alex", 64, 32), ("alex", 256, 8), ("vgg", 64, 16), ("vgg", 256, 4)]  # model, px, batch
 
 
@@ -191,6 +194,8 @@ def main():
     parser.add_argument("--cli64-pairs", type=int, default=5000,
                         help="pairs for the 64 px CLI-against-engine case")
     parser.add_argument("--skip-cli", action="store_true")
+    parser.add_argument("--variants", nargs="+", choices=sorted(VARIANTS), default=list(VARIANTS),
+                        help="our backends to measure in the library cases")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -207,7 +212,7 @@ def main():
             for mode in ("pairs", "2afc"):
                 config = {"model": model, "size": size, "batch": batch, "mode": mode,
                           "seconds": args.seconds}
-                variants = [("nnabla", False), ("onnxruntime", False), ("onnxruntime", True)]
+                variants = [VARIANTS[v] for v in args.variants]
                 runs = {variant: [] for variant in variants}
                 refs = []
                 for _ in range(args.rounds):

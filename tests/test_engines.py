@@ -164,3 +164,58 @@ def test_large_images_pairs_graph_runs_the_trunk_per_image(model, params_dir):
         assert not any(node.op_type == "ReduceSum" for node in nodes)
 
 
+
+
+def test_shard_bounds_cover_the_batch_in_order():
+    from metrics.lpips.engines import shards
+    assert shards.bounds(5, 2) == [(0, 2), (2, 5)]
+    assert shards.bounds(1, 2) == [(0, 1)]
+    assert shards.bounds(3, 8) == [(0, 1), (1, 2), (2, 3)]
+    assert shards.bounds(7, 1) == [(0, 7)]
+    assert shards.bounds(7, 2, minimum=4) == [(0, 7)] and len(shards.bounds(8, 2, minimum=4)) == 2
+    x = np.arange(10)[:, None]  # five pairs (i, 5 + i)
+    feeds = shards.split_feed({"x": x}, [(0, 2), (2, 5)], pairs=True)
+    assert [f["x"][:, 0].tolist() for f in feeds] == [[0, 1, 5, 6], [2, 3, 4, 7, 8, 9]]
+
+
+def test_passes_split_among_threads_equal_one_thread(params_dir, monkeypatch):
+    # Each thread runs a shard of the batch on one single-threaded session (engines/shards.py):
+    # pairs keep their partners, every output stays in order, and shards of at least 8 images
+    # give the same bits as the whole batch (a pair's score does not depend on the split).
+    from metrics.lpips import LPIPS
+    from metrics.lpips.engines.onnxruntime_engine import OnnxRuntimeEngine
+    net = LPIPS("alex", params_dir=params_dir)
+    split, whole = OnnxRuntimeEngine(net, threads=3), OnnxRuntimeEngine(net, threads=1)
+    rng = np.random.default_rng(7)
+    x = rng.random((24, 3, 40, 48), dtype=np.float32) * 2 - 1  # 12 pairs: 3 shards of 4
+    scores = split.pair_distances(x)
+    np.testing.assert_array_equal(scores, whole.pair_distances(x))
+    alone = [whole.pair_distances(x[[i, 12 + i]])[0] for i in range(12)]
+    np.testing.assert_allclose(scores, alone, rtol=1e-6)
+    feats = split.features(x)
+    for a, b in zip(feats, whole.features(x)):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(
+        split.distances([f[:12] for f in feats], [f[12:] for f in feats]), scores)
+    for a, b in zip(split.pair_layer_maps(x), whole.pair_layer_maps(x)):
+        np.testing.assert_array_equal(a, b)
+    images = rng.integers(0, 256, (24, 40, 48, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(split.to_input(images), whole.to_input(images))
+    assert {"pairs", "trunk", "head", "uint8"} <= {role for role, threads in split._sessions
+                                                   if threads == 1}
+    assert not any(threads == 3 for _, threads in split._sessions)
+    split.pair_distances(x[[0, 12]])  # one pair: on the single-threaded session, which exists
+    assert ("pairs", 3) not in split._sessions
+    first = OnnxRuntimeEngine(net, threads=3)
+    first.pair_distances(x[[0, 12]])
+    assert set(first._sessions) == {("pairs", 3)}  # else: every thread on one pass
+    # Below 4 pairs a shard, and above the tuning table's split_max_pixels, no split.
+    first.pair_distances(x[[0, 1, 2, 3, 4, 12, 13, 14, 15, 16]])
+    assert set(first._sessions) == {("pairs", 3)}
+    import dataclasses
+    from metrics.lpips.engines import tuning
+    monkeypatch.setitem(tuning.TUNING, "alex", dataclasses.replace(
+        tuning.TUNING["alex"], split_max_pixels=40 * 47))
+    unsplit = OnnxRuntimeEngine(net, threads=3)
+    np.testing.assert_array_equal(unsplit.pair_distances(x), scores)
+    assert set(unsplit._sessions) == {("pairs", 3)}

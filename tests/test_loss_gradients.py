@@ -172,9 +172,43 @@ def test_large_passes_keep_relus_compactly_with_the_same_gradients(params_dir, m
     net = LPIPS("vgg", params_dir=params_dir)
     net(nn.Variable((1, 3, 40, 36)), nn.Variable((1, 3, 40, 36))).forward()
     (key, sessions), = net.gradient_engine()._sessions.items()
-    assert key[-2:] == (False, True)  # no arena, compact
+    assert key[3:5] == (False, True)  # no arena, compact
     kept = [o.name for o in sessions["forward"].get_outputs()]
     assert any(name.endswith("/positive") for name in kept)
+
+
+def test_passes_split_among_threads_equal_one_thread(params_dir):
+    """A pass of at least 4 pairs a thread is split among the threads (engines/shards.py):
+    the same maps and gradients as one thread, with a fixed target's taps kept per shard,
+    and E-LPIPS' masks split with their images."""
+    from metrics.lpips.engines.gradient_engine import GradientEngine
+    net = LPIPS("alex", params_dir=params_dir)
+    split, whole = GradientEngine(net, threads=2), GradientEngine(net, threads=1)
+    x0, x1, x2 = (random_images(9, 32, 40, seed) for seed in (1, 2, 3))  # shards of 4 and 5
+    grads = [np.random.default_rng(4).random((9,) + shape, dtype=np.float32)
+             for shape in whole.map_shapes((32, 40))]
+    for target in (x1, x1, x2):  # the second call reuses the target's taps, the third not
+        ours, theirs = split.forward(x0, target), whole.forward(x0, target)
+        for a, b in zip(ours.maps + split.backward(ours, grads),
+                        theirs.maps + whole.backward(theirs, grads)):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9)
+        assert [len(p) for p in (ours.saved, theirs.saved)] == [2, 1]
+    ours, theirs = split.forward(x0, x1, both=True), whole.forward(x0, x1, both=True)
+    for a, b in zip(split.backward(ours, grads, both=True), whole.backward(theirs, grads, both=True)):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9)
+    for a, b in zip(split.features(np.concatenate([x0, x1])), whole.features(np.concatenate([x0, x1]))):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    rng = np.random.default_rng(5)
+    masks = [(rng.random((9,) + shape) < 0.9).astype(np.float32)
+             for _, shape in split.trace((32, 40), dropout=True).masks]
+    ours, theirs = split.forward(x0, x1, masks), whole.forward(x0, x1, masks)
+    for a, b in zip(ours.maps + split.backward(ours, grads),
+                    theirs.maps + whole.backward(theirs, grads)):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9)
+    kinds = {(kind, dropout) for (_, dropout, *_, threads), sessions in split._sessions.items()
+             for kind in sessions if threads == 1}
+    assert kinds == {("given target", False), ("backward", False), ("forward", False),
+                     ("trunk", False), ("forward", True), ("backward", True)}
 
 
 def test_gradients_reach_both_inputs(params_dir):

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..distances import EPS, MIN_SQUARED_NORM, check_method
 from ..weights import lin_name
+from . import shards
 from .base import BackendError
 
 # ONNX Runtime's memory arena keeps the largest pass's buffers for the next: 10-40% faster
@@ -29,8 +30,9 @@ ARENA_MAX_BYTES = 256 << 20
 # SqueezeNet, 8 x 256 px with a changing target, 1235 MB against 1395 at the same speed.
 COMPACT_MIN_BYTES = 64 << 20
 
-# What a forward pass leaves for the backward pass; ``inputs``: its (x0, x1, masks). With
-# ``rows`` (the finite pairs' indices), ``saved`` is the Forward of those pairs alone.
+# What a forward pass leaves for the backward pass; ``inputs``: its (x0, x1, masks);
+# ``saved``: per shard of the batch, its (start, stop) and the tensors kept. With ``rows``
+# (the finite pairs' indices), ``saved`` is the Forward of those pairs alone.
 Forward = collections.namedtuple("Forward", ["maps", "saved", "key", "both", "inputs", "rows"])
 
 
@@ -102,7 +104,7 @@ class GradientEngine(object):
         self._saved = {}  # key -> the names of the tensors the forward pass keeps
         self._constants = None  # the trunk's parameters, as traced
         self._flipped = {}  # the backward graphs' filters, shared between them
-        self._target = None  # (the last fixed img1, {name: its taps})
+        self._target = None  # (the last fixed img1, its shards, per shard {name: its taps})
 
     def trace(self, size, dropout=False):
         """The trunk's :class:`.onnx.trace.Trace` for images of ``size`` = (H, W)."""
@@ -123,10 +125,10 @@ class GradientEngine(object):
         return [(1, 1, 1) if e.modifier == "mean" else (1,) + trace.shapes[trace.taps[e.tap]][1:]
                 for e in self._head.entries]
 
-    def _new_session(self, graph, arena):
+    def _new_session(self, graph, arena, threads):
         options = self._ort.SessionOptions()
         options.enable_cpu_mem_arena = arena
-        options.intra_op_num_threads, options.inter_op_num_threads = self._threads, 1
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.add_external_initializers(
             list(graph.supplied),
@@ -136,13 +138,19 @@ class GradientEngine(object):
         return self._ort.InferenceSession(graph.model.SerializeToString(), options,
                                           providers=["CPUExecutionProvider"])
 
-    def _key(self, shape, dropout, both):
-        """Sessions are made per image size, dropout, kind of backward pass, arena and how
-        ReLUs are kept."""
+    def _key(self, shape, dropout, both, split=False):
+        """Sessions are made per image size, dropout, kind of backward pass, arena, how ReLUs
+        are kept (decided by the whole pass's size), and threads: one for a pass ``split``
+        among the threads (:mod:`.shards`: measured for scoring, the same small maps), else
+        all of them."""
         self.trace(shape[2:], dropout)
         activations = 8 * shape[0] * self._relu_elements[(tuple(shape[2:]), bool(dropout))]
         return (tuple(shape[2:]), bool(dropout), bool(both), activations <= ARENA_MAX_BYTES,
-                activations > COMPACT_MIN_BYTES)
+                activations > COMPACT_MIN_BYTES, 1 if split else self._threads)
+
+    def _parts(self, count):
+        """The shards of a pass of ``count`` pairs."""
+        return shards.bounds(count, self._threads, shards.MIN_SHARD_IMAGES // 2)
 
     def _session(self, key, kind):
         """The session of ``kind`` for ``key`` (see :meth:`_key`): ``forward``, ``backward``,
@@ -152,7 +160,7 @@ class GradientEngine(object):
         from .onnx.gradient_graphs import backward_model, forward_model, trunk_model
         sessions = self._sessions.setdefault(key, {})
         if kind not in sessions:
-            size, dropout, both, arena, compact = key
+            size, dropout, both, arena, compact, threads = key
             trace = self.trace(size, dropout)
             if kind == "trunk":
                 graph = trunk_model(trace)
@@ -164,13 +172,16 @@ class GradientEngine(object):
                                                         kind == "given target", compact)
                 if kind == "given target":
                     sessions.pop("forward", None)
-            sessions[kind] = self._new_session(graph, arena)
+            sessions[kind] = self._new_session(graph, arena, threads)
         return sessions[kind]
 
     def features(self, x):
         """The trunk's taps for ``x`` (N, 3, H, W float32 in [-1, 1]): a list of arrays."""
         x = np.ascontiguousarray(x, np.float32)
-        return self._session(self._key(x.shape, False, False), "trunk").run(None, {"x": x})
+        parts = shards.bounds(len(x), self._threads, shards.MIN_SHARD_IMAGES)
+        session = self._session(self._key(x.shape, False, False, len(parts) > 1), "trunk")
+        return shards.join(shards.side_by_side(
+            lambda part: session.run(None, {"x": x[part[0]:part[1]]}), parts))
 
     def forward(self, x0, x1, masks=None, both=False):
         """The per-entry maps between ``x0`` and ``x1`` (N, 3, H, W float32 in [-1, 1]), with
@@ -200,32 +211,41 @@ class GradientEngine(object):
 
     def _forward(self, x0, x1, masks, both):
         from .onnx.gradient_graphs import target_taps
-        dropout = masks is not None
-        key = self._key(x0.shape, dropout, both)
         x0, x1 = (np.ascontiguousarray(x, np.float32) for x in (x0, x1))
-        inputs = {"x0": x0}
-        inputs.update(("m{}".format(k), np.ascontiguousarray(m, np.float32))
-                      for k, m in enumerate(masks or ()))
-        feed = {k: self._ort.OrtValue.ortvalue_from_numpy(v) for k, v in inputs.items()}
-        target, reusable = self._target, not both and not dropout
+        masks = masks and [np.ascontiguousarray(m, np.float32) for m in masks]
+        parts = self._parts(len(x0))
+        key = self._key(x0.shape, masks is not None, both, len(parts) > 1)
+        target, reusable = self._target, not both and masks is None
         if reusable and target is not None and target[0].shape == x1.shape \
-                and np.array_equal(target[0], x1):
-            session = self._session(key, "given target")
-            feed.update(target[1])
+                and np.array_equal(target[0], x1) and target[1] == parts:
+            session, given = self._session(key, "given target"), target[2]
         else:
-            session = self._session(key, "forward")
-            feed["x1"] = self._ort.OrtValue.ortvalue_from_numpy(x1)
-            target = None
+            session, given = self._session(key, "forward"), None
         names = [o.name for o in session.get_outputs()]
-        values = session.run_with_ort_values(names, feed)
         count = self.entry_count
-        saved = dict(zip(names[count:], values[count:]))
-        saved.update((k, v) for k, v in feed.items() if k.startswith("m") or k.startswith("saved1/"))
-        if reusable and target is None:
+
+        def run(k):
+            start, stop = parts[k]
+            feed = {"x0": x0[start:stop]}
+            feed.update(("m{}".format(i), m[start:stop]) for i, m in enumerate(masks or ()))
+            if given is None:
+                feed["x1"] = x1[start:stop]
+            feed = {n: self._ort.OrtValue.ortvalue_from_numpy(v) for n, v in feed.items()}
+            if given is not None:
+                feed.update(given[k])
+            values = session.run_with_ort_values(names, feed)
+            saved = dict(zip(names[count:], values[count:]))
+            saved.update((n, v) for n, v in feed.items()
+                         if n.startswith("m") or n.startswith("saved1/"))
+            return [v.numpy() for v in values[:count]], saved
+
+        results = shards.side_by_side(run, list(range(len(parts))))
+        if reusable and given is None:
             taps = target_taps(self.trace(x0.shape[2:]))
-            self._target = (x1.copy(), {k: saved[k] for k in taps})
-        return Forward([v.numpy() for v in values[:count]], saved, key, bool(both), (x0, x1, masks),
-                       None)
+            self._target = (x1.copy(), parts, [{n: saved[n] for n in taps} for _, saved in results])
+        return Forward(shards.join([maps for maps, _ in results]),
+                       list(zip(parts, [saved for _, saved in results])), key, bool(both),
+                       (x0, x1, masks), None)
 
     def backward(self, forward, map_grads, both=False):
         """[dx0] (or [dx0, dx1] when ``both``) from the maps' gradients ``map_grads``."""
@@ -239,9 +259,14 @@ class GradientEngine(object):
         if both and not forward.both:  # kept too little: run the forward pass again
             forward = self.forward(*forward.inputs, both=True)
         session = self._session(forward.key, "backward")
-        feed = dict(forward.saved)
-        for k, g in enumerate(map_grads):
-            feed["g{}".format(k)] = self._ort.OrtValue.ortvalue_from_numpy(
-                np.ascontiguousarray(g, np.float32))
+        map_grads = [np.ascontiguousarray(g, np.float32) for g in map_grads]
         names = ["dx0", "dx1"] if both else ["dx0"]
-        return [v.numpy() for v in session.run_with_ort_values(names, feed)]
+
+        def run(shard):
+            (start, stop), saved = shard
+            feed = dict(saved)
+            feed.update(("g{}".format(k), self._ort.OrtValue.ortvalue_from_numpy(g[start:stop]))
+                        for k, g in enumerate(map_grads))
+            return [v.numpy() for v in session.run_with_ort_values(names, feed)]
+
+        return shards.join(shards.side_by_side(run, forward.saved))

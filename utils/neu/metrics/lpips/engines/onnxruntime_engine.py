@@ -12,6 +12,7 @@ import os
 
 import numpy as np
 
+from . import shards
 from .base import BackendError, Engine
 from .nnabla_engine import NNablaEngine, NNablaHead
 from .tuning import tuning_for
@@ -50,6 +51,8 @@ class OnnxRuntimeEngine(Engine):
         self._net, self._large = net, None
         self._large_from = (self._tuning.winograd_max_pixels if winograd is not True and arena
                             else None)
+        # That engine runs large images: one session on every thread suits them.
+        self._split_max_pixels = self._tuning.split_max_pixels if arena else 0
         self._whole = set()  # weights files whose checksum was verified
         self._sessions = {}
         self._cache = ExportCache(net, self.winograd, per_image=not arena, hashes=hashes)
@@ -59,11 +62,11 @@ class OnnxRuntimeEngine(Engine):
         except Exception as e:  # a damaged trunk or head cannot be joined into pairs
             self._cache.rebuild(e)
 
-    def _session(self, role):
+    def _session(self, role, threads):
         from .onnx.graph import uint8_to_input_model
         from .onnx.weights_file import initializers_to_supply
         options = self._ort.SessionOptions()
-        options.intra_op_num_threads, options.inter_op_num_threads = self._threads, 1
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
         # Sessions (conversion, trunk, head, pairs) run in turn: idle workers must sleep, not
         # spin, or they take the cores from the next session (measured: 1.6x slower at 64 px).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -78,20 +81,42 @@ class OnnxRuntimeEngine(Engine):
                     list(made), [self._ort.OrtValue.ortvalue_from_numpy(a) for a in made.values()])
         return self._ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
 
-    def _run(self, role, feed):
-        if role not in self._sessions:
+    def _session_for(self, role, threads):
+        """The session of ``role`` with ``threads`` intra-op threads, made when first asked."""
+        key = (role, threads)
+        if key not in self._sessions:
             if role != "uint8":
                 self._cache.ensure(role)  # an export that fails says so; it is no damaged entry
             try:
-                self._sessions[role] = self._session(role)
+                self._sessions[key] = self._session(role, threads)
             except Exception as e:  # ONNX Runtime's errors share no useful base class
                 if role == "uint8":
                     raise
                 self._sessions.clear()  # the others may have come from the same damaged set
                 self._whole.clear()
                 self._cache.rebuild(e)
-                self._sessions[role] = self._session(role)
-        return self._sessions[role].run(None, feed)
+                self._sessions[key] = self._session(role, threads)
+        return self._sessions[key]
+
+    def _run(self, role, feed, pairs=False, image_pixels=None, images_per_item=1):
+        """The outputs of ``role``'s graph on ``feed`` (batch-first inputs; with ``pairs`` 2N
+        images, the pairs (i, N + i); from images of ``image_pixels`` each; an item of the
+        batch made from ``images_per_item`` images). A pass of several items,
+        images of up to the tuning table's ``split_max_pixels``, is split among the engine's
+        threads, which run one single-threaded session side by side (:mod:`.shards`). A pass
+        of one item runs on that session too once it exists (a folder's last, short pass),
+        else on a session using every thread, so that one model's weights are rarely held
+        twice."""
+        count = len(next(iter(feed.values())))
+        if pairs:
+            count, images_per_item = count // 2, 2
+        parts = shards.bounds(count, self._threads, shards.MIN_SHARD_IMAGES // images_per_item)
+        large = image_pixels is not None and image_pixels > self._split_max_pixels
+        if large or (len(parts) == 1 and (role, 1) not in self._sessions):
+            return self._session_for(role, self._threads).run(None, feed)
+        feeds = shards.split_feed(feed, parts, pairs) if len(parts) > 1 else [feed]
+        session = self._session_for(role, 1)
+        return shards.join(shards.side_by_side(lambda f: session.run(None, f), feeds))
 
     def to_input(self, images):
         """Channel-last (N, H, W, 3) images -> contiguous float32 (N, 3, H, W) in [-1, 1].
@@ -101,7 +126,8 @@ class OnnxRuntimeEngine(Engine):
         images = np.asarray(images)
         if images.dtype != np.uint8 or images.ndim != 4 or images.shape[3] != 3:
             return NNablaEngine.to_input(images)
-        return self._run("uint8", {"images": np.ascontiguousarray(images)})[0]
+        return self._run("uint8", {"images": np.ascontiguousarray(images)},
+                         image_pixels=images.shape[1] * images.shape[2])[0]
 
     def _is_large(self, image_pixels):
         return self._large_from is not None and image_pixels > self._large_from
@@ -140,10 +166,10 @@ class OnnxRuntimeEngine(Engine):
         if engine is not self:
             return engine.features(x, masks)
         if masks is None:
-            return self._run("trunk", {"x": x})
+            return self._run("trunk", {"x": x}, image_pixels=x.shape[2] * x.shape[3])
         feed = {"m{}".format(k): m for k, m in enumerate(masks)}
         feed["x"] = x
-        return self._run("trunk-dropout", feed)
+        return self._run("trunk-dropout", feed, image_pixels=x.shape[2] * x.shape[3])
 
     def pair_layer_maps(self, x):
         """The per-tap (N, 1, h_l, w_l) distance maps of the pairs (x[i], x[N + i]), trunk and
@@ -152,7 +178,7 @@ class OnnxRuntimeEngine(Engine):
         engine = self._large_engine()
         if engine is not self:
             return engine.pair_layer_maps(x)
-        return self._run("pairs-maps", {"x": x})
+        return self._run("pairs-maps", {"x": x}, pairs=True, image_pixels=x.shape[2] * x.shape[3])
 
     def reduce_maps(self, layer_maps, size=None):
         """[total, per tap..., and with ``size`` the (N, 1, H, W) map] from per-tap maps."""
@@ -167,7 +193,10 @@ class OnnxRuntimeEngine(Engine):
         for i, (a, b) in enumerate(zip(feats0, feats1)):
             feed["a{}".format(i)] = np.ascontiguousarray(a)
             feed["b{}".format(i)] = np.ascontiguousarray(b)
-        return self._run("head", feed)[0].reshape(-1)
+        # The first tap's size stands for the images': VGG's is theirs, AlexNet's a 16th.
+        tap = feed["a0"].shape
+        return self._run("head", feed, image_pixels=tap[2] * tap[3],
+                         images_per_item=2)[0].reshape(-1)
 
     def pair_distances(self, x, size=None):
         """Scores of the pairs (x[i], x[N + i]) of 2N images, as :meth:`distances`; without
@@ -176,7 +205,8 @@ class OnnxRuntimeEngine(Engine):
         if engine is not self:
             return engine.pair_distances(x, size)
         if size is None and self._head_exported:
-            return self._run("pairs", {"x": x})[0].reshape(-1)
+            return self._run("pairs", {"x": x}, pairs=True,
+                             image_pixels=x.shape[2] * x.shape[3])[0].reshape(-1)
         n = len(x) // 2
         feats = self.features(x)
         return self.distances([f[:n] for f in feats], [f[n:] for f in feats], size)
