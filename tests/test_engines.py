@@ -3,6 +3,7 @@ test_onnx_cache.py)."""
 import inspect
 import os
 import shutil
+import signal
 import sys
 
 import numpy as np
@@ -219,3 +220,29 @@ def test_passes_split_among_threads_equal_one_thread(params_dir, monkeypatch):
     unsplit = OnnxRuntimeEngine(net, threads=3)
     np.testing.assert_array_equal(unsplit.pair_distances(x), scores)
     assert set(unsplit._sessions) == {("pairs", 3)}
+
+
+def test_split_passes_work_in_a_forked_child(params_dir):
+    # A fork keeps the pool object but not its threads: a child that scores must not hang.
+    from metrics.lpips import LPIPS
+    from metrics.lpips.engines.onnxruntime_engine import OnnxRuntimeEngine
+    engine = OnnxRuntimeEngine(LPIPS("alex", params_dir=params_dir), threads=2)
+    x = np.random.default_rng(8).random((16, 3, 32, 32), dtype=np.float32) * 2 - 1
+    scores = engine.pair_distances(x)  # the parent's pool now has threads
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: score, report, and leave without running pytest's exit
+        signal.alarm(30)  # a hung child dies, and the parent reads nothing
+        try:
+            os.write(write, np.asarray(engine.pair_distances(x), np.float32).tobytes())
+        finally:
+            os._exit(0)
+    os.close(write)
+    got = b""
+    while len(got) < scores.nbytes:
+        chunk = os.read(read, scores.nbytes)
+        if not chunk:
+            break
+        got += chunk
+    os.waitpid(pid, 0)
+    np.testing.assert_array_equal(np.frombuffer(got, np.float32), scores)

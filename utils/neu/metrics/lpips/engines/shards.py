@@ -12,12 +12,23 @@ is as fast (AlexNet 2798, VGG 139 at 64 px) and holds its weights once (VGG: 623
 864 MB). ONNX Runtime releases the GIL while it runs, so Python threads are enough.
 """
 import concurrent.futures
+import os
 import threading
 
 import numpy as np
 
 _POOL = None
 _POOL_LOCK = threading.Lock()
+
+
+def _forget_pool():
+    """In a forked child the pool's threads are gone: the next pass makes a new pool."""
+    global _POOL, _POOL_LOCK
+    _POOL, _POOL_LOCK = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
 
 
 def _pool():
