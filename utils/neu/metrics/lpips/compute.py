@@ -6,6 +6,7 @@
     python -m metrics.lpips.compute dirA dirB -o scores.txt --model vgg
     python -m metrics.lpips.compute list0.txt list1.txt --format json
     python -m metrics.lpips.compute --all-pairs dir
+    python -m metrics.lpips.compute dirA dirB --metric psnr
 
 Scores go to stdout or ``--outfile`` (written whole or not at all); progress and diagnostics
 go to stderr. Under ``mpirun -n K`` (with mpi4py) each process scores every K-th pair and the
@@ -30,6 +31,7 @@ from .cli.runner import run
 from .cli.scoring import (add_ensemble_arguments, add_method_arguments,
                           check_ensemble_arguments, ensemble_options, method_options,
                           score_pairs)
+from . import classic
 from .data.atomic import written_in_place
 from .data.pairs import PAIR_BY, all_pairs, is_image, resolve_pairs
 from .data.report import (FORMATS, csv_header, csv_summary, line, render, render_original,
@@ -37,6 +39,7 @@ from .data.report import (FORMATS, csv_header, csv_summary, line, render, render
 from .engines import Scorer
 from .engines.ensemble_scorer import EnsembleScorer
 from .errors import EXIT_INPUT, EnvironmentProblem, LpipsError, UsageProblem
+from .evaluation.baselines import COLORSPACES
 
 logger = logging.getLogger("metrics.lpips.compute")
 
@@ -58,7 +61,13 @@ def build_parser():
                    help="two images, two folders (paired by file name), or two .txt path lists")
     p.add_argument("--all-pairs", metavar="DIR",
                    help="score every pair of images within one folder, with mean and standard error")
-    add_model_options(p)
+    p.add_argument("--metric", choices=("lpips",) + classic.METRICS, default="lpips",
+                   help="lpips, or a classic metric as evaluate computes it: l2 (the distance), "
+                        "ssim (the similarity) or psnr (in dB)")
+    p.add_argument("--colorspace", choices=COLORSPACES,
+                   help="l2, ssim, psnr: the colour space they compare in (default RGB; "
+                        "evaluate's default and the reference's is Lab)")
+    add_model_options(p, lin=True)
     add_method_arguments(p)
     add_ensemble_arguments(p)
     add_compute_options(p, winograd=True)
@@ -93,10 +102,13 @@ def build_parser():
 def _make_scorer(args, mpi):
     """(the scorer, None), or (None, the error) when it cannot be made: the error is returned
     rather than raised so that every MPI rank reaches the gathers before the run stops."""
+    if args.metric in classic.METRICS:
+        return classic.ClassicScorer(args.metric, args.colorspace, args.batch_size), None
     try:
         # Under MPI each local rank takes its own GPU and its share of the CPU cores.
         use_context(args, mpi.local_rank)
         scorer = Scorer(model=args.model, version=args.version, params_dir=args.params_dir,
+                        lpips=args.lin,
                         batch_size=args.batch_size, spatial=bool(args.heatmap_dir),
                         backend=args.backend, winograd=args.winograd,
                         max_memory=args.max_memory,
@@ -158,7 +170,7 @@ def _streaming(args, mpi):
     if args.outfile or mpi.size > 1 or args.format not in ("text", "csv"):
         return None
     if args.format == "csv":
-        write_output(csv_header(bool(args.ensemble)))
+        write_output(csv_header(bool(args.ensemble), args.metric))
     return _InOrder(functools.partial(line, args.format))
 
 
@@ -224,8 +236,28 @@ def _pairs_from_args(args):
     return resolve_pairs(args.paths[0], args.paths[1], args.pair_by)
 
 
-def _check_usage(args):
+def _check_metric(parser, args):
+    """A classic metric takes none of the network's options; --colorspace only goes with one."""
+    if args.metric == "lpips":
+        if args.colorspace:
+            raise UsageProblem("--colorspace goes with --metric l2, ssim or psnr")
+        return
+    network = ["--" + name.replace("_", "-") for name in ("model", "version", "params_dir",
+                                                          "method", "input_norm", "ensemble",
+                                                          "heatmap_dir")
+               if getattr(args, name) != parser.get_default(name)]
+    network += [flag for flag, on in (("--no-lin", not args.lin),
+                                      ("--no-channel-norm", not args.channel_norm),
+                                      ("--format original", args.format == "original")) if on]
+    if network:
+        raise UsageProblem("{} go(es) with --metric lpips, not {}".format(
+            ", ".join(network), args.metric))
+    args.colorspace = args.colorspace or "RGB"
+
+
+def _check_usage(parser, args):
     """Every usage error that the arguments alone show, before any work."""
+    _check_metric(parser, args)
     check_model_version(args.model, args.version)
     _check_paths(args)
     if args.batch_size < 1:
@@ -249,7 +281,7 @@ def _check_usage(args):
 
 
 def _run(parser, args):
-    _check_usage(args)
+    _check_usage(parser, args)
     try:
         mpi = world()
     except RuntimeError as e:
@@ -257,7 +289,7 @@ def _run(parser, args):
     configure_logging(args.quiet, mpi.rank)  # rank 0 speaks for the run
     pairs = _pairs_from_args(args)
     _check_outputs_spare_inputs(args, pairs)
-    logger.info("model %s, version %s, %d pair(s)%s", args.model, args.version, len(pairs),
+    logger.info("%s, %d pair(s)%s", _described(args), len(pairs),
                 ", {} MPI processes".format(mpi.size) if mpi.size > 1 else "")
     with exit_at_once("interrupted; no score file was written"):  # an export takes seconds
         scorer = _make_scorer(args, mpi)
@@ -308,17 +340,33 @@ def _run(parser, args):
         if args.format == "csv":
             write_output(csv_summary([s for _, _, s in rows]))
     else:
-        info = dict({"model": args.model, "version": args.version}, **method_options(args),
-                    **ensemble_options(args))
-        write_output(render(rows, args.format, info, [item[1:] for item in skipped]),
-                     args.outfile)
+        write_output(render(rows, args.format, _settings(args), [item[1:] for item in skipped],
+                            args.metric), args.outfile)
     if log is not None:
         log.remove()  # the output is whole: the journal has served
-    _log_summary([s for _, _, s in rows], skipped)
+    _log_summary([s for _, _, s in rows], skipped, _described(args, short=True))
     return 0
 
 
-def _log_summary(scores, skipped):
+def _settings(args):
+    """What the scores are, for JSON outputs."""
+    if args.metric != "lpips":
+        return {"metric": args.metric, "colorspace": args.colorspace}
+    return dict({"metric": "lpips", "model": args.model, "version": args.version,
+                 "lin": args.lin}, **method_options(args), **ensemble_options(args))
+
+
+def _described(args, short=False):
+    """What is computed, for the log: ``LPIPS`` (``model alex, version 0.1``) or the classic
+    metric's name."""
+    if args.metric != "lpips":
+        name = classic.DESCRIPTIONS[args.metric]
+        return name if short else "{} in {}".format(name, args.colorspace)
+    name = "LPIPS" if args.lin else "LPIPS without lin layers"
+    return name if short else "{}, model {}, version {}".format(name, args.model, args.version)
+
+
+def _log_summary(scores, skipped, name="LPIPS"):
     """The mean and its standard error over pairs; for one pair its score (and an estimate's
     own precision), since one pair has no spread to speak of."""
     summary = summarize(scores)
@@ -327,9 +375,9 @@ def _log_summary(scores, skipped):
         score = scores[0]
         precision = (" +- {:.6f} (95%, {} draws)".format(score.half_width, score.count)
                      if hasattr(score, "half_width") else "")
-        logger.info("LPIPS of the one pair: %.6f%s%s", float(score), precision, rest)
+        logger.info("%s of the one pair: %.6f%s%s", name, float(score), precision, rest)
     elif summary["count"]:
-        logger.info("mean LPIPS over %d pair(s): %.6f (standard error %.6f)%s",
+        logger.info("mean %s over %d pair(s): %.6f (standard error %.6f)%s", name,
                     summary["count"], summary["mean"], summary["stderr"], rest)
 
 

@@ -12,6 +12,7 @@ channels that add most to the distance first. ``--method`` shows the maps that m
 compares (``mean``: constant maps; ``sort``: each channel's values in ascending order).
 Exit codes: 2 usage, 3 unreadable images, 4 matplotlib or the weights missing.
 """
+import functools
 import logging
 import math
 import os
@@ -177,7 +178,8 @@ def _run(parser, args):
     layer = _layer_index(net, args.layer)
     try:
         if len(args.images) == 2:
-            images = list(load_pair(args.images[0], args.images[1], args.model, args.resize))
+            images = list(load_pair(args.images[0], args.images[1],
+                                    functools.partial(check_size, args.model), args.resize))
         else:
             images = [read_image(args.images[0])]
             check_size(args.model, images[0].shape[0], images[0].shape[1], args.images[0])

@@ -32,14 +32,15 @@ class JournalError(UsageProblem, ValueError):
 
 def settings_of(args, pairs):
     """What a journal must match to be resumed: the inputs (every pair, by digest) and what
-    changes a score (model, version, resizing, distance method); not the backend, batch size
-    or format."""
+    changes a score (model, version, resizing, distance method, metric, lin layers); not the
+    backend, batch size or format."""
     # Names as the file system has them: bytes that are not UTF-8 are names too.
     digest = hashlib.sha256(b"\n".join(os.fsencode(os.path.abspath(a)) + b"\t"
                                        + os.fsencode(os.path.abspath(b))
                                        for a, b in pairs)).hexdigest()
     return dict({"pairs": len(pairs), "pairs_sha256": digest, "model": args.model,
-                 "version": args.version, "resize": bool(args.resize)},
+                 "version": args.version, "resize": bool(args.resize), "metric": args.metric,
+                 "colorspace": args.colorspace, "lin": args.lin},
                 **method_options(args), **ensemble_options(args))
 
 

@@ -102,7 +102,7 @@ def score_pairs(scorer, pairs, resize=False, skip_bad=False, heatmap_dir=None, p
 
     Returns ({index: score}, [(index, path0, path1, reason) skipped])."""
     scores, skipped = {}, []
-    load = functools.partial(_load, model=scorer.net.model, resize=resize)
+    load = functools.partial(_load, check_size=scorer.check_size, resize=resize)
     for out in batches(pairs, load, scorer.batch_size, stop=stop, errors=(InputError,)):
         if isinstance(out, Failure):
             if not skip_bad:
@@ -135,5 +135,5 @@ def score_pairs(scorer, pairs, resize=False, skip_bad=False, heatmap_dir=None, p
     return scores, skipped
 
 
-def _load(paths, model, resize):
-    return load_pair(paths[0], paths[1], model, resize)
+def _load(paths, check_size, resize):
+    return load_pair(paths[0], paths[1], check_size, resize)

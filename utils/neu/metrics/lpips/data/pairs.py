@@ -5,7 +5,6 @@ reading a pair of images for the engines."""
 import itertools
 import os
 
-from ..trunks import check_size
 from .images import IMAGE_EXTENSIONS, read_image, resize_to
 from ..errors import InputProblem
 
@@ -112,9 +111,10 @@ def resolve_pairs(path0, path1, pair_by="name"):
                      "{}".format(", ".join(IMAGE_EXTENSIONS), path0, path1))
 
 
-def load_pair(path0, path1, model, resize=False):
+def load_pair(path0, path1, check_size, resize=False):
     """Both images, H x W x 3 (uint8 or uint16 as read; float32 in [0, 1] when resized),
-    checked against the ``model`` trunk's minimum size; with ``resize``, the second
+    checked by ``check_size(height, width, path)`` (which raises ``ValueError`` for an image
+    too small for what scores it); with ``resize``, the second
     one resized to the first's size when they differ. :class:`InputError` says what is
     wrong. (The engines convert batches of them to the network's input.)"""
     try:
@@ -128,7 +128,7 @@ def load_pair(path0, path1, model, resize=False):
                                              path1, img1.shape[1], img1.shape[0]))
         img1 = resize_to(img1, img0.shape)
     try:
-        check_size(model, img0.shape[0], img0.shape[1], path0)
+        check_size(img0.shape[0], img0.shape[1], path0)
     except ValueError as e:
         raise InputError(str(e)) from None
     return img0, img1

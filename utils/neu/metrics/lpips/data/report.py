@@ -45,13 +45,10 @@ def summarize(scores):
     return {"count": n, "mean": mean, "stderr": math.sqrt(var / n)}
 
 
-CSV_HEADER = "path0,path1,lpips\n"
-# With an ensemble (scores with ``details()``): the estimate's precision too.
-ENSEMBLE_CSV_HEADER = "path0,path1,lpips,half_width,stderr,draws\n"
-
-
-def csv_header(ensemble=False):
-    return ENSEMBLE_CSV_HEADER if ensemble else CSV_HEADER
+def csv_header(ensemble=False, column="lpips"):
+    """``path0,path1,<column>``; with an ensemble (scores with ``details()``) the estimate's
+    precision too."""
+    return "path0,path1,{}{}\n".format(column, ",half_width,stderr,draws" if ensemble else "")
 
 
 def line(fmt, path0, path1, score):
@@ -78,31 +75,43 @@ def csv_summary(scores):
         **summarize([float(s) for s in scores]))
 
 
-def render(rows, fmt, info=None, skipped=()):
-    """``rows``: (path0, path1, score) in input order; ``skipped``: (path0, path1, reason).
+def render(rows, fmt, info=None, skipped=(), column="lpips"):
+    """``rows``: (path0, path1, score) in input order; ``skipped``: (path0, path1, reason);
+    ``column``: what the scores are (``lpips``, or a classic metric's name).
 
     text: the original module's ``score: path0 - path1`` lines (6 decimals);
-    csv: header ``path0,path1,lpips`` with full precision, then a ``#`` summary line;
-    json: the settings, every pair, the skipped pairs and the summary.
+    csv: header ``path0,path1,<column>`` with full precision, then a ``#`` summary line;
+    json: the settings, every pair (its score under ``column``), the skipped pairs and the
+    summary.
     Ensemble scores also give their 95% half-width, standard error and draws (see :func:`line`).
     """
     if fmt in ("text", "csv"):
         lines = [line(fmt, p0, p1, s) for p0, p1, s in rows]
         if fmt == "csv":
             ensemble = any(hasattr(s, "details") for _, _, s in rows)
-            lines = [csv_header(ensemble)] + lines + [csv_summary([s for _, _, s in rows])]
+            lines = [csv_header(ensemble, column)] + lines + [csv_summary([s for _, _, s in rows])]
         return "".join(lines)
     if fmt == "json":
         summary = summarize([float(s) for _, _, s in rows])
         doc = dict(info or {})
-        doc["pairs"] = [dict({"path0": encodable(p0), "path1": encodable(p1), "lpips": float(s)},
-                             **(s.details() if hasattr(s, "details") else {}))
+        doc["pairs"] = [dict({"path0": encodable(p0), "path1": encodable(p1),
+                              column: _json_number(s)},
+                             **{k: _json_number(v)
+                                for k, v in (s.details() if hasattr(s, "details") else {}).items()})
                         for p0, p1, s in rows]
         doc["skipped"] = [{"path0": encodable(p0), "path1": encodable(p1), "reason": r}
                           for p0, p1, r in skipped]
-        doc["summary"] = summary
-        return json.dumps(doc, indent=1) + "\n"
+        doc["summary"] = {k: _json_number(v) for k, v in summary.items()}
+        return json.dumps(doc, indent=1, allow_nan=False) + "\n"
     raise ValueError("unknown format {!r}; expected one of {}".format(fmt, ", ".join(FORMATS)))
+
+
+def _json_number(value):
+    """JSON has no infinity or NaN (identical images' PSNR is inf): those are written null."""
+    if value is None or isinstance(value, int):
+        return value
+    value = float(value)
+    return value if math.isfinite(value) else None
 
 
 def render_original(rows, model, single, outfile=None):

@@ -100,6 +100,7 @@ class EnsembleScorer(object):
             raise ValueError("E-LPIPS ensembles give scores, not spatial maps")
         self._scorer, self.net, self.engine = scorer, scorer.net, scorer.engine
         self.batch_size = scorer.batch_size
+        self.check_size = scorer.check_size
         self._settings = dict(samples=samples, abs_tol=abs_tol, rel_tol=rel_tol,
                               max_samples=max_samples)
         self._draws_per_pass, self.seed = draws_per_pass, seed

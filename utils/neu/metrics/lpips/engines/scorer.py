@@ -110,6 +110,10 @@ class Scorer(object):
             raise ValueError("a spatial Scorer needs the images' size (H, W) to upsample maps")
         return tuple(size)
 
+    def check_size(self, height, width, what="the image"):
+        """Raises ``ValueError`` naming ``what`` when it is too small for the trunk."""
+        check_size(self.net.model, height, width, what)
+
     def check_pair(self, x0, x1):
         if x0.shape != x1.shape:
             raise ValueError("the two batches differ in shape: {} and {}".format(x0.shape, x1.shape))

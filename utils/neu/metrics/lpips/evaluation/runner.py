@@ -28,9 +28,7 @@ class Distance(object):
         if metric not in METRICS:
             raise ValueError("unknown metric {!r}; expected one of {}".format(
                 metric, ", ".join(METRICS)))
-        if colorspace not in baselines.COLORSPACES:
-            raise ValueError("unknown colorspace {!r}; expected one of {}".format(
-                colorspace, ", ".join(baselines.COLORSPACES)))
+        baselines.check_colorspace(colorspace)
         self.metric, self.colorspace = metric, colorspace
         self.scorer = None
         if metric in ("lpips", "baseline"):
