@@ -5,9 +5,14 @@
     python -m metrics.lpips.evaluate --dataroot dataset --dataset-mode 2afc \\
         --datasets val/traditional val/cnn --metric lpips --model alex
     python -m metrics.lpips.evaluate --csv judgments.csv --dataset-mode 2afc --metric ssim
+    python -m metrics.lpips.evaluate --dataroot dataset --datasets val/cnn val/traditional \
+        --metric lpips baseline l2 ssim --model alex vgg --weights mine=trained/   # a grid
 
 The 2AFC score (the fraction of people the metric agrees with) or the JND mAP, per data set,
-as the reference's ``test_dataset_model.py`` prints them (Zhang et al. 2018, Sec. 5). Results
+as the reference's ``test_dataset_model.py`` prints them (Zhang et al. 2018, Sec. 5). Several
+metrics, models, methods and weights make a grid of configurations, all scored in one
+process over patches read once (a table: configurations by data sets, with the human
+agreement). Results
 go to stdout or ``-o`` (written whole or not at all); progress and diagnostics to stderr.
 Exit codes: 0 done, 2 usage error, 3 input error (a data set, an image, a judgment),
 4 environment error (weights, compute context, a missing optional package), 130 interrupted.
@@ -27,7 +32,9 @@ from .data.report import FORMATS
 from .errors import UsageProblem
 from .evaluation import bapps, baselines
 from .evaluation.report import render
-from .evaluation.runner import METRICS, Distance, evaluate
+from .evaluation.runner import METRICS, Distance, evaluate_many
+from .evaluation.set_info import human_agreement
+from .weights.registry import get_weight_file
 
 logger = logging.getLogger("metrics.lpips.evaluate")
 
@@ -44,10 +51,14 @@ def build_parser():
                         "(jnd) with paths relative to the file")
     p.add_argument("--dataset-mode", choices=bapps.MODES, default="2afc",
                    help="2afc or jnd")
-    p.add_argument("--metric", choices=METRICS, default="lpips",
-                   help="lpips, baseline (the trunk without lin layers), l2, ssim, psnr")
-    add_model_options(p)
-    add_method_arguments(p)
+    p.add_argument("--metric", choices=METRICS, nargs="+", action="extend", metavar="METRIC",
+                   help="one or more of lpips, baseline (the trunk without lin layers), l2, "
+                        "ssim, psnr (default lpips)")
+    add_model_options(p, many=True)
+    add_method_arguments(p, many=True)
+    p.add_argument("--weights", action="append", default=[], metavar="LABEL=DIR",
+                   help="lpips with these weights too (a train --out folder), for the "
+                        "models it holds, its results named LABEL; repeatable")
     p.add_argument("--colorspace", choices=baselines.COLORSPACES, default="Lab",
                    help="for l2, ssim and psnr, as the reference")
     p.add_argument("--batch-size", type=int, default=50, help="items per batch")
@@ -55,8 +66,9 @@ def build_parser():
     add_output_options(p, FORMATS, format_help="text (a table), csv, or json (one object with "
                                                "a results list)")
     p.add_argument("--plot", metavar="DIR",
-                   help="also save figures there (2AFC: scores per data set; JND: precision-"
-                        "recall curves); needs matplotlib")
+                   help="also save figures there (2AFC: each configuration's score per data "
+                        "set, with the human agreement; JND: precision-recall curves); needs "
+                        "matplotlib")
     add_quiet_option(p)
     return p
 
@@ -80,14 +92,69 @@ def _judged_sets(args):
             for name in args.datasets]
 
 
+def _unique(values):
+    return list(dict.fromkeys(values))
+
+
+def _weights(args):
+    """[(label, folder)] of --weights, checked."""
+    found = []
+    for text in args.weights:
+        label, sep, folder = text.partition("=")
+        if not sep or not label.strip() or not folder:
+            raise UsageProblem("--weights takes LABEL=DIR, got {!r}".format(text))
+        if not os.path.isdir(folder):
+            raise UsageProblem("--weights {}: {} is not a folder".format(label, folder))
+        found.append((label.strip(), folder))
+    labels = [label for label, _ in found]
+    if len(set(labels)) != len(labels):
+        raise UsageProblem("--weights labels must differ: {}".format(", ".join(labels)))
+    return found
+
+
+def _configurations(parser, args):
+    """The keyword arguments of each :class:`Distance` the options ask for, in order: every
+    metric; for lpips and baseline every model and method; for lpips every set of weights."""
+    metrics = _unique(args.metric or ["lpips"])
+    network = [m for m in metrics if m in ("lpips", "baseline")]
+    given = [k for k, v in method_options(args).items()
+             if k != "method" and v != parser.get_default(k)] + (["method"] if args.method else [])
+    if given and not network:
+        raise UsageProblem("--method, --no-channel-norm and --input-norm apply to --metric "
+                           "lpips and baseline, not {}".format(", ".join(metrics)))
+    weights = _weights(args)
+    if weights and "lpips" not in metrics:
+        raise UsageProblem("--weights go with --metric lpips")
+    models = _unique(args.model or ["alex"])
+    for model in models:
+        check_model_version(model, args.version)
+    held = {label: [m for m in models if os.path.isfile(os.path.join(
+        folder, get_weight_file(m, args.version).filename))] for label, folder in weights}
+    for label, folder in weights:  # a trained folder holds the models it was trained for
+        if not held[label]:
+            raise UsageProblem("--weights {}: {} holds no {} weights of version {}".format(
+                label, folder, " or ".join(models), args.version))
+    options = dict(method_options(args), batch_size=args.batch_size, backend=args.backend)
+    configs = []
+    for metric in metrics:
+        if metric not in network:
+            configs.append(dict(metric=metric, colorspace=args.colorspace))
+            continue
+        for model in models:
+            for method in _unique(args.method or ["spatial"]):
+                sets = [(None, args.params_dir)] + [
+                    (label, folder) for label, folder in weights
+                    if metric == "lpips" and model in held[label]]
+                for label, folder in sets:
+                    configs.append(dict(options, metric=metric, model=model, method=method,
+                                        version=args.version, params_dir=folder, label=label))
+    return configs
+
+
 def _run(parser, args):
-    check_model_version(args.model, args.version)
     if args.batch_size < 1:
         raise UsageProblem("--batch-size must be at least 1")
-    given = {k: v for k, v in method_options(args).items() if v != parser.get_default(k)}
-    if args.metric not in ("lpips", "baseline") and given:
-        raise UsageProblem("--method, --no-channel-norm and --input-norm apply to --metric "
-                           "lpips and baseline, not {}".format(args.metric))
+    configs = _configurations(parser, args)
     _check_sources(args)
     check_outputs(args.outfile)
     if args.plot:
@@ -95,23 +162,27 @@ def _run(parser, args):
     judged_sets = _judged_sets(args)
     use_context(args)
     with exit_at_once("interrupted; no results were written"):  # an export takes seconds
-        distance = Distance(args.metric, args.model, args.version, args.params_dir,
-                            args.colorspace, args.batch_size, args.backend,
-                            **method_options(args))
+        distances = [Distance(**config) for config in configs]
     unit = "triplets" if args.dataset_mode == "2afc" else "pairs"
     total = sum(len(j.items) for j in judged_sets)
-    results = []
+    results, human = [], {}
     with ctrl_c_between_items() as stop, Progress(total, unit, "scored",
                                                    enabled=not args.quiet) as progress:
         for judged in judged_sets:
-            results.append(evaluate(judged, distance, args.batch_size, progress, stop))
-            logger.info("%s: %.2f%% over %d %s", judged.name, 100 * results[-1]["score"],
-                        len(judged.items), unit)
-    settings = {"metric": distance.name, "dataset_mode": args.dataset_mode}
+            found = evaluate_many(judged, distances, args.batch_size, progress, stop)
+            for result in found:
+                logger.info("%s, %s: %.2f%% over %d %s", result["metric"], judged.name,
+                            100 * result["score"], len(judged.items), unit)
+            results.extend(found)
+            if judged.mode == "2afc":
+                human[judged.name] = human_agreement(judged.judgments)
+    names = [d.name for d in distances]
+    settings = {"metric": names[0] if len(names) == 1 else names,
+                "dataset_mode": args.dataset_mode}
     if args.plot:
         from .evaluation import plots
-        plots.save(results, args.plot)
-    write_output(render(results, args.format, settings), args.outfile)
+        plots.save(results, args.plot, human)
+    write_output(render(results, args.format, settings, human), args.outfile)
 
 
 def main(argv=None):

@@ -45,11 +45,19 @@ def add_subcommand(subparsers, name, help):
 def add_model_options(parser, models=None, default="alex", version=True, lin=False,
                       model_help="feature trunk",
                       params_help="folder with the .h5 weight files (default "
-                                  "$NNABLA_LPIPS_PARAMS_DIR, then <NNabla data home>/lpips)"):
-    """``--model`` (one of ``models``, default all trunks), ``--version`` (unless not
-    ``version``), ``--params-dir`` and with ``lin`` ``--no-lin``."""
-    parser.add_argument("--model", choices=list(models or TRUNKS), default=default,
-                        help=model_help)
+                                  "$NNABLA_LPIPS_PARAMS_DIR, then <NNabla data home>/lpips)",
+                      many=False):
+    """``--model`` (one of ``models``, default all trunks; with ``many`` one or more, a list
+    that is None when not given), ``--version`` (unless not ``version``), ``--params-dir``
+    and with ``lin`` ``--no-lin``."""
+    if many:
+        parser.add_argument("--model", choices=list(models or TRUNKS), nargs="+",
+                            action="extend", metavar="MODEL",
+                            help="{}, one or more: {} (default {})".format(
+                                model_help, ", ".join(models or TRUNKS), default))
+    else:
+        parser.add_argument("--model", choices=list(models or TRUNKS), default=default,
+                            help=model_help)
     if version:
         parser.add_argument("--version", choices=list(registry.VERSIONS), default="0.1",
                             help="LPIPS version (0.0 reproduces the original release; elpips: "

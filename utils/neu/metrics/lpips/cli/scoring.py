@@ -16,12 +16,18 @@ from ..lpips import INPUT_NORMS
 logger = logging.getLogger(__name__)
 
 
-def add_method_arguments(parser):
-    """The distance-method options every scoring command takes (see :func:`method_options`)."""
-    parser.add_argument("--method", choices=METHODS, default="spatial",
-                        help="how each layer's features are compared: spatial (LPIPS itself), "
-                        "each channel's mean, its sorted activations, or the sum of "
-                        "spatial and one of those (Sjögren et al. 2022)")
+def add_method_arguments(parser, many=False):
+    """The distance-method options every scoring command takes (see :func:`method_options`);
+    with ``many``, ``--method`` takes one or more (a list, None when not given)."""
+    text = ("how each layer's features are compared: spatial (LPIPS itself), each channel's "
+            "mean, its sorted activations, or the sum of spatial and one of those (Sjögren et "
+            "al. 2022)")
+    if many:
+        parser.add_argument("--method", choices=METHODS, nargs="+", action="extend",
+                            metavar="METHOD", help=text + "; one or more of " + ", ".join(
+                                METHODS) + " (default spatial)")
+    else:
+        parser.add_argument("--method", choices=METHODS, default="spatial", help=text)
     parser.add_argument("--no-channel-norm", dest="channel_norm", action="store_false",
                         help="compare raw activations, not unit-normalized feature vectors")
     parser.add_argument("--input-norm", choices=[n for n in INPUT_NORMS if n != "none"],

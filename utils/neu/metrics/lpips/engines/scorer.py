@@ -94,9 +94,12 @@ class Scorer(object):
         return self.engine.name
 
     def features(self, x):
-        """Trunk features of float32 (N, 3, H, W) images in [-1, 1]: a list of arrays."""
+        """Trunk features of float32 (N, 3, H, W) images in [-1, 1]: a list of arrays,
+        computed in passes of at most ``batch_size`` images that fit ``max_memory``."""
         check_range(x)
-        return self.engine.features(_contiguous_float32(x))
+        parts = [self.engine.features(_contiguous_float32(x[start:stop]))
+                 for start, stop in self._chunks(len(x), x.shape[2:], images=1)]
+        return parts[0] if len(parts) == 1 else [np.concatenate(f) for f in zip(*parts)]
 
     def score_features(self, feats0, feats1, size=None):
         """Scores two equal-shaped lists of features: (N,) float32, and with ``spatial`` a

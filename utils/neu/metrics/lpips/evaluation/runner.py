@@ -24,13 +24,13 @@ class Distance(object):
     """
 
     def __init__(self, metric="lpips", model="alex", version="0.1", params_dir=None,
-                 colorspace="Lab", batch_size=50, backend="auto", **method_options):
+                 colorspace="Lab", batch_size=50, backend="auto", label=None, **method_options):
         if metric not in METRICS:
             raise ValueError("unknown metric {!r}; expected one of {}".format(
                 metric, ", ".join(METRICS)))
         baselines.check_colorspace(colorspace)
         self.metric, self.colorspace = metric, colorspace
-        self.scorer = None
+        self.scorer, self.trunk_key = None, None
         if metric in ("lpips", "baseline"):
             from ..engines import Scorer
             self.scorer = Scorer(model=model, version=version, params_dir=params_dir,
@@ -42,47 +42,92 @@ class Distance(object):
                                           ("-no-channel-norm", not net.channel_norm),
                                           ("-" + net.input_norm + "-input",
                                            net.input_norm not in ("lpips", "none"))] if on)
+            # Distances whose trunks compute the same features share them (see evaluate_many).
+            self.trunk_key = (model, net.apply_scale, net.input_norm, params_dir, backend)
         else:
             self._baseline = functools.partial(baselines.DISTANCES[metric], colorspace=colorspace)
             self.name = "{}-{}".format(metric, colorspace)
+        if label:  # which weights: a trained folder's results say so
+            self.name += "[{}]".format(label)
+
+    def features(self, images):
+        """The trunk's features of uint8 (N, H, W, 3) patches (network distances only)."""
+        return self.scorer.features(self.scorer.engine.to_input(images))
+
+    def from_features(self, feats0, feats1):
+        """(N,) float64 distances between two feature lists of :meth:`features`."""
+        return self.scorer.score_features(feats0, feats1).astype(np.float64)
 
     def pairs(self, a, b):
         if self.scorer is not None:
-            return self.scorer.score_images(a, b).astype(np.float64)
+            feats = self.features(np.concatenate([a, b]))
+            return self.from_features(*_parts(feats, 2))
         return self._baseline(a, b)
 
     def triplets(self, ref, p0, p1):
         if self.scorer is not None:  # three trunk passes: the reference's features once
-            x = self.scorer.engine.to_input(np.concatenate([ref, p0, p1]))
-            n = len(ref)
-            d0, d1 = self.scorer.score_2afc(x[:n], x[n:2 * n], x[2 * n:])
-            return d0.astype(np.float64), d1.astype(np.float64)
+            fr, f0, f1 = _parts(self.features(np.concatenate([ref, p0, p1])), 3)
+            return self.from_features(fr, f0), self.from_features(fr, f1)
         return self._baseline(ref, p0), self._baseline(ref, p1)
+
+
+def _parts(feats, count):
+    """Features of ``count`` stacked batches, split back into one list per batch."""
+    n = len(feats[0]) // count
+    return [[f[k * n:(k + 1) * n] for f in feats] for k in range(count)]
 
 
 def _load_item(paths):
     return tuple(bapps.load_patch(p) for p in paths)
 
 
-def evaluate(judged, distance, batch_size=50, progress=None, stop=None):
-    """Scores ``distance`` (a :class:`Distance`) on ``judged`` (a :class:`bapps.Judged`).
+def _distances(distance, arrays, mode, shared):
+    """``distance``'s columns for one batch: (d0, d1) for 2AFC, (d,) for JND; a network
+    distance takes its trunk's features from ``shared`` (made there by the first)."""
+    if distance.trunk_key is None:
+        return distance.triplets(*arrays) if mode == "2afc" else (distance.pairs(*arrays),)
+    if distance.trunk_key not in shared:
+        shared[distance.trunk_key] = _parts(distance.features(np.concatenate(arrays)),
+                                            len(arrays))
+    feats = shared[distance.trunk_key]
+    if mode == "2afc":
+        return distance.from_features(feats[0], feats[1]), distance.from_features(feats[0], feats[2])
+    return (distance.from_features(feats[0], feats[1]),)
 
-    Returns a dict: ``dataset``, ``mode``, ``metric``, ``score`` (the 2AFC score or the JND
-    mAP, in [0, 1]), ``count``; for 2AFC also ``pearson`` and ``spearman`` (of d1 - d0 with
-    the judgments), ``d0`` and ``d1``; for JND ``d``, ``precision`` and ``recall``.
-    Unreadable patches raise :class:`bapps.DatasetError`."""
+
+def evaluate(judged, distance, batch_size=50, progress=None, stop=None):
+    """Scores ``distance`` (a :class:`Distance`) on ``judged``: :func:`evaluate_many`'s
+    result for one distance."""
+    return evaluate_many(judged, [distance], batch_size, progress, stop)[0]
+
+
+def evaluate_many(judged, distances, batch_size=50, progress=None, stop=None):
+    """Scores each of ``distances`` (:class:`Distance` objects) on ``judged`` (a
+    :class:`bapps.Judged`), reading each patch once; distances whose trunks compute the same
+    features (the same network, input scaling and weights, other methods or lin layers)
+    share them.
+
+    Returns a list with a dict per distance: ``dataset``, ``mode``, ``metric``, ``score``
+    (the 2AFC score or the JND mAP, in [0, 1]), ``count``; for 2AFC also ``pearson`` and
+    ``spearman`` (of d1 - d0 with the judgments), ``d0`` and ``d1``; for JND ``d``,
+    ``precision`` and ``recall``. Unreadable patches raise :class:`bapps.DatasetError`."""
     n = len(judged.items)
-    columns = {}
+    columns = [{} for _ in distances]
     for out in batches(list(enumerate(judged.items)), _load_item, batch_size, stop=stop,
                        errors=(bapps.DatasetError,)):
         if isinstance(out, Failure):
             raise out.error
-        found = distance.triplets(*out.arrays) if judged.mode == "2afc" else (
-            distance.pairs(*out.arrays),)
-        for k, values in enumerate(found):
-            columns.setdefault(k, np.full(n, np.nan))[out.indices] = values
+        shared = {}
+        for distance, found in zip(distances, columns):
+            for k, values in enumerate(_distances(distance, out.arrays, judged.mode, shared)):
+                found.setdefault(k, np.full(n, np.nan))[out.indices] = values
         if progress is not None:
             progress.update(len(out.indices))
+    return [_result(judged, distance, found) for distance, found in zip(distances, columns)]
+
+
+def _result(judged, distance, columns):
+    n = len(judged.items)
     result = {"dataset": judged.name, "mode": judged.mode, "metric": distance.name, "count": n}
     if judged.mode == "2afc":
         d0, d1 = columns[0], columns[1]

@@ -68,9 +68,15 @@ def describe(judged):
             "mean_judgment": float(j.mean()),
             "image_sizes": dict(sizes.most_common())}
     if judged.mode == "2afc":
-        info["human"] = float(np.mean(j ** 2 + (1 - j) ** 2))
+        info["human"] = human_agreement(j)
         info["best"] = float(np.mean(np.maximum(j, 1 - j)))
     return info
+
+
+def human_agreement(judge):
+    """The 2AFC agreement of a random person with the others: mean(j^2 + (1 - j)^2)."""
+    j = np.asarray(judge, dtype=np.float64)
+    return float(np.mean(j ** 2 + (1 - j) ** 2))
 
 
 def render(infos, fmt="text"):
