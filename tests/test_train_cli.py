@@ -217,3 +217,27 @@ def test_two_processes_train_as_one(params_dir, tmp_path, recipe):
     for r1, r2 in zip(rows_one, rows_two):
         assert float(r2["loss"]) == pytest.approx(float(r1["loss"]), rel=1e-5)
         assert float(r2["accuracy"]) == pytest.approx(float(r1["accuracy"]))
+
+
+def test_validation_leaves_no_file_per_epoch_and_scores_as_evaluate(params_dir, tmp_path):
+    # Lin mode validates on the held-out triplets' channel terms, computed once: more epochs
+    # add nothing to the export cache, and the logged score is evaluate's of that epoch.
+    from metrics.lpips.evaluation.runner import Distance, evaluate
+    cache = tmp_path / "onnx"
+    env = dict(ENV, NNABLA_LPIPS_CACHE_DIR=str(cache))
+    cached = []
+    for epochs in ("1", "3"):
+        out = tmp_path / "out{}".format(epochs)
+        result = run_command("train", "--dataroot", BAPPS, "--datasets", "val/mixed",
+                             "--params-dir", params_dir, "--out", out, "--batch-size", "8", "-q",
+                             "--epochs", epochs, "--epochs-decay", "1", "--eval-datasets",
+                             "val/other", env=env)
+        assert result.returncode == 0, result.stderr
+        cached.append(sorted(os.listdir(str(cache))))
+    assert cached[0] == cached[1] and cached[0]
+    with open(out / "log.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 4
+    held_out = bapps.read_folder(os.path.join(BAPPS, "2afc", "val", "other"), "2afc")
+    want = evaluate(held_out, Distance("lpips", "alex", params_dir=str(out)))["score"]
+    assert float(rows[-1]["2afc val/other"]) == pytest.approx(want, abs=1e-12)

@@ -25,6 +25,7 @@ import os
 import sys
 
 import nnabla as nn
+import numpy as np
 
 from .cli.common import configure_logging
 from .cli.mpi import nnabla_communicator, world
@@ -148,13 +149,38 @@ def _evaluator(args):
     """After each epoch: the 2AFC score of the epoch's weights on each --eval-datasets set."""
     if not args.eval_datasets:
         return None
-    from .evaluation.runner import Distance, evaluate
     sets = [bapps.read_folder(os.path.join(args.dataroot, "2afc", name), "2afc", name)
             for name in args.eval_datasets]
+    if args.mode == "lin":
+        return _lin_evaluator(args, sets)
+    from .evaluation.runner import Distance, evaluate
 
-    def scores(out):
+    def scores(out):  # the trunk changed too: the epoch's whole network
         distance = Distance("lpips", args.model, params_dir=out)
         return {"2afc " + s.name: evaluate(s, distance)["score"] for s in sets}
+    return scores
+
+
+def _lin_evaluator(args, sets):
+    """The held-out score with the pretrained trunk: a distance is linear in the lin weights
+    (the channel terms times the weights), so each set's terms are computed once, by one
+    engine, and an epoch costs a product; no network is made and nothing is exported per
+    epoch (a new network per epoch put two graphs into the export cache each time)."""
+    from .evaluation import protocols
+    from .training.loop import precompute_terms
+    from .training.precompute import TermMaker
+    from .trunks import get_trunk
+    from .weights.registry import lin_name
+    from .weights.store import read_h5
+    make_terms = TermMaker(args.model, args.params_dir)
+    terms = [precompute_terms(s, make_terms, args.batch_size) for s in sets]
+    layers = len(get_trunk(args.model).taps)
+
+    def scores(out):
+        params = read_h5(checkpoint.weights_path(out, args.model))
+        w = np.concatenate([params[lin_name(k)].reshape(-1) for k in range(layers)])
+        return {"2afc " + s.name: protocols.two_afc_score(t0 @ w, t1 @ w, s.judgments)[0]
+                for s, (t0, t1) in zip(sets, terms)}
     return scores
 
 
