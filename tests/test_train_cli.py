@@ -241,3 +241,48 @@ def test_validation_leaves_no_file_per_epoch_and_scores_as_evaluate(params_dir, 
     held_out = bapps.read_folder(os.path.join(BAPPS, "2afc", "val", "other"), "2afc")
     want = evaluate(held_out, Distance("lpips", "alex", params_dir=str(out)))["score"]
     assert float(rows[-1]["2afc val/other"]) == pytest.approx(want, abs=1e-12)
+
+
+def test_the_best_epoch_is_kept_and_patience_stops_where_the_rule_says(params_dir, tmp_path):
+    # Scripted validation scores: best at epoch 2, then three epochs without beating it
+    # (epoch 4 ties it: a tie is no improvement), so patience 3 stops after epoch 5, not 4.
+    scripted = [0.5, 0.7, 0.6, 0.7, 0.65, 0.9, 0.95]
+    weights = {}
+
+    def evaluate(out):
+        epoch = len(weights) + 1
+        weights[epoch] = _lins(checkpoint.weights_path(out, "alex"))
+        return {"2afc a": scripted[epoch - 1], "2afc b": scripted[epoch - 1]}
+    out = str(tmp_path / "out")
+    log = train(Trainer("alex", params_dir=params_dir, seed=3), TRAIN, out, epochs=4,
+                epochs_decay=3, batch_size=6, seed=3, evaluate=evaluate, patience=3)
+    assert [row["epoch"] for row in log] == [1, 2, 3, 4, 5]
+    assert [row["validation"] for row in log] == scripted[:5]
+    best = _lins(checkpoint.weights_path(os.path.join(out, "best"), "alex"))
+    assert not np.array_equal(weights[2]["lin0_model_1_weight"], weights[5]["lin0_model_1_weight"])
+    for name in best:
+        np.testing.assert_array_equal(best[name], weights[2][name])
+    # Resuming a run that stopped early trains nothing more.
+    again = train(Trainer("alex", params_dir=params_dir, seed=3), TRAIN, out, epochs=4,
+                  epochs_decay=3, batch_size=6, seed=3, evaluate=evaluate, patience=3,
+                  resume=True)
+    assert len(again) == 5 and len(weights) == 5
+    # The best epoch's folder is weights that compute loads.
+    pair = [os.path.join(BAPPS, "2afc", "val", "other", sub, "000000.png") for sub in ("ref", "p0")]
+    computed = run_command("compute", *pair, "--params-dir", os.path.join(out, "best"))
+    assert computed.returncode == 0, computed.stderr
+    assert "other values than the weights" not in computed.stderr  # marked as trained
+
+
+def test_without_patience_every_epoch_runs_and_the_best_is_kept(params_dir, tmp_path):
+    scores = iter([0.4, 0.3, 0.8])
+    out = str(tmp_path / "out")
+    log = train(Trainer("alex", params_dir=params_dir, seed=3), TRAIN, out, epochs=2,
+                epochs_decay=1, batch_size=6, seed=3, evaluate=lambda out: {"2afc a": next(scores)})
+    assert [row["validation"] for row in log] == [0.4, 0.3, 0.8]
+    np.testing.assert_array_equal(
+        _lins(checkpoint.weights_path(os.path.join(out, "best"), "alex"))["lin0_model_1_weight"],
+        _lins(checkpoint.weights_path(out, "alex"))["lin0_model_1_weight"])
+    result = _train("--dataroot", BAPPS, "--datasets", "val/mixed", "--out", tmp_path / "x",
+                    "--patience", "2")
+    assert result.returncode == 2 and "--patience" in result.stderr

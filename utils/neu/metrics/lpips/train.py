@@ -53,7 +53,11 @@ def build_parser():
                                                       "train/mix"],
                    help="2AFC sets under DATAROOT/2afc")
     p.add_argument("--eval-datasets", nargs="*", default=[],
-                   help="2AFC sets under DATAROOT/2afc scored after every epoch")
+                   help="2AFC sets under DATAROOT/2afc scored after every epoch; the weights "
+                        "of the epoch with the best mean score are kept in OUT/best/")
+    p.add_argument("--patience", type=int, metavar="N",
+                   help="with --eval-datasets: stop once N epochs in a row have not beaten "
+                        "the best score (default: run every epoch)")
     add_model_options(p, models=[name for name, t in TRUNKS.items() if t.trainable],
                       version=False, params_help="where the pretrained trunk's .h5 file is")
     p.add_argument("--mode", choices=MODES, default="lin",
@@ -123,6 +127,9 @@ def _check_args(args):
         raise UsageProblem("--batch-size must be >= 1, --lr positive and --beta1 in [0, 1)")
     if args.eval_datasets and not args.dataroot:
         raise UsageProblem("--eval-datasets needs --dataroot")
+    if args.patience is not None and (args.patience < 1 or not args.eval_datasets):
+        raise UsageProblem("--patience takes a number of epochs >= 1, and --eval-datasets to "
+                           "judge them by")
     if os.path.isfile(args.out):
         raise UsageProblem("--out {} is a file".format(args.out))
     if not args.resume and checkpoint.latest(args.out):
@@ -237,12 +244,16 @@ def _run(parser, args):
         terms = _precompute(args, judged, mpi) if args.precompute else None
         train(trainer, judged, args.out, args.epochs, args.epochs_decay, args.batch_size,
               args.seed, settings, resume=args.resume, evaluate=evaluate, on_epoch=on_epoch,
-              on_batch=lambda b, count: progress.update(1), terms=terms, world=mpi)
+              on_batch=lambda b, count: progress.update(1), terms=terms, world=mpi,
+              patience=args.patience)
     except OSError as e:
         raise EnvironmentProblem("cannot write the checkpoint: {}".format(e)) from None
     finally:
         progress.close()
     logger.info("trained weights: %s", checkpoint.weights_path(args.out, args.model))
+    best = os.path.join(args.out, checkpoint.BEST)
+    if args.eval_datasets and os.path.isdir(best):
+        logger.info("the best epoch's weights: %s", checkpoint.weights_path(best, args.model))
 
 
 def _interrupted(args):

@@ -6,6 +6,8 @@ In the output folder ``OUT``:
   * ``<model>_with_LPIPS.h5``: the trained network in the official layout (trunk and lin
     parameters), so that ``LPIPS(model, params_dir=OUT)``, ``--params-dir OUT`` and the
     evaluation tool load it as any weights file; replaced atomically after every epoch;
+  * ``best/<model>_with_LPIPS.h5``: with validation, the weights of the epoch that scored
+    highest on it (the first of equal ones);
   * ``checkpoints/epoch_NNN/``: what ``--resume`` needs: ``state.h5`` (every trained
     parameter, the ranking network's included, and the solver's m, v and t) and
     ``state.json`` (the settings, the epoch, the per-epoch log). Made in a temporary folder and
@@ -45,6 +47,19 @@ def save_weights(out, trainer, description):
     net = trainer.net
     write_h5(weights_path(out, net.model),
              {name: value.d for name, value in net.parameters().items()}, trained=description)
+
+
+BEST = "best"
+
+
+def keep_as_best(out, model):
+    """Copies the epoch's ``OUT/<model>_with_LPIPS.h5`` to ``OUT/best/`` (replaced
+    atomically): the weights of the epoch with the highest validation score so far."""
+    import shutil
+    from ..data.atomic import atomic_path
+    os.makedirs(os.path.join(out, BEST), exist_ok=True)
+    with atomic_path(weights_path(os.path.join(out, BEST), model)) as tmp:
+        shutil.copyfile(weights_path(out, model), tmp)
 
 
 def save_state(out, trainer, settings, epoch, log):

@@ -105,13 +105,27 @@ def precompute_terms(judged, make_terms, batch_size=50, on_batch=None, world=Non
     return tuple(np.concatenate([block[k] for block in blocks]) for k in (0, 1))
 
 
+def best_epoch(log):
+    """(epoch, score) of the highest ``validation`` in ``log`` (the first of equal ones), or
+    (None, None) when no row has one."""
+    scored = [(row["validation"], -row["epoch"]) for row in log if "validation" in row]
+    if not scored:
+        return None, None
+    score, negative = max(scored)
+    return -negative, score
+
+
 def train(trainer, judged, out, epochs=5, epochs_decay=5, batch_size=50, seed=0, settings=None,
-          resume=False, evaluate=None, on_batch=None, on_epoch=None, terms=None, world=None):
+          resume=False, evaluate=None, on_batch=None, on_epoch=None, terms=None, world=None,
+          patience=None):
     """Trains ``trainer`` on ``judged`` (a :class:`~metrics.lpips.evaluation.bapps.Judged`
     2AFC set, or several joined) and checkpoints into ``out`` after every epoch.
 
     ``evaluate(out)`` -> {name: 2AFC score} is called after each epoch, once the epoch's
-    weights are in ``out``, for the log; ``on_batch(done, count)`` and ``on_epoch(row)``
+    weights are in ``out``, for the log; their mean is the epoch's ``validation``, and the
+    weights of the epoch with the highest one are kept in ``out/best/``. With ``patience``,
+    training stops once that many epochs in a row have not beaten the best (early stopping;
+    the learning-rate schedule is not shortened). ``on_batch(done, count)`` and ``on_epoch(row)``
     report progress. With ``resume`` the newest checkpoint in ``out`` (of the same
     ``settings``) is continued. ``terms`` (from :func:`precompute_terms`) trains on them
     instead of the images. Under MPI (``world``: a ``rank``/``size``/``comm``/``allgather``
@@ -126,6 +140,9 @@ def train(trainer, judged, out, epochs=5, epochs_decay=5, batch_size=50, seed=0,
     if resume:
         done, log = checkpoint.load(out, trainer, settings)
         first = done + 1
+        best, _ = best_epoch(log)
+        if patience and best is not None and done - best >= patience:
+            return log  # that run stopped early: there is nothing to continue
     first_process = world is None or world.rank == 0
     with concurrent.futures.ThreadPoolExecutor(LOADER_THREADS) as pool:
         for epoch in range(first, epochs + epochs_decay + 1):
@@ -140,15 +157,24 @@ def train(trainer, judged, out, epochs=5, epochs_decay=5, batch_size=50, seed=0,
                 checkpoint.save_weights(out, trainer, "epoch {} of {}, {}".format(
                     epoch, epochs + epochs_decay, judged.name))  # what the evaluation loads
                 if evaluate is not None:
-                    row.update(evaluate(out))
+                    scores = evaluate(out)
+                    row.update(scores)
+                    row["validation"] = float(np.mean(list(scores.values())))
             log.append(row)
+            stop = False
             if first_process:
+                best, _ = best_epoch(log)
+                if best == epoch:
+                    checkpoint.keep_as_best(out, trainer.net.model)
                 checkpoint.save_state(out, trainer, settings, epoch, log)
                 _write_log(os.path.join(out, "log.csv"), log)
+                stop = bool(patience) and best is not None and epoch - best >= patience
             if world is not None and world.size > 1:
-                world.allgather(None)  # the others wait for the checkpoint
+                stop = world.allgather(stop)[0]  # the others wait for the checkpoint
             if on_epoch is not None:
                 on_epoch(row)
+            if stop:
+                break
     return log
 
 
