@@ -45,6 +45,28 @@ def test_the_learning_rate_schedule_is_the_references():
     assert learning_rate(0.5, 3, 3, 0) == 0.5
 
 
+def test_each_schedules_rates_per_epoch():
+    cosine = [learning_rate(1.0, e, 2, 4, "cosine") for e in range(1, 7)]
+    np.testing.assert_allclose(cosine, [1, 1, 1, 0.5 + 0.5 * np.cos(np.pi / 4), 0.5,
+                                        0.5 + 0.5 * np.cos(3 * np.pi / 4)], rtol=1e-15)
+    validation = [0.5, 0.6, 0.55, 0.58, 0.7, 0.6, 0.6, 0.6, 0.6]
+    log = [{"epoch": k + 1, "validation": v} for k, v in enumerate(validation)]
+    plateau = [learning_rate(1.0, e, 2, 4, "plateau", log[:e - 1]) for e in range(1, 11)]
+    assert plateau == [1, 1, 1, 1, 0.5, 0.5, 0.5, 0.25, 0.25, 0.125]
+
+
+def test_the_plateau_schedule_follows_the_validation(params_dir, tmp_path):
+    scores = iter([0.5, 0.4, 0.3, 0.2])
+    log = train(Trainer("alex", params_dir=params_dir, seed=3), TRAIN, str(tmp_path / "out"),
+                epochs=4, epochs_decay=0, batch_size=6, seed=3, schedule="plateau",
+                evaluate=lambda out: {"2afc a": next(scores)})
+    base = log[0]["lr"]
+    assert [row["lr"] for row in log] == [base, base, base, base / 2]
+    result = _train("--dataroot", BAPPS, "--datasets", "val/mixed", "--out", tmp_path / "x",
+                    "--lr-schedule", "plateau")
+    assert result.returncode == 2 and "needs --eval-datasets" in result.stderr
+
+
 def test_a_resumed_run_ends_where_an_uninterrupted_one_does(params_dir, tmp_path):
     whole = Trainer("alex", params_dir=params_dir, seed=3)
     log = train(whole, TRAIN, str(tmp_path / "whole"), epochs=1, epochs_decay=2, batch_size=6,

@@ -37,6 +37,7 @@ from .engines.context import ContextError
 from .errors import EnvironmentProblem, UsageProblem
 from .evaluation import bapps
 from .training import checkpoint
+from .training.loop import PLATEAU_EPOCHS, SCHEDULES
 from .training.loop import train
 from .training.trainer import MODES, Trainer
 from .trunks import TRUNKS
@@ -55,6 +56,11 @@ def build_parser():
     p.add_argument("--eval-datasets", nargs="*", default=[],
                    help="2AFC sets under DATAROOT/2afc scored after every epoch; the weights "
                         "of the epoch with the best mean score are kept in OUT/best/")
+    p.add_argument("--lr-schedule", choices=SCHEDULES, default="linear",
+                   help="linear (the reference's: --epochs at --lr, then down to 0 over "
+                        "--epochs-decay), cosine (the same along half a cosine), plateau "
+                        "(--lr halved after every {} epochs without a better validation; "
+                        "needs --eval-datasets)".format(PLATEAU_EPOCHS))
     p.add_argument("--patience", type=int, metavar="N",
                    help="with --eval-datasets: stop once N epochs in a row have not beaten "
                         "the best score (default: run every epoch)")
@@ -127,6 +133,8 @@ def _check_args(args):
         raise UsageProblem("--batch-size must be >= 1, --lr positive and --beta1 in [0, 1)")
     if args.eval_datasets and not args.dataroot:
         raise UsageProblem("--eval-datasets needs --dataroot")
+    if args.lr_schedule == "plateau" and not args.eval_datasets:
+        raise UsageProblem("--lr-schedule plateau needs --eval-datasets to judge the epochs by")
     if args.patience is not None and (args.patience < 1 or not args.eval_datasets):
         raise UsageProblem("--patience takes a number of epochs >= 1, and --eval-datasets to "
                            "judge them by")
@@ -245,7 +253,7 @@ def _run(parser, args):
         train(trainer, judged, args.out, args.epochs, args.epochs_decay, args.batch_size,
               args.seed, settings, resume=args.resume, evaluate=evaluate, on_epoch=on_epoch,
               on_batch=lambda b, count: progress.update(1), terms=terms, world=mpi,
-              patience=args.patience)
+              patience=args.patience, schedule=args.lr_schedule)
     except OSError as e:
         raise EnvironmentProblem("cannot write the checkpoint: {}".format(e)) from None
     finally:

@@ -23,12 +23,39 @@ from . import checkpoint
 LOADER_THREADS = 4  # the reference's nThreads
 
 
-def learning_rate(lr, epoch, epochs, epochs_decay):
-    """The step size of (1-based) ``epoch``: ``lr`` through epoch ``epochs`` + 1, then
-    lowered by lr / epochs_decay an epoch (the reference's ``update_learning_rate`` after
-    each epoch past ``epochs``)."""
+SCHEDULES = ("linear", "cosine", "plateau")
+# plateau: the rate is halved each time this many epochs in a row have not beaten the best
+# validation.
+PLATEAU_EPOCHS = 2
+
+
+def learning_rate(lr, epoch, epochs, epochs_decay, schedule="linear", log=()):
+    """The step size of (1-based) ``epoch``. ``linear`` (the reference's
+    ``update_learning_rate`` after each epoch past ``epochs``): ``lr`` through epoch
+    ``epochs`` + 1, then lowered by lr / epochs_decay an epoch. ``cosine``: the same epochs
+    at ``lr``, then along half a cosine over the decay epochs, from lr to lr / 2 (1 -
+    cos(pi / epochs_decay)). ``plateau``: ``lr`` halved once for every run of
+    :data:`PLATEAU_EPOCHS` epochs in ``log`` (the rows before this epoch) whose validation did
+    not beat the best before it."""
+    if schedule == "plateau":
+        best, stalled, halvings = None, 0, 0
+        for row in log:
+            score = row.get("validation")
+            if score is None:
+                continue
+            if best is None or score > best:
+                best, stalled = score, 0
+            else:
+                stalled += 1
+                if stalled == PLATEAU_EPOCHS:
+                    halvings, stalled = halvings + 1, 0
+        return lr * 0.5 ** halvings
     lowered = max(0, epoch - epochs - 1)
-    return lr * (1 - lowered / epochs_decay) if epochs_decay else lr
+    if not epochs_decay:
+        return lr
+    if schedule == "cosine":
+        return lr * 0.5 * (1 + np.cos(np.pi * lowered / epochs_decay))
+    return lr * (1 - lowered / epochs_decay)
 
 
 def _to_input(patches):
@@ -117,7 +144,7 @@ def best_epoch(log):
 
 def train(trainer, judged, out, epochs=5, epochs_decay=5, batch_size=50, seed=0, settings=None,
           resume=False, evaluate=None, on_batch=None, on_epoch=None, terms=None, world=None,
-          patience=None):
+          patience=None, schedule="linear"):
     """Trains ``trainer`` on ``judged`` (a :class:`~metrics.lpips.evaluation.bapps.Judged`
     2AFC set, or several joined) and checkpoints into ``out`` after every epoch.
 
@@ -125,7 +152,8 @@ def train(trainer, judged, out, epochs=5, epochs_decay=5, batch_size=50, seed=0,
     weights are in ``out``, for the log; their mean is the epoch's ``validation``, and the
     weights of the epoch with the highest one are kept in ``out/best/``. With ``patience``,
     training stops once that many epochs in a row have not beaten the best (early stopping;
-    the learning-rate schedule is not shortened). ``on_batch(done, count)`` and ``on_epoch(row)``
+    the learning-rate schedule is not shortened). ``schedule``: see :func:`learning_rate`.
+    ``on_batch(done, count)`` and ``on_epoch(row)``
     report progress. With ``resume`` the newest checkpoint in ``out`` (of the same
     ``settings``) is continued. ``terms`` (from :func:`precompute_terms`) trains on them
     instead of the images. Under MPI (``world``: a ``rank``/``size``/``comm``/``allgather``
@@ -136,6 +164,8 @@ def train(trainer, judged, out, epochs=5, epochs_decay=5, batch_size=50, seed=0,
     evaluation's scores)."""
     settings = dict(settings or {}, epochs=epochs, epochs_decay=epochs_decay,
                     batch_size=batch_size, seed=seed)
+    if schedule != "linear":  # the reference's schedule keeps older checkpoints resumable
+        settings["schedule"] = schedule
     first, log = 1, []
     if resume:
         done, log = checkpoint.load(out, trainer, settings)
@@ -147,7 +177,7 @@ def train(trainer, judged, out, epochs=5, epochs_decay=5, batch_size=50, seed=0,
     with concurrent.futures.ThreadPoolExecutor(LOADER_THREADS) as pool:
         for epoch in range(first, epochs + epochs_decay + 1):
             started = time.perf_counter()
-            lr = learning_rate(trainer.lr, epoch, epochs, epochs_decay)
+            lr = learning_rate(trainer.lr, epoch, epochs, epochs_decay, schedule, log)
             trainer.set_learning_rate(lr)
             loss, agreement = _epoch(trainer, judged, np.random.default_rng([seed, epoch]),
                                      batch_size, pool, terms, world, on_batch)
