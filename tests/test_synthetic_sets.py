@@ -11,6 +11,7 @@ import pytest
 
 from conftest import run_command
 from metrics.lpips.evaluation import bapps, set_info, synthetic
+from metrics.lpips.training.loop import to_input
 from metrics.lpips.training.precompute import TermMaker
 
 SMALL = dict(train=12, val=8, jnd=6, side=32)
@@ -60,7 +61,7 @@ def test_the_planted_judgments_follow_the_teacher(tmp_path, terms):
     judged = bapps.read_folder(os.path.join(root, "2afc", "val", "synthetic"), "2afc")
     assert set(judged.judgments) <= {0.0, 1.0}
     columns = [[iio.imread(item[k]) for item in judged.items] for k in range(3)]
-    t0, t1 = (t.astype(np.float64) for t in terms(*(synthetic._inputs(c) for c in columns)))
+    t0, t1 = (t.astype(np.float64) for t in terms(*(to_input(c) for c in columns)))
     w = synthetic.teacher_weights(t0.shape[1], 1)
     np.testing.assert_array_equal(judged.judgments, (t1 @ w < t0 @ w).astype(float))
 

@@ -7,10 +7,7 @@ import os
 import numpy as np
 
 from ..figures import plt, save_figure
-
-
-def _names(results, key):
-    return list(dict.fromkeys(r[key] for r in results))
+from .report import names_in
 
 
 def save(results, folder, human=None):
@@ -24,7 +21,7 @@ def save(results, folder, human=None):
         written.append(_grouped_bars(two_afc, human or {}, os.path.join(folder, "2afc.png")))
     jnd = [r for r in results if r["mode"] == "jnd"]
     if jnd:
-        several = len(_names(jnd, "metric")) > 1
+        several = len(names_in(jnd, "metric")) > 1
         figure, axes = plt.subplots(figsize=(4.5 if several else 4, 3.2))
         for r in jnd:
             name = "{} {}".format(r["metric"], r["dataset"]) if several else r["dataset"]
@@ -42,7 +39,7 @@ def save(results, folder, human=None):
 
 
 def _grouped_bars(results, human, path):
-    datasets, metrics = _names(results, "dataset"), _names(results, "metric")
+    datasets, metrics = names_in(results, "dataset"), names_in(results, "metric")
     score = {(r["metric"], r["dataset"]): 100 * r["score"] for r in results}
     width = 0.8 / len(metrics)
     figure, axes = plt.subplots(figsize=(3.4 + len(datasets) * (0.6 + 0.45 * len(metrics)), 3.6))

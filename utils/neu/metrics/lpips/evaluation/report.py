@@ -15,7 +15,8 @@ def _mean(scores):
     return sum(scores) / len(scores) if scores else None
 
 
-def _names(results, key):
+def names_in(results, key):
+    """The distinct values of ``key`` in ``results``, in order of first appearance."""
     return list(dict.fromkeys(r[key] for r in results))
 
 
@@ -24,7 +25,7 @@ def render(results, fmt, settings, human=None):
     ``human``: {dataset: the 2AFC agreement of a random person with the others}."""
     human = human or {}
     rows = [{k: r[k] for k in KEYS if k in r} for r in results]
-    metrics = _names(results, "metric")
+    metrics = names_in(results, "metric")
     means = {m: _mean([r["score"] for r in results if r["metric"] == m]) for m in metrics}
     if fmt == "json":
         return json.dumps({"settings": settings, "results": rows,
@@ -58,7 +59,7 @@ def _one_table(rows, mean, human):
 
 
 def _grid_table(results, metrics, means, human):
-    datasets = _names(results, "dataset")
+    datasets = names_in(results, "dataset")
     score = {(r["metric"], r["dataset"]): r["score"] for r in results}
     mode = results[0]["mode"]
     first = max([len(m) for m in metrics] + [len("configuration")])

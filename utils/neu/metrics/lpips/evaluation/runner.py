@@ -59,16 +59,25 @@ class Distance(object):
         return self.scorer.score_features(feats0, feats1).astype(np.float64)
 
     def pairs(self, a, b):
-        if self.scorer is not None:
-            feats = self.features(np.concatenate([a, b]))
-            return self.from_features(*_parts(feats, 2))
-        return self._baseline(a, b)
+        return self.columns((a, b))[0]
 
     def triplets(self, ref, p0, p1):
-        if self.scorer is not None:  # three trunk passes: the reference's features once
-            fr, f0, f1 = _parts(self.features(np.concatenate([ref, p0, p1])), 3)
-            return self.from_features(fr, f0), self.from_features(fr, f1)
-        return self._baseline(ref, p0), self._baseline(ref, p1)
+        return self.columns((ref, p0, p1))
+
+    def columns(self, arrays, shared=None):
+        """The distances of the first of ``arrays`` (uint8 batches) to each other one: (d,)
+        for JND's (p0, p1), (d0, d1) for 2AFC's (ref, p0, p1). A network distance computes
+        its trunk's features of all of them in one go (the reference's once), or takes them
+        from ``shared`` ({trunk key: features}), where the first distance of a trunk leaves
+        them."""
+        first, others = arrays[0], arrays[1:]
+        if self.scorer is None:
+            return tuple(self._baseline(first, other) for other in others)
+        shared = {} if shared is None else shared
+        if self.trunk_key not in shared:
+            shared[self.trunk_key] = _parts(self.features(np.concatenate(arrays)), len(arrays))
+        feats = shared[self.trunk_key]
+        return tuple(self.from_features(feats[0], f) for f in feats[1:])
 
 
 def _parts(feats, count):
@@ -79,20 +88,6 @@ def _parts(feats, count):
 
 def _load_item(paths):
     return tuple(bapps.load_patch(p) for p in paths)
-
-
-def _distances(distance, arrays, mode, shared):
-    """``distance``'s columns for one batch: (d0, d1) for 2AFC, (d,) for JND; a network
-    distance takes its trunk's features from ``shared`` (made there by the first)."""
-    if distance.trunk_key is None:
-        return distance.triplets(*arrays) if mode == "2afc" else (distance.pairs(*arrays),)
-    if distance.trunk_key not in shared:
-        shared[distance.trunk_key] = _parts(distance.features(np.concatenate(arrays)),
-                                            len(arrays))
-    feats = shared[distance.trunk_key]
-    if mode == "2afc":
-        return distance.from_features(feats[0], feats[1]), distance.from_features(feats[0], feats[2])
-    return (distance.from_features(feats[0], feats[1]),)
 
 
 def evaluate(judged, distance, batch_size=50, progress=None, stop=None):
@@ -119,7 +114,7 @@ def evaluate_many(judged, distances, batch_size=50, progress=None, stop=None):
             raise out.error
         shared = {}
         for distance, found in zip(distances, columns):
-            for k, values in enumerate(_distances(distance, out.arrays, judged.mode, shared)):
+            for k, values in enumerate(distance.columns(out.arrays, shared)):
                 found.setdefault(k, np.full(n, np.nan))[out.indices] = values
         if progress is not None:
             progress.update(len(out.indices))

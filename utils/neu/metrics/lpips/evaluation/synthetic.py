@@ -20,6 +20,8 @@ import tempfile
 
 import numpy as np
 
+from ..training.loop import to_input
+
 SAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "samples",
                        "ref")
 SUBSETS = (("2afc", "train"), ("2afc", "val"), ("jnd", "val"))
@@ -102,15 +104,11 @@ def teacher_weights(channels, seed):
     return w
 
 
-def _inputs(images):
-    return np.stack(images).transpose(0, 3, 1, 2).astype(np.float32) / np.float32(127.5) - 1
-
-
 def _terms(term_maker, ref, p0, p1, batch=256):
     """Per-channel terms of d(ref, p0) and d(ref, p1), float64."""
     t0, t1 = [], []
     for s in range(0, len(ref), batch):
-        a, b = term_maker(*(_inputs(x[s:s + batch]) for x in (ref, p0, p1)))
+        a, b = term_maker(*(to_input(x[s:s + batch]) for x in (ref, p0, p1)))
         t0.append(a)
         t1.append(b)
     return np.concatenate(t0).astype(np.float64), np.concatenate(t1).astype(np.float64)
@@ -181,7 +179,7 @@ def make(root, train=600, val=200, jnd=200, side=64, seed=0, teacher_seed=1, noi
         term_maker = TermMaker("alex", params_dir)
     sources = read_sources() if sources is None else sources
     probe = crops(sources, 1, side, np.random.default_rng(0))
-    channels = term_maker(*(_inputs(probe) for _ in range(3)))[0].shape[1]
+    channels = term_maker(*(to_input(probe) for _ in range(3)))[0].shape[1]
     w = teacher_weights(channels, teacher_seed)
     made = {}
     for key in SUBSETS:

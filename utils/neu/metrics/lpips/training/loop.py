@@ -58,7 +58,8 @@ def learning_rate(lr, epoch, epochs, epochs_decay, schedule="linear", log=()):
     return lr * (1 - lowered / epochs_decay)
 
 
-def _to_input(patches):
+def to_input(patches):
+    """uint8 (H, W, 3) patches -> the float32 (N, 3, H, W) batch in [-1, 1] training feeds."""
     return np.stack(patches).transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1
 
 
@@ -66,7 +67,7 @@ def load_triplets(items, pool):
     """(ref, p0, p1) float32 (N, 3, 64, 64) in [-1, 1] for the (ref, p0, p1) path ``items``,
     patches loaded as the reference's loader does."""
     patches = list(pool.map(load_patch, [p for item in items for p in item]))
-    return [_to_input(patches[k::3]) for k in range(3)]
+    return [to_input(patches[k::3]) for k in range(3)]
 
 
 def _decoded_ahead(batches, pool):
