@@ -35,6 +35,7 @@ from .evaluation.report import render
 from .evaluation.runner import METRICS, Distance, evaluate_many
 from .evaluation.set_info import human_agreement
 from .weights.registry import get_weight_file
+from .weights.store import read_comparison
 
 logger = logging.getLogger("metrics.lpips.evaluate")
 
@@ -58,7 +59,8 @@ def build_parser():
     add_method_arguments(p, many=True)
     p.add_argument("--weights", action="append", default=[], metavar="LABEL=DIR",
                    help="lpips with these weights too (a train --out folder), for the "
-                        "models it holds, its results named LABEL; repeatable")
+                        "models it holds, its results named LABEL, scored with the method "
+                        "its lin layers were trained for; repeatable")
     p.add_argument("--colorspace", choices=baselines.COLORSPACES, default="Lab",
                    help="for l2, ssim and psnr, as the reference")
     p.add_argument("--batch-size", type=int, default=50, help="items per batch")
@@ -141,13 +143,23 @@ def _configurations(parser, args):
             configs.append(dict(metric=metric, colorspace=args.colorspace))
             continue
         for model in models:
+            held_here = [(label, folder) for label, folder in weights
+                         if metric == "lpips" and model in held[label]]
+            # lin layers trained for one comparison are scored with it, whatever --method says
+            trained_for = {label: read_comparison(os.path.join(
+                folder, get_weight_file(model, args.version).filename))
+                for label, folder in held_here}
             for method in _unique(args.method or ["spatial"]):
                 sets = [(None, args.params_dir)] + [
-                    (label, folder) for label, folder in weights
-                    if metric == "lpips" and model in held[label]]
+                    (label, folder) for label, folder in held_here if not trained_for[label]]
                 for label, folder in sets:
                     configs.append(dict(options, metric=metric, model=model, method=method,
                                         version=args.version, params_dir=folder, label=label))
+            for label, folder in held_here:
+                if trained_for[label]:
+                    configs.append(dict(options, metric=metric, model=model,
+                                        version=args.version, params_dir=folder, label=label,
+                                        **trained_for[label]))
     return configs
 
 

@@ -31,7 +31,6 @@ from .distances import method_taps, squared_difference
 from .lpips import LPIPS
 from .errors import EnvironmentProblem, UsageProblem
 from .trunks import check_size
-from .weights import lin_name
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +53,7 @@ def layer_view(net, images, layer):
                                            view["activations"]], net.channel_norm).d[0]
             weight = np.ones(len(squared), np.float32)
             if net.lpips:
-                weight = net.parameters()[lin_name(layer % len(feats))].d.reshape(-1)
+                weight = net.parameters()[net.lin_names()[layer]].d.reshape(-1)
             view.update(squared=squared, distance=maps[layer].d[0, 0].copy(),
                         contribution=weight * squared.mean(axis=(1, 2)))
     return view

@@ -27,8 +27,9 @@ import nnabla.functions as F
 
 from . import distances
 from .trunks import check_size, get_trunk
-from .weights import lin_name, load_weights
+from .weights import WeightsError, lin_name, load_weights
 from .weights.registry import get_weight_file
+from .weights.store import read_comparison, weights_file
 
 # Version 0.1 input scaling (the reference's ScalingLayer), per RGB channel, (1, 3, 1, 1).
 SHIFT = np.array([-.030, -.088, -.188], np.float32).reshape(1, 3, 1, 1)
@@ -44,6 +45,20 @@ INPUT_NORMS = {"lpips": (SHIFT, SCALE),
 
 _SCOPE = "lpips"
 ENGINES = ("auto", "onnxruntime", "nnabla")
+
+
+def describe_comparison(comparison):
+    """``comparison`` (:attr:`LPIPS.comparison`) in words."""
+    return "method {}, channel normalisation {}, input norm {}".format(
+        comparison["method"], "on" if comparison["channel_norm"] else "off",
+        comparison["input_norm"])
+
+
+def comparison_flags(comparison):
+    """The command-line options that ask for ``comparison``."""
+    return " ".join(["--method " + comparison["method"],
+                     "--input-norm " + comparison["input_norm"]] +
+                    ([] if comparison["channel_norm"] else ["--no-channel-norm"]))
 
 
 def _non_finite_marker(img0, img1):
@@ -76,7 +91,10 @@ class LPIPS(object):
             ``"spatial"`` (LPIPS, the default), ``"mean"``, ``"sort"``, ``"spatial+mean"`` or
             ``"spatial+sort"`` (Sjögren et al. 2022). With ``lpips``, the pretrained lin
             layers weigh the modified features too (our extension: that paper trains lin
-            layers per method); ``spatial+X`` applies tap l's lin layer to both of its maps.
+            layers per method, as ``metrics.lpips.train --method`` does); ``spatial+X``
+            applies tap l's lin layer to both of its maps, or the second set of a file
+            trained for it to the X maps. A trained file is only loaded for the method,
+            ``channel_norm`` and ``input_norm`` it was trained with.
         channel_norm (bool): unit-normalize each position's feature vector before comparing
             (default; after the mean or sort step). ``False`` compares raw activations.
         input_norm (str, optional): the trunk's input scaling: ``"lpips"`` (the v0.1 shift
@@ -89,7 +107,8 @@ class LPIPS(object):
 
     Raises:
         ValueError: unknown ``model``, ``version``, ``method``, ``input_norm`` or ``engine``.
-        metrics.lpips.WeightsError: the parameter file cannot be had or does not fit.
+        metrics.lpips.WeightsError: the parameter file cannot be had, does not fit, or was
+            trained for another comparison.
     """
 
     def __init__(self, model="alex", params_dir=None, spatial=False, apply_scale=None,
@@ -115,6 +134,34 @@ class LPIPS(object):
             for name, value in load_weights(model, version, params_dir, self.lpips).items():
                 nn.parameter.set_parameter(
                     name, nn.Variable.from_numpy_array(value, need_grad=False))
+        if self.lpips:
+            self._check_comparison(weights_file(model, version, params_dir))
+
+    @property
+    def comparison(self):
+        """How this instance compares features: what a trained file records of its run."""
+        return {"method": self.method, "channel_norm": self.channel_norm,
+                "input_norm": self.input_norm}
+
+    def _check_comparison(self, path):
+        """Lin layers trained for one comparison are meaningless for another: refused."""
+        trained = read_comparison(path)
+        if trained and trained != self.comparison:
+            raise WeightsError(
+                "{}'s lin layers were trained for {}, not for {} as asked: score with the "
+                "options it was trained with ({}), or leave the lin layers out (--no-lin, "
+                "lpips=False)".format(path, describe_comparison(trained),
+                                      describe_comparison(self.comparison),
+                                      comparison_flags(trained)))
+
+    def lin_names(self):
+        """The lin parameter weighing each map the method compares (as :attr:`layer_names`):
+        tap l's for both maps of a ``spatial+X`` method, unless the weights hold a second
+        set (trained for that method)."""
+        count, maps = len(self.trunk.taps), len(self.layer_names)
+        with self.scope():
+            own = nn.parameter.get_parameter(lin_name(count)) is not None
+        return [lin_name(k if own else k % count) for k in range(maps)]
 
     def scope(self):
         """A context manager that enters the instance's own parameter scope."""
@@ -193,9 +240,8 @@ class LPIPS(object):
         tap k mod L, or summed over channels without lin layers."""
         norm = self.channel_norm
         if self.lpips:
-            count = len(self.trunk.taps)
             with self.scope():
-                weights = [nn.parameter.get_parameter(lin_name(k % count)) for k in range(len(taps0))]
+                weights = [nn.parameter.get_parameter(name) for name in self.lin_names()]
             return [distances.lin_distance(f0, f1, w, norm) for f0, f1, w in zip(taps0, taps1, weights)]
         return [distances.channel_sum_distance(f0, f1, norm) for f0, f1 in zip(taps0, taps1)]
 

@@ -33,6 +33,7 @@ from .cli.options import (add_compute_options, add_model_options, add_quiet_opti
                           use_context)
 from .cli.progress import Progress
 from .cli.runner import run
+from .cli.scoring import add_method_arguments, method_options
 from .engines.context import ContextError
 from .errors import EnvironmentProblem, UsageProblem
 from .evaluation import bapps
@@ -70,6 +71,7 @@ def build_parser():
                    help="lin: the trunk fixed, lin layers trained from random "
                         "values; tune: the trunk trained too, from its pretrained weights; "
                         "scratch: the trunk trained from random values (--recipe reference)")
+    add_method_arguments(p)
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--epochs", type=int,
                    help="epochs at the full learning rate (default: the recipe's, 20 or 5)")
@@ -116,8 +118,12 @@ def _apply_recipe(args):
 def _settings(args):
     """The training settings a checkpoint records (with the loop's: epochs, batch size,
     seed; and the data's)."""
-    return {"model": args.model, "mode": args.mode, "lr": args.lr, "beta1": args.beta1,
-            "dropout": args.dropout, "head": args.head, "precompute": args.precompute}
+    settings = {"model": args.model, "mode": args.mode, "lr": args.lr, "beta1": args.beta1,
+                "dropout": args.dropout, "head": args.head, "precompute": args.precompute}
+    options = method_options(args)
+    if options != {"method": "spatial", "channel_norm": True, "input_norm": None}:
+        settings.update(options)  # LPIPS' own comparison keeps older checkpoints resumable
+    return settings
 
 
 def _check_args(args):
@@ -171,7 +177,7 @@ def _evaluator(args):
     from .evaluation.runner import Distance, evaluate
 
     def scores(out):  # the trunk changed too: the epoch's whole network
-        distance = Distance("lpips", args.model, params_dir=out)
+        distance = Distance("lpips", args.model, params_dir=out, **method_options(args))
         return {"2afc " + s.name: evaluate(s, distance)["score"] for s in sets}
     return scores
 
@@ -184,16 +190,15 @@ def _lin_evaluator(args, sets):
     from .evaluation import protocols
     from .training.loop import precompute_terms
     from .training.precompute import TermMaker
-    from .trunks import get_trunk
-    from .weights.registry import lin_name
+    from .weights.registry import is_lin_parameter, lin_name
     from .weights.store import read_h5
-    make_terms = TermMaker(args.model, args.params_dir)
+    make_terms = TermMaker(args.model, args.params_dir, **method_options(args))
     terms = [precompute_terms(s, make_terms, args.batch_size) for s in sets]
-    layers = len(get_trunk(args.model).taps)
 
     def scores(out):
         params = read_h5(checkpoint.weights_path(out, args.model))
-        w = np.concatenate([params[lin_name(k)].reshape(-1) for k in range(layers)])
+        count = sum(1 for name in params if is_lin_parameter(name))  # two sets for spatial+X
+        w = np.concatenate([params[lin_name(k)].reshape(-1) for k in range(count)])
         return {"2afc " + s.name: protocols.two_afc_score(t0 @ w, t1 @ w, s.judgments)[0]
                 for s, (t0, t1) in zip(sets, terms)}
     return scores
@@ -203,7 +208,7 @@ def _precompute(args, judged, mpi):
     from .training.loop import precompute_terms
     from .training.precompute import TermMaker
     threads = max(1, (os.cpu_count() or 1) // mpi.local_size)
-    make_terms = TermMaker(args.model, args.params_dir, threads=threads)
+    make_terms = TermMaker(args.model, args.params_dir, threads=threads, **method_options(args))
     count = -(-len(judged.items) // mpi.size // args.batch_size)
     with Progress(count, "batches", "precomputed",
                   enabled=not args.quiet and mpi.rank == 0) as progress:
@@ -232,7 +237,8 @@ def _run(parser, args):
             raise ContextError("NNabla's multi-process communicator cannot be made: "
                                "{}".format(str(e).strip().splitlines()[-1])) from None
     trainer = Trainer(args.model, params_dir=args.params_dir, lr=args.lr, beta1=args.beta1,
-                      dropout=args.dropout, seed=args.seed, head=args.head, mode=args.mode)
+                      dropout=args.dropout, seed=args.seed, head=args.head, mode=args.mode,
+                      **method_options(args))
     os.makedirs(args.out, exist_ok=True)
     settings = dict(_settings(args), triplets=len(judged.items), data=judged.name)
     logger.info("training %s (%s mode, %s recipe) on %d triplets (%s), %d + %d epochs",

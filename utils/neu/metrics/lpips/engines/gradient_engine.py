@@ -16,7 +16,6 @@ import os
 import numpy as np
 
 from ..distances import EPS, MIN_SQUARED_NORM, check_method
-from ..weights import lin_name
 from . import shards
 from .base import BackendError
 
@@ -44,8 +43,9 @@ def head_of(net):
     modifiers = ([None] * count if net.method.startswith("spatial") else []) + (
         [modifier] * count if modifier != "spatial" else [])
     params = net.parameters() if net.lpips else {}
-    entries = [Entry(k % count, m, params[lin_name(k % count)].d.copy() if net.lpips else None)
-               for k, m in enumerate(modifiers)]
+    names = net.lin_names() if net.lpips else [None] * len(modifiers)
+    entries = [Entry(k % count, m, params[name].d.copy() if net.lpips else None)
+               for k, (m, name) in enumerate(zip(modifiers, names))]
     return Head(entries, net.channel_norm, EPS, MIN_SQUARED_NORM)
 
 

@@ -4,8 +4,11 @@
 
 In the output folder ``OUT``:
   * ``<model>_with_LPIPS.h5``: the trained network in the official layout (trunk and lin
-    parameters), so that ``LPIPS(model, params_dir=OUT)``, ``--params-dir OUT`` and the
-    evaluation tool load it as any weights file; replaced atomically after every epoch;
+    parameters, two lin sets for a ``spatial+X`` method), so that ``LPIPS(model,
+    params_dir=OUT)``, ``--params-dir OUT`` and the evaluation tool load it as any weights
+    file, with the comparison its lin layers were trained for (method, channel
+    normalisation, input norm) recorded, which they are then only loaded for; replaced
+    atomically after every epoch;
   * ``best/<model>_with_LPIPS.h5``: with validation, the weights of the epoch that scored
     highest on it (the first of equal ones);
   * ``checkpoints/epoch_NNN/``: what ``--resume`` needs: ``state.h5`` (every trained
@@ -46,7 +49,8 @@ def save_weights(out, trainer, description):
     not the published ones."""
     net = trainer.net
     write_h5(weights_path(out, net.model),
-             {name: value.d for name, value in net.parameters().items()}, trained=description)
+             {name: value.d for name, value in net.parameters().items()}, trained=description,
+             comparison=net.comparison)
 
 
 BEST = "best"

@@ -2,13 +2,14 @@
 # Licensed under the Apache License, Version 2.0.
 """Fast lin-mode training: with the trunk fixed and no dropout, a distance is linear in the
 lin weights, d(ref, p) = sum over layers l and channels c of w_lc m_lc, m_lc being the
-spatial mean of channel c's squared difference of unit-normalized features. The m of every
+spatial mean of channel c's squared difference of unit-normalized features (of their
+channel means or sorted activations for the other distance methods). The m of every
 triplet are computed once (on the fastest engine, ONNX Runtime on the CPU), and training then
 runs on those vectors only.
 """
 import numpy as np
 
-from ..distances import EPS, MIN_SQUARED_NORM
+from ..distances import EPS, MIN_SQUARED_NORM, check_method
 from ..engines.select import make_engine
 from ..lpips import LPIPS
 
@@ -32,14 +33,32 @@ def _squared_means(a, b, mask=None):
     return (diff.reshape(n * c, h * w) @ np.full(h * w, 1 / (h * w), np.float32)).reshape(n, c)
 
 
-def channel_terms(feats, n, channel_norm=True, mask=None):
+def _modified(feat, modifier):
+    """A tap's maps as a distance method compares them (numpy's
+    :func:`~metrics.lpips.distances.method_taps`): ``mean``, each channel's spatial mean
+    (N, C, 1, 1); ``sort``, each channel's activations sorted ascending."""
+    if modifier == "mean":
+        return feat.mean(axis=(2, 3), keepdims=True, dtype=np.float32)
+    n, c, h, w = feat.shape
+    return np.sort(feat.reshape(n, c, h * w), axis=2).reshape(feat.shape)
+
+
+def method_maps(feats, method="spatial"):
+    """The maps ``method`` compares, from the taps ``feats``: the taps, their modified copies,
+    or for ``spatial+X`` both lists."""
+    modifier = check_method(method).replace("spatial+", "")
+    modified = [] if modifier == "spatial" else [_modified(f, modifier) for f in feats]
+    return (list(feats) if method.startswith("spatial") else []) + modified
+
+
+def channel_terms(feats, n, channel_norm=True, mask=None, method="spatial"):
     """((N, C_total) terms of (ref, p0), (N, C_total) of (ref, p1)) from the taps ``feats``
-    of the three batches joined (3N images each): per layer (in tap order) and channel, the
-    spatial mean of the squared difference of the unit-normalized features (each image's
-    normalized once; raw without ``channel_norm``). ``mask(shape)``, when given, returns a
-    dropout mask for each squared difference, asked for in that order (p0's layers, then
-    p1's)."""
-    units = [_unit(f) if channel_norm else f for f in feats]
+    of the three batches joined (3N images each): per map ``method`` compares (in
+    :func:`method_maps`' order) and channel, the spatial mean of the squared difference of the
+    unit-normalized maps (each image's normalized once; raw without ``channel_norm``).
+    ``mask(shape)``, when given, returns a dropout mask for each squared difference, asked for
+    in that order (p0's maps, then p1's)."""
+    units = [_unit(f) if channel_norm else f for f in method_maps(feats, method)]
     return tuple(np.concatenate([
         _squared_means(u[:n], u[k * n:(k + 1) * n], mask((n,) + u.shape[1:]) if mask else None)
         for u in units], axis=1) for k in (1, 2))
@@ -47,14 +66,17 @@ def channel_terms(feats, n, channel_norm=True, mask=None):
 
 class TermMaker(object):
     """Computes the terms of (ref, p0, p1) batches with ``model``'s pretrained trunk (from
-    ``params_dir``) on ``backend`` (ONNX Runtime with ``threads``, default all cores)."""
+    ``params_dir``, its input scaled as ``input_norm`` says) on ``backend`` (ONNX Runtime
+    with ``threads``, default all cores), for ``method`` and ``channel_norm``."""
 
-    def __init__(self, model, params_dir=None, backend="auto", threads=None):
-        self.engine = make_engine(LPIPS(model, params_dir=params_dir), backend, threads)
+    def __init__(self, model, params_dir=None, backend="auto", threads=None, method="spatial",
+                 channel_norm=True, input_norm=None):
+        self.engine = make_engine(LPIPS(model, params_dir=params_dir, input_norm=input_norm),
+                                  backend, threads)
+        self.method, self.channel_norm = check_method(method), channel_norm
 
     def __call__(self, ref, p0, p1):
         """((N, C_total) terms of (ref, p0), (N, C_total) of (ref, p1)) for float32 [-1, 1]
-        batches: per layer (in tap order) and channel, the spatial mean of the squared
-        difference of the unit-normalized features; each image's are normalized once."""
+        batches (see :func:`channel_terms`)."""
         feats = self.engine.features(np.ascontiguousarray(np.concatenate([ref, p0, p1])))
-        return channel_terms(feats, len(ref))
+        return channel_terms(feats, len(ref), self.channel_norm, method=self.method)

@@ -17,7 +17,7 @@ import numpy as np
 import nnabla as nn
 import nnabla.functions as F
 
-from ..distances import spatial_average, squared_difference
+from ..distances import method_taps, spatial_average, squared_difference
 from ..lpips import LPIPS
 from ..trunks import get_trunk, trainable_trunk
 from ..weights import is_lin_parameter, lin_name
@@ -94,22 +94,30 @@ class Trainer(object):
     ranking head (:data:`~metrics.lpips.training.ranking.HEADS`). In ``lin`` mode on a CPU
     context the trunk's features come from ONNX Runtime unless ``engine`` is ``"nnabla"``
     (see :class:`~metrics.lpips.lpips.LPIPS`); ``tune`` and ``scratch`` need the trunk's weight
-    gradients, which run on NNabla."""
+    gradients, which run on NNabla. ``method``, ``channel_norm`` and ``input_norm`` are the
+    comparison the lin layers learn (see :class:`~metrics.lpips.lpips.LPIPS`): one lin layer
+    per map the method compares, two sets for ``spatial+X``."""
 
     def __init__(self, model="alex", params_dir=None, lr=1e-4, beta1=0.5, dropout=True, seed=0,
-                 head="reference", mode="lin", engine="auto"):
+                 head="reference", mode="lin", engine="auto", method="spatial",
+                 channel_norm=True, input_norm=None):
         if mode not in MODES:
             raise ValueError("mode must be one of {}, got {!r}".format(", ".join(MODES), mode))
         if head not in ranking.HEADS:
             raise ValueError("head must be one of {}, got {!r}".format(
                 ", ".join(ranking.HEADS), head))
         self.head = ranking.HEADS[head]
-        self.net = LPIPS(model, params_dir=params_dir, engine=engine)
+        self.net = LPIPS(model, params_dir=params_dir, engine=engine, method=method,
+                         channel_norm=channel_norm, input_norm=input_norm)
         self.dropout, self.lr = dropout, lr
         rng = np.random.default_rng(seed)
-        count = len(self.net.trunk.taps)
+        channels = self.net.trunk.channels
         with self.net.scope():
-            self.lins = [nn.parameter.get_parameter(lin_name(k)) for k in range(count)]
+            for k in range(len(channels), len(self.net.layer_names)):  # spatial+X's second set
+                nn.parameter.set_parameter(lin_name(k), nn.Variable(
+                    (1, channels[k % len(channels)], 1, 1)))
+            self.lins = [nn.parameter.get_parameter(lin_name(k))
+                         for k in range(len(self.net.layer_names))]
         for w in self.lins:
             bound = 1.0 / np.sqrt(w.shape[1])
             w.d = rng.uniform(-bound, bound, w.shape)
@@ -152,7 +160,8 @@ class Trainer(object):
         """(N, 1, 1, 1): the lin-weighted distance, each lin layer's input multiplied by its
         dropout mask (a Variable of its shape, fed each step) when ``masks``."""
         total = None
-        for f_ref, f_p, w in zip(feats_ref, feats_p, self.lins):
+        maps_ref, maps_p = (method_taps(f, self.net.method) for f in (feats_ref, feats_p))
+        for f_ref, f_p, w in zip(maps_ref, maps_p, self.lins):
             diff = squared_difference(f_ref, f_p, self.net.channel_norm)
             if masks is not None:
                 masks.append(nn.Variable(diff.shape))
@@ -241,7 +250,8 @@ class Trainer(object):
         gradients as the image graph, without NNabla's slow head on full feature maps."""
         feats = self._trunk_engine.features(np.concatenate([ref, p0, p1]))
         return channel_terms(feats, len(ref), self.net.channel_norm, (
-            lambda shape: _dropout_mask(rng, shape, rows)) if self.dropout else None)
+            lambda shape: _dropout_mask(rng, shape, rows)) if self.dropout else None,
+            self.net.method)
 
     def forward_backward_terms(self, terms0, terms1, judge, rows=None):
         """As :meth:`forward_backward` from precomputed terms (N, C_total); no dropout. With

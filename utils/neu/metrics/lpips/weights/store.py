@@ -14,6 +14,7 @@ so ``nn.load_parameters`` reads them too.
 """
 import collections
 import hashlib
+import json
 import logging
 import os
 
@@ -65,12 +66,15 @@ def resolve_params_dir(params_dir=None):
     return os.path.abspath(os.path.expanduser(chosen))
 
 
-def expected_shapes(model, lpips=True):
-    """Names and shapes a parameter file for ``model`` must hold (the lin layers when ``lpips``)."""
+def expected_shapes(model, lpips=True, lin_sets=1):
+    """Names and shapes a parameter file for ``model`` must hold (the lin layers when
+    ``lpips``: one per tap, or per tap and set for files trained for a ``spatial+X`` method,
+    whose second set weighs the X maps)."""
     shapes = parameter_shapes(model)
+    channels = get_trunk(model).channels
     if lpips:
-        for i, channels in enumerate(get_trunk(model).channels):
-            shapes[lin_name(i)] = (1, channels, 1, 1)
+        for i in range(len(channels) * lin_sets):
+            shapes[lin_name(i)] = (1, channels[i % len(channels)], 1, 1)
     return shapes
 
 
@@ -101,26 +105,32 @@ def read_h5(path):
 
 
 TRAINED_ATTR = "metrics.lpips trained"
+# How the lin layers of a trained file compare features (JSON: method, channel_norm,
+# input_norm): they are meant for that comparison only.
+COMPARISON_ATTR = "metrics.lpips comparison"
 
 
-def write_h5(path, params, trained=None):
+def write_h5(path, params, trained=None, comparison=None):
     """Writes ``params`` (name -> array) as an NNabla parameter file, atomically. ``trained``
     (a description of the run) marks weights trained here, whose values are meant to differ
-    from the published ones."""
+    from the published ones; ``comparison`` (a dict: ``method``, ``channel_norm``,
+    ``input_norm``) records what their lin layers were trained for."""
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
             if trained:
                 f.attrs[TRAINED_ATTR] = trained
+            if comparison:
+                f.attrs[COMPARISON_ATTR] = json.dumps(comparison, sort_keys=True)
             for index, (name, value) in enumerate(params.items()):
                 ds = f.create_dataset(name, data=np.asarray(value, dtype=np.float32))
                 ds.attrs["need_grad"] = False
                 ds.attrs["index"] = index
 
 
-def check_parameters(params, model, lpips, source):
+def check_parameters(params, model, lpips, source, lin_sets=1):
     """Raises :class:`WeightsError` naming every parameter that is missing, unexpected,
-    misshapen or not finite for ``model``."""
-    expected = expected_shapes(model, lpips=True)
+    misshapen or not finite for ``model`` (with ``lin_sets`` lin layers per tap)."""
+    expected = expected_shapes(model, lpips=True, lin_sets=lin_sets)
     required = expected if lpips else parameter_shapes(model)
     problems = []
     for name, shape in required.items():
@@ -139,14 +149,31 @@ def check_parameters(params, model, lpips, source):
         raise WeightsError("{} does not fit the {!r} LPIPS model: {}".format(source, model, shown))
 
 
-def _trained(path):
-    """The description a training run left in the file, or None."""
+def _attribute(path, name):
+    """The file's string attribute ``name``, or None."""
     try:
         with h5py.File(path, "r") as f:
-            value = f.attrs.get(TRAINED_ATTR)
+            value = f.attrs.get(name)
     except OSError:
         return None
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _trained(path):
+    """The description a training run left in the file, or None."""
+    return _attribute(path, TRAINED_ATTR)
+
+
+def read_comparison(path):
+    """What a trained file's lin layers were trained for (``method``, ``channel_norm``,
+    ``input_norm``), or None (the published files, and older trained ones: LPIPS' own)."""
+    value = _attribute(path, COMPARISON_ATTR)
+    return json.loads(value) if value else None
+
+
+def lin_sets_of(comparison):
+    """How many lin layers per tap a file trained for ``comparison`` holds."""
+    return 2 if comparison and comparison["method"].startswith("spatial+") else 1
 
 
 def _check_digest(params, entry, path):
@@ -238,12 +265,9 @@ def _fetch(entry, path, params_dir):
 _checked = {}  # (path, mtime, size) -> the lpips flags the file was checked for
 
 
-def load_weights(model, version="0.1", params_dir=None, lpips=True):
-    """The checked parameters of ``model``/``version``: ordered dict name -> float32 array.
-
-    Downloads the file when it is missing and published; raises :class:`WeightsError`
-    (with instructions for offline use) when it cannot be had or does not fit.
-    """
+def weights_file(model, version="0.1", params_dir=None):
+    """The path of ``model``/``version``'s parameter file, fetched or made when it is
+    missing (see :func:`load_weights`)."""
     entry = registry.get_weight_file(model, version)
     folder = resolve_params_dir(params_dir)
     if (params_dir or os.environ.get(PARAMS_DIR_ENV)) and not os.path.isdir(folder):
@@ -254,16 +278,28 @@ def load_weights(model, version="0.1", params_dir=None, lpips=True):
     path = os.path.join(folder, entry.filename)
     if not os.path.isfile(path):
         _fetch(entry, path, params_dir)
+    return path
+
+
+def load_weights(model, version="0.1", params_dir=None, lpips=True):
+    """The checked parameters of ``model``/``version``: ordered dict name -> float32 array.
+
+    Downloads the file when it is missing and published; raises :class:`WeightsError`
+    (with instructions for offline use) when it cannot be had or does not fit.
+    """
+    entry = registry.get_weight_file(model, version)
+    path = weights_file(model, version, params_dir)
+    lin_sets = lin_sets_of(read_comparison(path))
     stat = os.stat(path)
     key = (os.path.realpath(path), stat.st_mtime_ns, stat.st_size)
     # Read every time (59 MB of VGG in tens of milliseconds), so that the process holds one
     # copy of the weights, the caller's; only what the checks found is kept.
     params = read_h5(path)
     if key not in _checked:
-        check_parameters(params, model, lpips, path)
+        check_parameters(params, model, lpips, path, lin_sets)
         _check_digest(params, entry, path)
         _checked[key] = {lpips}
     elif lpips not in _checked[key]:  # checked without the lin layers, now needed with them
-        check_parameters(params, model, lpips, path)
+        check_parameters(params, model, lpips, path, lin_sets)
         _checked[key].add(lpips)
     return params
