@@ -3,6 +3,7 @@ import json
 import os
 
 import imageio.v3 as iio
+import nnabla as nn
 import numpy as np
 import pytest
 
@@ -206,3 +207,44 @@ def test_gradients_go_through_nnabla_communicator_when_the_world_has_one():
     np.testing.assert_array_equal(params[1].g, np.full((4,), 1.0))
     from nnabla.ext_utils import get_extension_context
     assert nnabla_communicator(get_extension_context("cpu")) is None  # NNabla has none there
+
+
+def test_the_monotone_head_takes_judgments_as_fractions():
+    # Its loss is the binary cross-entropy against soft judgments (0.6: three of five chose
+    # p1), value and gradient; NNabla's sigmoid_cross_entropy, which it once used, takes the
+    # target as an integer (0.6 counted as 0), so the check beside it shows why it is not.
+    import nnabla.functions as F
+    from metrics.lpips.training import ranking
+    logit = np.array([-2.0, 0.5, 3.0, -40.0, 40.0], np.float32).reshape(-1, 1, 1, 1)
+    judge = np.array([0.4, 0.6, 1.0, 0.2, 0.8], np.float32).reshape(-1, 1, 1, 1)
+    want = np.logaddexp(0, logit) - judge * logit
+    scope = {}
+    with nn.auto_forward(True), nn.parameter_scope("rank", scope):
+        d0 = nn.Variable.from_numpy_array(logit / ranking.INITIAL_SCALE, need_grad=True)
+        d1 = nn.Variable.from_numpy_array(np.zeros_like(logit))
+        t = nn.Variable.from_numpy_array(judge)
+        loss = ranking.monotone_loss(d0, d1, t)
+        nnabla_own = F.sigmoid_cross_entropy(nn.Variable.from_numpy_array(logit), t)
+    loss.backward()
+    assert float(loss.d) == pytest.approx(want.mean(), rel=1e-6)
+    sigmoid = 1 / (1 + np.exp(-logit))
+    np.testing.assert_allclose(d0.g, (sigmoid - judge) * ranking.INITIAL_SCALE / len(logit),
+                               rtol=1e-5, atol=1e-7)
+    assert abs(float(nnabla_own.d[1].ravel()[0]) - float(want[1].ravel()[0])) > 0.2
+
+
+def test_the_head_scale_starts_from_the_terms_spread(params_dir):
+    rng = np.random.default_rng(0)
+    trainer = Trainer("alex", params_dir=params_dir, dropout=False, head="monotone")
+    channels = sum(w.shape[1] for w in trainer.lins)
+    t0, t1 = (rng.uniform(0, 1e-4, (40, channels)).astype(np.float32) for _ in range(2))
+    trainer.calibrate_head(t0, t1)
+    w = np.concatenate([v.d.reshape(-1) for v in trainer.lins])
+    with trainer.rank_scope():
+        scale = np.exp(nn.get_parameters()["log_scale"].d.item())
+    assert np.sqrt(np.mean((scale * (t0 @ w - t1 @ w)) ** 2)) == pytest.approx(1, rel=1e-4)
+    reference = Trainer("alex", params_dir=params_dir, dropout=False, head="reference")
+    before = {k: v.d.copy() for k, v in reference.parameters().items()}
+    reference.calibrate_head(t0, t1)  # its network has no scale to set
+    for k, v in reference.parameters().items():
+        np.testing.assert_array_equal(v.d, before[k])

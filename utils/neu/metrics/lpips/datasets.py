@@ -70,6 +70,9 @@ def build_parser():
     s.add_argument("--size", type=int, default=64, help="patch side in pixels")
     s.add_argument("--seed", type=int, default=0, help="the patches, distortions and observers")
     s.add_argument("--teacher-seed", type=int, default=1, help="the hidden metric's weights")
+    s.add_argument("--teacher-fraction", type=float, default=synthetic.TEACHER_FRACTION,
+                   help="the share of AlexNet's channels the hidden metric weighs (default "
+                        "%(default)s)")
     s.add_argument("--noise", type=float, default=0.5,
                    help="the simulated observers' noise, as a fraction of the median distance "
                         "gap (0 for unanimous judgments)")
@@ -201,10 +204,13 @@ def _synthetic(args, root):
         raise UsageProblem("--size must be at least 32 (pixels)")
     if args.noise < 0:
         raise UsageProblem("--noise must be 0 or more")
+    if not 0 < args.teacher_fraction <= 1:
+        raise UsageProblem("--teacher-fraction must be in (0, 1]")
     try:
         sources = synthetic.read_sources(args.images)
         folders = synthetic.make(root, args.train, args.val, args.jnd, args.size, args.seed,
-                                 args.teacher_seed, args.noise, sources, args.params_dir)
+                                 args.teacher_seed, args.noise, sources, args.params_dir,
+                                 teacher_fraction=args.teacher_fraction)
     except FileExistsError as e:
         raise UsageProblem(str(e)) from None
     except (OSError, ValueError) as e:

@@ -5,27 +5,30 @@
     python -m metrics.lpips.train --dataroot DIR --datasets train/traditional train/cnn \\
         --model alex --out OUT [--epochs 5 --epochs-decay 5 --lr 1e-4 --beta1 0.5 \\
         --batch-size 50 --seed 0] [--eval-datasets val/traditional ...] [--resume]
-    python -m metrics.lpips.train --csv judged.csv --model vgg --out OUT [--recipe reference]
+    python -m metrics.lpips.train --csv judged.csv --model vgg --out OUT [--val-fraction 0.1]
+        [--recipe reference] [--method sort]
 
 The lin layers start from random values; the trunk stays as pretrained (lin mode), is trained
 too (tune) or starts from random values (scratch). The
 default recipe (``fast``) trains on per-channel terms computed once per triplet, with a
-ranking head that cannot rank backwards, at lr 1e-3; ``--recipe reference`` is the
+ranking head that cannot rank backwards, at lr 1e-2; ``--recipe reference`` is the
 reference's ``train.py`` (see the README's "Train your own" for what each learns). After
 every epoch OUT holds ``<model>_with_LPIPS.h5`` (load it with ``--params-dir OUT`` anywhere),
-``log.csv`` (loss, agreement, learning rate and validation 2AFC scores per epoch) and the
-state ``--resume`` continues from (see :mod:`~metrics.lpips.training.checkpoint`).
+with validation ``best/<model>_with_LPIPS.h5`` (the best epoch's), ``log.csv`` (loss,
+agreement, learning rate and validation 2AFC scores per epoch), the same as NNabla monitor
+series (``monitor/*.series.txt``) and the state ``--resume`` continues from, or extends with
+more epochs (see :mod:`~metrics.lpips.training.checkpoint`); at the end ``curves.png``.
 Under ``mpirun -n K`` (with mpi4py) the processes share every batch and sum their gradients
 (NNabla's communicator on GPUs, mpi4py on the CPU): the same steps as one process, up to
 floating point; the first writes the checkpoints.
 Exit codes: 0 done, 2 usage error, 3 data error, 4 weights, context or output, 130 interrupted.
 """
+import importlib.util
 import logging
 import os
 import sys
 
 import nnabla as nn
-import numpy as np
 
 from .cli.common import configure_logging
 from .cli.mpi import nnabla_communicator, world
@@ -37,13 +40,14 @@ from .cli.scoring import add_method_arguments, method_options
 from .engines.context import ContextError
 from .errors import EnvironmentProblem, UsageProblem
 from .evaluation import bapps
-from .training import checkpoint
-from .training.loop import PLATEAU_EPOCHS, SCHEDULES
-from .training.loop import train
+from .training import checkpoint, curves, validation
+from .training.loop import PLATEAU_EPOCHS, SCHEDULES, best_epoch, train
 from .training.trainer import MODES, Trainer
 from .trunks import TRUNKS
 
 logger = logging.getLogger("metrics.lpips.train")
+
+HELD_OUT_CSV = "held_out.csv"  # the triplets --val-fraction held out
 
 
 def build_parser():
@@ -57,6 +61,10 @@ def build_parser():
     p.add_argument("--eval-datasets", nargs="*", default=[],
                    help="2AFC sets under DATAROOT/2afc scored after every epoch; the weights "
                         "of the epoch with the best mean score are kept in OUT/best/")
+    p.add_argument("--val-fraction", type=float, metavar="F",
+                   help="hold out this fraction of the training triplets (drawn with --seed; "
+                        "listed in OUT/{}) and score every epoch on them too, as "
+                        "--eval-datasets' sets are".format(HELD_OUT_CSV))
     p.add_argument("--lr-schedule", choices=SCHEDULES, default="linear",
                    help="linear (the reference's: --epochs at --lr, then down to 0 over "
                         "--epochs-decay), cosine (the same along half a cosine), plateau "
@@ -78,7 +86,7 @@ def build_parser():
     p.add_argument("--epochs-decay", type=int,
                    help="epochs more, the learning rate lowered linearly (default: 20 or 5)")
     p.add_argument("--recipe", choices=sorted(RECIPES), default="fast",
-                   help="fast: precomputed terms, a monotone ranking head, lr 1e-3, "
+                   help="fast: precomputed terms, a monotone ranking head, lr 1e-2, "
                         "20 + 20 epochs; reference: the reference's train.py exactly (images "
                         "every step, dropout, its ranking network, lr 1e-4, 5 + 5 epochs)")
     p.add_argument("--head", choices=("reference", "monotone"),
@@ -101,7 +109,7 @@ def build_parser():
 
 
 # What each recipe sets unless an option says otherwise.
-RECIPES = {"fast": {"precompute": True, "head": "monotone", "lr": 1e-3, "epochs": 20,
+RECIPES = {"fast": {"precompute": True, "head": "monotone", "lr": 1e-2, "epochs": 20,
                     "epochs_decay": 20},
            "reference": {"precompute": False, "head": "reference", "lr": 1e-4, "epochs": 5,
                          "epochs_decay": 5}}
@@ -123,6 +131,8 @@ def _settings(args):
     options = method_options(args)
     if options != {"method": "spatial", "channel_norm": True, "input_norm": None}:
         settings.update(options)  # LPIPS' own comparison keeps older checkpoints resumable
+    if args.val_fraction is not None:
+        settings["val_fraction"] = args.val_fraction
     return settings
 
 
@@ -138,12 +148,17 @@ def _check_args(args):
     if args.batch_size < 1 or not args.lr > 0 or not 0 <= args.beta1 < 1:
         raise UsageProblem("--batch-size must be >= 1, --lr positive and --beta1 in [0, 1)")
     if args.eval_datasets and not args.dataroot:
-        raise UsageProblem("--eval-datasets needs --dataroot")
-    if args.lr_schedule == "plateau" and not args.eval_datasets:
-        raise UsageProblem("--lr-schedule plateau needs --eval-datasets to judge the epochs by")
-    if args.patience is not None and (args.patience < 1 or not args.eval_datasets):
-        raise UsageProblem("--patience takes a number of epochs >= 1, and --eval-datasets to "
-                           "judge them by")
+        raise UsageProblem("--eval-datasets needs --dataroot (with --csv: --val-fraction)")
+    if args.val_fraction is not None and not 0 < args.val_fraction < 1:
+        raise UsageProblem("--val-fraction must be between 0 and 1, got {:g}".format(
+            args.val_fraction))
+    validated = bool(args.eval_datasets) or args.val_fraction is not None
+    if args.lr_schedule == "plateau" and not validated:
+        raise UsageProblem("--lr-schedule plateau needs --eval-datasets or --val-fraction to "
+                           "judge the epochs by")
+    if args.patience is not None and (args.patience < 1 or not validated):
+        raise UsageProblem("--patience takes a number of epochs >= 1, and --eval-datasets or "
+                           "--val-fraction to judge them by")
     if os.path.isfile(args.out):
         raise UsageProblem("--out {} is a file".format(args.out))
     if not args.resume and checkpoint.latest(args.out):
@@ -166,42 +181,21 @@ def _judged(args):
                         [j for s in sets for j in s.judgments])
 
 
-def _evaluator(args):
-    """After each epoch: the 2AFC score of the epoch's weights on each --eval-datasets set."""
-    if not args.eval_datasets:
-        return None
+def _validation_sets(args, held_out):
+    """The 2AFC sets every epoch is scored on: --eval-datasets, and the held-out part."""
     sets = [bapps.read_folder(os.path.join(args.dataroot, "2afc", name), "2afc", name)
             for name in args.eval_datasets]
+    return sets + ([held_out] if held_out is not None else [])
+
+
+def _evaluator(args, sets):
+    """After each epoch: the 2AFC score of the epoch's weights on each of ``sets``."""
+    if not sets:
+        return None
     if args.mode == "lin":
-        return _lin_evaluator(args, sets)
-    from .evaluation.runner import Distance, evaluate
-
-    def scores(out):  # the trunk changed too: the epoch's whole network
-        distance = Distance("lpips", args.model, params_dir=out, **method_options(args))
-        return {"2afc " + s.name: evaluate(s, distance)["score"] for s in sets}
-    return scores
-
-
-def _lin_evaluator(args, sets):
-    """The held-out score with the pretrained trunk: a distance is linear in the lin weights
-    (the channel terms times the weights), so each set's terms are computed once, by one
-    engine, and an epoch costs a product; no network is made and nothing is exported per
-    epoch (a new network per epoch put two graphs into the export cache each time)."""
-    from .evaluation import protocols
-    from .training.loop import precompute_terms
-    from .training.precompute import TermMaker
-    from .weights.registry import is_lin_parameter, lin_name
-    from .weights.store import read_h5
-    make_terms = TermMaker(args.model, args.params_dir, **method_options(args))
-    terms = [precompute_terms(s, make_terms, args.batch_size) for s in sets]
-
-    def scores(out):
-        params = read_h5(checkpoint.weights_path(out, args.model))
-        count = sum(1 for name in params if is_lin_parameter(name))  # two sets for spatial+X
-        w = np.concatenate([params[lin_name(k)].reshape(-1) for k in range(count)])
-        return {"2afc " + s.name: protocols.two_afc_score(t0 @ w, t1 @ w, s.judgments)[0]
-                for s, (t0, t1) in zip(sets, terms)}
-    return scores
+        return validation.lin_scorer(sets, args.model, args.params_dir, args.batch_size,
+                                     method_options(args))
+    return validation.network_scorer(sets, args.model, method_options(args))
 
 
 def _precompute(args, judged, mpi):
@@ -227,8 +221,13 @@ def _run(parser, args):
         raise UsageProblem("--batch-size {} is smaller than the {} MPI processes that share each "
                            "batch".format(args.batch_size, mpi.size))
     configure_logging(args.quiet, mpi.rank)
-    judged = _judged(args)
-    evaluate = _evaluator(args)
+    judged, held_out = _judged(args), None
+    if args.val_fraction is not None:
+        try:
+            judged, held_out = validation.split(judged, args.val_fraction, args.seed)
+        except ValueError as e:
+            raise UsageProblem("--val-fraction: {}".format(e)) from None
+    evaluate = _evaluator(args, _validation_sets(args, held_out))
     use_context(args, mpi.local_rank)
     if mpi.size > 1:
         try:
@@ -240,6 +239,8 @@ def _run(parser, args):
                       dropout=args.dropout, seed=args.seed, head=args.head, mode=args.mode,
                       **method_options(args))
     os.makedirs(args.out, exist_ok=True)
+    if held_out is not None and mpi.rank == 0:
+        validation.write_csv(held_out, os.path.join(args.out, HELD_OUT_CSV))
     settings = dict(_settings(args), triplets=len(judged.items), data=judged.name)
     logger.info("training %s (%s mode, %s recipe) on %d triplets (%s), %d + %d epochs",
                 args.model, args.mode, args.recipe, len(judged.items), judged.name, args.epochs,
@@ -266,8 +267,22 @@ def _run(parser, args):
         progress.close()
     logger.info("trained weights: %s", checkpoint.weights_path(args.out, args.model))
     best = os.path.join(args.out, checkpoint.BEST)
-    if args.eval_datasets and os.path.isdir(best):
+    if evaluate is not None and os.path.isdir(best):
         logger.info("the best epoch's weights: %s", checkpoint.weights_path(best, args.model))
+    if mpi.rank == 0:
+        _plot(args.out)
+
+
+def _plot(out):
+    """OUT/curves.png from the run's log, when matplotlib is there to draw it."""
+    if importlib.util.find_spec("matplotlib") is None:
+        logger.warning("matplotlib is not installed: no %s (log.csv and %s/ hold the same "
+                       "numbers)", curves.CURVES, curves.MONITOR)
+        return
+    log = checkpoint.read_state(out)[1]["log"]
+    path = os.path.join(out, curves.CURVES)
+    curves.plot_curves(log, path, best_epoch(log)[0])
+    logger.info("training curves: %s", path)
 
 
 def _interrupted(args):

@@ -95,10 +95,10 @@ def crops(sources, count, side, rng):
     return out
 
 
-def teacher_weights(channels, seed):
-    """The teacher's sparse non-negative per-channel weights."""
+def teacher_weights(channels, seed, fraction=TEACHER_FRACTION):
+    """The teacher's sparse non-negative per-channel weights (about ``fraction`` of them on)."""
     rng = np.random.default_rng(seed)
-    on = rng.random(channels) < TEACHER_FRACTION
+    on = rng.random(channels) < fraction
     w = np.zeros(channels)
     w[on] = rng.exponential(1.0, on.sum())
     return w
@@ -161,10 +161,11 @@ def _write(folder, columns, judgments, judgment_name):
 
 
 def make(root, train=600, val=200, jnd=200, side=64, seed=0, teacher_seed=1, noise=0.5,
-         sources=None, params_dir=None, term_maker=None):
+         sources=None, params_dir=None, term_maker=None, teacher_fraction=TEACHER_FRACTION):
     """Writes ``root``/2afc/train/synthetic, 2afc/val/synthetic and jnd/val/synthetic (those
     with a count above 0) and returns their folders. ``noise``: the observers' noise, a
-    fraction of the median distance gap (smaller: more unanimous judgments). Each folder
+    fraction of the median distance gap (smaller: more unanimous judgments);
+    ``teacher_fraction``: the share of channels the teacher weighs. Each folder
     appears whole or not at all; one that exists already is an error (``FileExistsError``).
     ``term_maker``: a :class:`~metrics.lpips.training.precompute.TermMaker` (default
     AlexNet's, from ``params_dir``)."""
@@ -180,7 +181,7 @@ def make(root, train=600, val=200, jnd=200, side=64, seed=0, teacher_seed=1, noi
     sources = read_sources() if sources is None else sources
     probe = crops(sources, 1, side, np.random.default_rng(0))
     channels = term_maker(*(to_input(probe) for _ in range(3)))[0].shape[1]
-    w = teacher_weights(channels, teacher_seed)
+    w = teacher_weights(channels, teacher_seed, teacher_fraction)
     made = {}
     for key in SUBSETS:
         if not counts[key]:

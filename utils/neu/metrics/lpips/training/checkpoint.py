@@ -107,22 +107,38 @@ def latest(out):
     return os.path.join(folder, max(epochs)[1]) if epochs else None
 
 
-def check_resumable(out, settings, partial=False):
-    """The newest checkpoint folder in ``out`` and its state, after checking that it was made
-    with ``settings`` (with ``partial``, only the keys ``settings`` has: a command checks what
-    its arguments say before it loads any data). Raises CheckpointError when there is no
-    checkpoint or a setting differs."""
+def read_state(out):
+    """The newest checkpoint folder in ``out`` and its ``state.json`` (settings, epoch, log).
+    Raises CheckpointError when there is none."""
     found = latest(out)
     if found is None:
         raise CheckpointError("{} holds no checkpoint to resume from".format(out))
     with open(os.path.join(found, "state.json")) as f:
-        state = json.load(f)
-    made = state["settings"]
-    differ = differences(settings, {k: made.get(k) for k in settings} if partial else made)
+        return found, json.load(f)
+
+
+# A resumed run may be given more epochs than it was started with (extended).
+EXTENDABLE = ("epochs", "epochs_decay")
+
+
+def check_resumable(out, settings, partial=False):
+    """The newest checkpoint folder in ``out`` and its state, after checking that it was made
+    with ``settings`` (with ``partial``, only the keys ``settings`` has: a command checks what
+    its arguments say before it loads any data), the numbers of epochs aside, and that those
+    cover the epochs done. Raises CheckpointError when there is no checkpoint or a setting
+    differs."""
+    found, state = read_state(out)
+    made = {k: v for k, v in state["settings"].items() if k not in EXTENDABLE}
+    asked = {k: v for k, v in settings.items() if k not in EXTENDABLE}
+    differ = differences(asked, {k: made.get(k) for k in asked} if partial else made)
     if differ:
         raise CheckpointError("the checkpoint in {} was made with other settings ({}); resume "
                               "with the same ones, or train into another folder".format(
                                   found, differ))
+    if all(k in settings for k in EXTENDABLE) and \
+            settings["epochs"] + settings["epochs_decay"] < state["epoch"]:
+        raise CheckpointError("{} has trained {} epochs already: --epochs and --epochs-decay "
+                              "must add up to at least that".format(out, state["epoch"]))
     return found, state
 
 

@@ -11,6 +11,7 @@ seeded by (seed, epoch), so a resumed run continues exactly as an uninterrupted 
 import concurrent.futures
 import csv
 import io
+import logging
 import os
 import time
 
@@ -19,6 +20,9 @@ import numpy as np
 from ..data.atomic import atomic_path
 from ..evaluation.bapps import load_patch
 from . import checkpoint
+from .curves import write_monitor_series
+
+logger = logging.getLogger(__name__)
 
 LOADER_THREADS = 4  # the reference's nThreads
 
@@ -156,7 +160,8 @@ def train(trainer, judged, out, epochs=5, epochs_decay=5, batch_size=50, seed=0,
     the learning-rate schedule is not shortened). ``schedule``: see :func:`learning_rate`.
     ``on_batch(done, count)`` and ``on_epoch(row)``
     report progress. With ``resume`` the newest checkpoint in ``out`` (of the same
-    ``settings``) is continued. ``terms`` (from :func:`precompute_terms`) trains on them
+    ``settings``) is continued, up to ``epochs`` + ``epochs_decay``, which may be more than it
+    was started with (extended). ``terms`` (from :func:`precompute_terms`) trains on them
     instead of the images. Under MPI (``world``: a ``rank``/``size``/``comm``/``allgather``
     object, as ``cli.mpi.World``) each process takes a block of every batch and the gradients
     are summed, weighted by the blocks' sizes, before each step: the same steps as one
@@ -171,9 +176,12 @@ def train(trainer, judged, out, epochs=5, epochs_decay=5, batch_size=50, seed=0,
     if resume:
         done, log = checkpoint.load(out, trainer, settings)
         first = done + 1
+        _note_extension(log, trainer.lr, epochs, epochs_decay, schedule)
         best, _ = best_epoch(log)
         if patience and best is not None and done - best >= patience:
             return log  # that run stopped early: there is nothing to continue
+    if terms is not None and not resume:
+        trainer.calibrate_head(*terms)
     first_process = world is None or world.rank == 0
     with concurrent.futures.ThreadPoolExecutor(LOADER_THREADS) as pool:
         for epoch in range(first, epochs + epochs_decay + 1):
@@ -199,6 +207,7 @@ def train(trainer, judged, out, epochs=5, epochs_decay=5, batch_size=50, seed=0,
                     checkpoint.keep_as_best(out, trainer.net.model)
                 checkpoint.save_state(out, trainer, settings, epoch, log)
                 _write_log(os.path.join(out, "log.csv"), log)
+                write_monitor_series(out, log)
                 stop = bool(patience) and best is not None and epoch - best >= patience
             if world is not None and world.size > 1:
                 stop = world.allgather(stop)[0]  # the others wait for the checkpoint
@@ -207,6 +216,32 @@ def train(trainer, judged, out, epochs=5, epochs_decay=5, batch_size=50, seed=0,
             if stop:
                 break
     return log
+
+
+def _note_extension(log, lr, epochs, epochs_decay, schedule):
+    """Warns when the epochs a resumed run did ran at other rates than the schedule now asked
+    for gives them (a run extended after its rate began to fall): the run then differs from one
+    trained with these settings from the start. Extending at the full rate does not."""
+    changed = [row["epoch"] for row in log
+               if not np.isclose(row["lr"], learning_rate(lr, row["epoch"], epochs, epochs_decay,
+                                                          schedule, log[:row["epoch"] - 1]),
+                                 rtol=1e-9, atol=0)]
+    if changed:
+        logger.warning("epochs %s ran at other learning rates than --epochs %d --epochs-decay %d "
+                       "give them: the run goes on from there, and differs from one trained "
+                       "with these settings from the start", _epoch_ranges(changed), epochs,
+                       epochs_decay)
+
+
+def _epoch_ranges(epochs):
+    """[3, 4, 5, 8] -> '3-5, 8'."""
+    runs = []
+    for e in epochs:
+        if runs and e == runs[-1][1] + 1:
+            runs[-1][1] = e
+        else:
+            runs.append([e, e])
+    return ", ".join(str(a) if a == b else "{}-{}".format(a, b) for a, b in runs)
 
 
 def _epoch(trainer, judged, rng, batch_size, pool, terms, world, on_batch):

@@ -57,8 +57,12 @@ def reference_loss(d0, d1, judge):
 
 
 def monotone_loss(d0, d1, judge):
-    """Binary cross-entropy of sigmoid(:func:`monotone_logit`), computed from the logit."""
-    return F.mean(F.sigmoid_cross_entropy(monotone_logit(d0, d1), judge))
+    """Binary cross-entropy of sigmoid(:func:`monotone_logit`) against the judgments,
+    computed from the logit z: softplus(z) - judge z. Not ``F.sigmoid_cross_entropy``:
+    NNabla's takes its target as an integer, so a judgment of 0.6 counted as 0 and only
+    unanimous ones as 1 (``tests/test_training.py`` keeps a check of that)."""
+    logit = monotone_logit(d0, d1)
+    return F.mean(F.softplus(logit) - judge * logit)
 
 
 HEADS = {"reference": reference_loss, "monotone": monotone_loss}
