@@ -142,7 +142,8 @@ def main():
         ones = np.ones(val_terms[0].shape[1])
         fits = [score(*val_terms, logistic_fit(*train_terms, ridge)) for ridge in RIDGE]
         best_fit = max(fits)
-        print("  fits by ridge:", " ".join("{:g}:{:.3f}".format(r, f) for r, f in zip(RIDGE, fits)))
+        print("  logistic fits by ridge:", " ".join(
+            "{:g}: {:.3f}".format(r, f) for r, f in zip(RIDGE, fits)))
         row = [set_name, score(*val_terms, pretrained), score(*val_terms, ones), best_fit]
         for name, extra in recipes:
             out = tempfile.mkdtemp(prefix="run-", dir=work)

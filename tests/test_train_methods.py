@@ -116,3 +116,15 @@ def test_each_method_learns_on_the_synthetic_set(synthetic_root, params_dir, tmp
                          "--epochs-decay", "11", "--out", trained["sort"], "--resume",
                          "--params-dir", params_dir, "-q")
     assert result.returncode == 2 and "method" in result.stderr
+
+
+def test_results_of_trained_weights_say_whose(params_dir, tmp_path):
+    from metrics.lpips.evaluation.runner import Distance
+    folder = str(tmp_path / "mine")
+    _trained_file(folder, params_dir, "sort")
+    assert Distance("lpips", params_dir=folder, method="sort").name == \
+        "lpips-alex-v0.1-sort[{}]".format(folder)
+    assert Distance("lpips", params_dir=folder, method="sort", label="x").name == \
+        "lpips-alex-v0.1-sort[x]"
+    assert Distance("lpips", params_dir=params_dir).name == "lpips-alex-v0.1"  # published
+    assert LPIPS("alex", params_dir=folder, method="sort").trained == "a test"

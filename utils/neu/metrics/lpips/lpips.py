@@ -29,7 +29,7 @@ from . import distances
 from .trunks import check_size, get_trunk
 from .weights import WeightsError, lin_name, load_weights
 from .weights.registry import get_weight_file
-from .weights.store import read_comparison, weights_file
+from .weights.store import read_comparison, trained_description, weights_file
 
 # Version 0.1 input scaling (the reference's ScalingLayer), per RGB channel, (1, 3, 1, 1).
 SHIFT = np.array([-.030, -.088, -.188], np.float32).reshape(1, 3, 1, 1)
@@ -134,8 +134,11 @@ class LPIPS(object):
             for name, value in load_weights(model, version, params_dir, self.lpips).items():
                 nn.parameter.set_parameter(
                     name, nn.Variable.from_numpy_array(value, need_grad=False))
+        path = weights_file(model, version, params_dir)
+        #: the description of the training run that made the weights (None: published ones)
+        self.trained = trained_description(path)
         if self.lpips:
-            self._check_comparison(weights_file(model, version, params_dir))
+            self._check_comparison(path)
 
     @property
     def comparison(self):

@@ -4,6 +4,7 @@
 from an LPIPS :class:`~metrics.lpips.engines.Scorer` or a classic baseline, then the 2AFC or
 JND protocol."""
 import functools
+import os
 
 import numpy as np
 
@@ -47,6 +48,8 @@ class Distance(object):
         else:
             self._baseline = functools.partial(baselines.DISTANCES[metric], colorspace=colorspace)
             self.name = "{}-{}".format(metric, colorspace)
+        if label is None and metric == "lpips" and params_dir and net.trained:
+            label = os.path.normpath(params_dir)  # weights trained here: say whose
         if label:  # which weights: a trained folder's results say so
             self.name += "[{}]".format(label)
 

@@ -159,8 +159,8 @@ def _attribute(path, name):
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _trained(path):
-    """The description a training run left in the file, or None."""
+def trained_description(path):
+    """The description a training run left in the file (``metrics.lpips.train``), or None."""
     return _attribute(path, TRAINED_ATTR)
 
 
@@ -179,7 +179,7 @@ def lin_sets_of(comparison):
 def _check_digest(params, entry, path):
     if entry.content_sha256 is None:
         return
-    trained = _trained(path)
+    trained = trained_description(path)
     if trained:
         logger.info("%s: weights trained by metrics.lpips.train (%s)", path, trained)
         return
