@@ -101,7 +101,7 @@ def test_each_method_learns_on_the_synthetic_set(synthetic_root, params_dir, tmp
     result = run_command("evaluate", "--dataroot", synthetic_root, "--datasets",
                          "val/synthetic", "--metric", "baseline", "lpips", "--method",
                          *OTHER_METHODS, "--params-dir", params_dir, "--format", "json",
-                         "-o", outfile, "-q",
+                         "-o", outfile, "-q", "--batch-size", "10",
                          *["--weights={}={}".format(m, d) for m, d in trained.items()])
     assert result.returncode == 0, result.stderr
     with open(outfile) as f:
