@@ -248,6 +248,8 @@ def _run(parser, args):
     per_epoch = -(-len(judged.items) // args.batch_size)
     found = checkpoint.latest(args.out) if args.resume else None
     done = int(os.path.basename(found).split("_")[1]) if found else 0
+    terms = _precompute(args, judged, mpi) if args.precompute else None
+    # made after the terms, so that its rate is the training's own
     progress = Progress(per_epoch * (args.epochs + args.epochs_decay), "batches", "trained",
                         enabled=not args.quiet and mpi.rank == 0, initial=per_epoch * done)
 
@@ -256,7 +258,6 @@ def _run(parser, args):
                     row["accuracy"], row["lr"], "".join(
                         ", {} {:.4f}".format(k, v) for k, v in row.items() if k.startswith("2afc")))
     try:
-        terms = _precompute(args, judged, mpi) if args.precompute else None
         train(trainer, judged, args.out, args.epochs, args.epochs_decay, args.batch_size,
               args.seed, settings, resume=args.resume, evaluate=evaluate, on_epoch=on_epoch,
               on_batch=lambda b, count: progress.update(1), terms=terms, world=mpi,
