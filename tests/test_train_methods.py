@@ -128,3 +128,19 @@ def test_results_of_trained_weights_say_whose(params_dir, tmp_path):
         "lpips-alex-v0.1-sort[x]"
     assert Distance("lpips", params_dir=params_dir).name == "lpips-alex-v0.1"  # published
     assert LPIPS("alex", params_dir=folder, method="sort").trained == "a test"
+
+
+def test_lin_layers_trained_on_the_pretrained_trunk_share_its_features(params_dir, tmp_path):
+    # A grid computes a trunk's features once for every configuration with the same trunk
+    # weights, wherever they were read from: a lin-trained folder adds no trunk pass.
+    from metrics.lpips.evaluation.runner import Distance
+    folder = str(tmp_path / "lin")
+    params = _trained_file(folder, params_dir, "spatial")
+    pretrained = Distance("lpips", params_dir=params_dir)
+    assert Distance("lpips", params_dir=folder).trunk_key == pretrained.trunk_key
+    params["conv0/conv/W"] = params["conv0/conv/W"] * 1.01  # a tuned trunk computes others
+    tuned = str(tmp_path / "tuned")
+    os.makedirs(tuned)
+    write_h5(os.path.join(tuned, "alex_with_LPIPS.h5"), params, trained="a test",
+             comparison={"method": "spatial", "channel_norm": True, "input_norm": "lpips"})
+    assert Distance("lpips", params_dir=tuned).trunk_key != pretrained.trunk_key

@@ -43,8 +43,11 @@ class Distance(object):
                                           ("-no-channel-norm", not net.channel_norm),
                                           ("-" + net.input_norm + "-input",
                                            net.input_norm not in ("lpips", "none"))] if on)
-            # Distances whose trunks compute the same features share them (see evaluate_many).
-            self.trunk_key = (model, net.apply_scale, net.input_norm, params_dir, backend)
+            # Distances whose trunks compute the same features share them (see evaluate_many):
+            # the same weights, wherever they were read from (lin layers trained on the
+            # pretrained trunk keep it).
+            from ..engines.onnx.cache import trunk_digest
+            self.trunk_key = (model, net.apply_scale, net.input_norm, trunk_digest(net), backend)
         else:
             self._baseline = functools.partial(baselines.DISTANCES[metric], colorspace=colorspace)
             self.name = "{}-{}".format(metric, colorspace)

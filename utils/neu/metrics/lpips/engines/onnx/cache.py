@@ -98,6 +98,13 @@ def parameter_hashes(net):
             for name, value in net.parameters().items()}
 
 
+def trunk_digest(net, hashes=None):
+    """A short digest of ``net``'s trunk parameters alone: two networks with equal ones compute
+    the same features from the same scaled input (lin layers trained on a fixed trunk keep
+    it)."""
+    return _params_digest(net, "weights", hashes)
+
+
 def _params_digest(net, kind, hashes=None):
     """A short digest of the parameters and options a ``kind`` entry of ``net`` bakes in (the
     tuning table's export settings included). The ``weights`` file holds the trunk's
