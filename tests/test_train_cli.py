@@ -206,9 +206,17 @@ def test_tune_mode_writes_the_trained_trunk(params_dir, tmp_path):
               "--out", out, "-q", "--mode", "tune"]
     refused = _train(*common)
     assert refused.returncode == 2 and "--recipe reference" in refused.stderr
-    result = _train(*common, "--recipe", "reference", "--epochs", "1", "--epochs-decay", "0",
-                    "--batch-size", "8", "--lr", "1e-3")
+    # Validation scores each epoch's whole network without exporting it: an epoch's new trunk
+    # would leave its weights in the export cache.
+    cache = tmp_path / "onnx"
+    result = run_command("train", *common, "--recipe", "reference", "--epochs", "2",
+                         "--epochs-decay", "0", "--batch-size", "8", "--lr", "1e-3",
+                         "--eval-datasets", "val/other",
+                         env=dict(ENV, NNABLA_LPIPS_CACHE_DIR=str(cache)))
     assert result.returncode == 0, result.stderr
+    assert not cache.exists() or not os.listdir(str(cache))
+    with open(out / "log.csv") as f:
+        assert [0 <= float(row["2afc val/other"]) <= 1 for row in csv.DictReader(f)] == [True] * 2
     with h5py.File(out / "alex_with_LPIPS.h5", "r") as f, \
             h5py.File(os.path.join(params_dir, "alex_with_LPIPS.h5"), "r") as g:
         assert not np.allclose(f["conv0/conv/W"][()], g["conv0/conv/W"][()])

@@ -70,10 +70,12 @@ def lin_scorer(sets, model, params_dir, batch_size, options):
 
 
 def network_scorer(sets, model, options):
-    """The per-epoch scorer when the trunk is trained too: the epoch's whole network."""
+    """The per-epoch scorer when the trunk is trained too: the epoch's whole network, on
+    NNabla. ONNX Runtime would export each epoch's new trunk into the shared cache, its
+    weights included (tens of megabytes an epoch that nothing removes)."""
     from ..evaluation.runner import Distance, evaluate
 
     def scores(out):
-        distance = Distance("lpips", model, params_dir=out, **options)
+        distance = Distance("lpips", model, params_dir=out, backend="nnabla", **options)
         return {"2afc " + s.name: evaluate(s, distance)["score"] for s in sets}
     return scores
