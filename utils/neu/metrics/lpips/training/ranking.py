@@ -7,8 +7,7 @@ prediction against them out.
 * ``reference``: the reference's ``Dist2LogitLayer`` and ``BCERankingLoss``.
 * ``monotone``: sigmoid(s (d0 - d1) + b), s > 0 (stored as log s): the probability can only
   grow with d0 - d1, so the distance cannot learn to rank backwards, which the reference's
-  network allows. On a planted-metric set (``tests/planted.py``) it learns in 10 epochs what
-  the reference's needs 60 for (see the README's "Train your own"). Its cross-entropy is taken
+  network allows (``docs/training.md`` compares what each learns). Its cross-entropy is taken
   from the logit (no log of a saturated sigmoid, and fewer functions in a step that is mostly
   their overhead)."""
 import numpy as np
