@@ -100,12 +100,9 @@ def logistic_fit(t0, t1, judge, ridge):
 
 
 def lin_weights(folder):
-    from metrics.lpips.weights.registry import is_lin_parameter, lin_name
+    from metrics.lpips.training.precompute import lin_vector
     from metrics.lpips.weights.store import read_h5
-    params = read_h5(os.path.join(folder, "alex_with_LPIPS.h5"))
-    count = sum(1 for name in params if is_lin_parameter(name))
-    return np.concatenate([params[lin_name(k)].reshape(-1) for k in range(count)]).astype(
-        np.float64)
+    return lin_vector(read_h5(os.path.join(folder, "alex_with_LPIPS.h5"))).astype(np.float64)
 
 
 def train(root, out, extra, params_dir):

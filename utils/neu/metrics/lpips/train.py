@@ -258,7 +258,7 @@ def _run(parser, args):
                     row["accuracy"], row["lr"], "".join(
                         ", {} {:.4f}".format(k, v) for k, v in row.items() if k.startswith("2afc")))
     try:
-        train(trainer, judged, args.out, args.epochs, args.epochs_decay, args.batch_size,
+        log = train(trainer, judged, args.out, args.epochs, args.epochs_decay, args.batch_size,
               args.seed, settings, resume=args.resume, evaluate=evaluate, on_epoch=on_epoch,
               on_batch=lambda b, count: progress.update(1), terms=terms, world=mpi,
               patience=args.patience, schedule=args.lr_schedule)
@@ -271,16 +271,15 @@ def _run(parser, args):
     if evaluate is not None and os.path.isdir(best):
         logger.info("the best epoch's weights: %s", checkpoint.weights_path(best, args.model))
     if mpi.rank == 0:
-        _plot(args.out)
+        _plot(args.out, log)
 
 
-def _plot(out):
-    """OUT/curves.png from the run's log, when matplotlib is there to draw it."""
+def _plot(out, log):
+    """OUT/curves.png from the run's ``log``, when matplotlib is there to draw it."""
     if importlib.util.find_spec("matplotlib") is None:
         logger.warning("matplotlib is not installed: no %s (log.csv and %s/ hold the same "
                        "numbers)", curves.CURVES, curves.MONITOR)
         return
-    log = checkpoint.read_state(out)[1]["log"]
     path = os.path.join(out, curves.CURVES)
     curves.plot_curves(log, path, best_epoch(log)[0])
     logger.info("training curves: %s", path)

@@ -158,6 +158,11 @@ class OnnxRuntimeEngine(Engine):
                                             hashes=self._cache.hashes)
         return self._large
 
+    @property
+    def parameter_hashes(self):
+        """:func:`.onnx.cache.parameter_hashes` of the model, as made for its cache."""
+        return self._cache.hashes
+
     def features(self, x, masks=None):
         """The trunk's taps for ``x``: a list of (N, C_l, h_l, w_l) arrays. ``masks``, one
         array per convolution of its input's shape, multiply those inputs (E-LPIPS'

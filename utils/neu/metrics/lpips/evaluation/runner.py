@@ -47,7 +47,9 @@ class Distance(object):
             # the same weights, wherever they were read from (lin layers trained on the
             # pretrained trunk keep it).
             from ..engines.onnx.cache import trunk_digest
-            self.trunk_key = (model, net.apply_scale, net.input_norm, trunk_digest(net), backend)
+            hashes = getattr(self.scorer.engine, "parameter_hashes", None)  # not made twice
+            self.trunk_key = (model, net.apply_scale, net.input_norm, trunk_digest(net, hashes),
+                              backend)
         else:
             self._baseline = functools.partial(baselines.DISTANCES[metric], colorspace=colorspace)
             self.name = "{}-{}".format(metric, colorspace)

@@ -26,6 +26,7 @@ import tempfile
 import h5py
 import numpy as np
 
+from ..data.atomic import atomic_path
 from ..data.settings import differences
 from ..weights import registry
 from ..weights.store import write_h5
@@ -59,8 +60,6 @@ BEST = "best"
 def keep_as_best(out, model):
     """Copies the epoch's ``OUT/<model>_with_LPIPS.h5`` to ``OUT/best/`` (replaced
     atomically): the weights of the epoch with the highest validation score so far."""
-    import shutil
-    from ..data.atomic import atomic_path
     os.makedirs(os.path.join(out, BEST), exist_ok=True)
     with atomic_path(weights_path(os.path.join(out, BEST), model)) as tmp:
         shutil.copyfile(weights_path(out, model), tmp)

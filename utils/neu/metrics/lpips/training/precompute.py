@@ -12,6 +12,7 @@ import numpy as np
 from ..distances import EPS, MIN_SQUARED_NORM, check_method
 from ..engines.select import make_engine
 from ..lpips import LPIPS
+from ..weights.registry import is_lin_parameter, lin_name
 
 
 def _unit(feat):
@@ -62,6 +63,14 @@ def channel_terms(feats, n, channel_norm=True, mask=None, method="spatial"):
     return tuple(np.concatenate([
         _squared_means(u[:n], u[k * n:(k + 1) * n], mask((n,) + u.shape[1:]) if mask else None)
         for u in units], axis=1) for k in (1, 2))
+
+
+def lin_vector(params):
+    """A trained parameter file's lin weights (``params``: name -> array) as one vector in the
+    terms' order (:func:`channel_terms`): a distance is the terms times it. Two sets for a
+    ``spatial+X`` file."""
+    count = sum(1 for name in params if is_lin_parameter(name))
+    return np.concatenate([np.reshape(params[lin_name(k)], -1) for k in range(count)])
 
 
 class TermMaker(object):

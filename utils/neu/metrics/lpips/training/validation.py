@@ -10,11 +10,10 @@ import numpy as np
 
 from ..data.atomic import atomic_path
 from ..evaluation import bapps, protocols
-from ..weights.registry import is_lin_parameter, lin_name
 from ..weights.store import read_h5
 from . import checkpoint
 from .loop import precompute_terms
-from .precompute import TermMaker
+from .precompute import TermMaker, lin_vector
 
 HELD_OUT = "held-out"
 _SPLIT_STREAM = 1  # the split's own random stream, beside the epochs' (seed, epoch)
@@ -61,9 +60,7 @@ def lin_scorer(sets, model, params_dir, batch_size, options):
     terms = [precompute_terms(s, make_terms, batch_size) for s in sets]
 
     def scores(out):
-        params = read_h5(checkpoint.weights_path(out, model))
-        count = sum(1 for name in params if is_lin_parameter(name))  # two sets for spatial+X
-        w = np.concatenate([params[lin_name(k)].reshape(-1) for k in range(count)])
+        w = lin_vector(read_h5(checkpoint.weights_path(out, model)))
         return {"2afc " + s.name: protocols.two_afc_score(t0 @ w, t1 @ w, s.judgments)[0]
                 for s, (t0, t1) in zip(sets, terms)}
     return scores
